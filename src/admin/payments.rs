@@ -1,0 +1,285 @@
+//! `rxpool admin payments run-now|list|show|retry|hold|release|set-aside|totals`: the
+//! operator's view of payout batches and the only way to move a batch the role will not move
+//! by itself (held, manual review, set-aside balances).
+//!
+//! Every change goes through `store::mysql::payouts` and its compare-and-swap transitions, so
+//! a command racing the running role changes nothing rather than something wrong. It never
+//! prints tx keys unless asked (`show --tx-key`), and never signs or relays itself except
+//! `run-now` when no payments role is running (then it runs one cycle in this process).
+
+use std::fmt::Write as _;
+
+use sqlx::MySqlPool;
+
+use crate::monero::wallet::Wallet;
+use crate::payments::batch::BatchStatus;
+use crate::payments::processor::Processor;
+use crate::store::mysql::payouts::{self, BatchRow, PayoutError};
+
+/// `rxpool admin payments ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum PaymentsCommand {
+    /// Runs a payout cycle now: asks the running payments role, or runs one here if none runs.
+    RunNow,
+    /// Lists payout batches, newest first.
+    List {
+        /// Only these statuses (reserved, signed, relayed, confirmed, released, held,
+        /// manual_review, reverted); repeatable.
+        #[arg(long)]
+        status: Vec<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Shows one batch with its items.
+    Show {
+        batch: u64,
+        /// Also print the tx key (proof of payment; keep it private).
+        #[arg(long)]
+        tx_key: bool,
+    },
+    /// Resumes a held batch, or relays a manual-review batch's tx again.
+    Retry { batch: u64 },
+    /// Holds a reserved or signed batch: nothing is signed or relayed for it until `retry`.
+    Hold {
+        batch: u64,
+        #[arg(long, default_value = "held by operator")]
+        reason: String,
+    },
+    /// Releases a batch that was never signed (reserved or held), or, with `--revert`, credits
+    /// back a manual-review batch whose tx the wallet reports failed or unknown; with
+    /// `--balance ID`, lets a set-aside balance be paid again.
+    Release {
+        batch: Option<u64>,
+        #[arg(long)]
+        revert: bool,
+        #[arg(long, conflicts_with = "batch")]
+        balance: Option<u64>,
+    },
+    /// Lists balances set aside (destinations the wallet refused) with their reasons.
+    SetAside,
+    /// Pool-wide payout totals.
+    Totals,
+}
+
+/// Why an admin payments command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminPaymentsError {
+    #[error(transparent)]
+    Store(#[from] PayoutError),
+    #[error("unknown status {0:?}")]
+    UnknownStatus(String),
+    #[error("give a batch id or --balance ID")]
+    NothingToRelease,
+    #[error("batch {0} has no recorded tx to check")]
+    NoTx(u64),
+    #[error(
+        "refusing to revert batch {batch}: the wallet {state}; only a tx the wallet reports failed or unknown can be reverted"
+    )]
+    TxNotFailed { batch: u64, state: String },
+    #[error("wallet: {0}")]
+    Wallet(#[from] crate::monero::wallet::WalletError),
+    #[error("a wallet is needed for this command")]
+    NoWallet,
+    #[error("payout cycle: {0}")]
+    Cycle(#[from] crate::payments::processor::CycleError),
+}
+
+/// Runs one command and returns what to print. `processor` is used by `run-now` when no
+/// payments role holds the runner lock; `wallet` by `release --revert`.
+pub async fn execute<W: Wallet>(
+    db: &MySqlPool,
+    wallet: Option<&W>,
+    processor: Option<&Processor<W>>,
+    cmd: PaymentsCommand,
+) -> Result<String, AdminPaymentsError> {
+    let mut out = String::new();
+    match cmd {
+        PaymentsCommand::RunNow => match payouts::try_lock_runner(db).await? {
+            Some(lock) => {
+                let Some(processor) = processor else {
+                    return Err(AdminPaymentsError::NoWallet);
+                };
+                let report = processor.run_cycle().await?;
+                drop(lock);
+                let _ = writeln!(
+                    out,
+                    "ran one payout cycle here (no payments role is running)"
+                );
+                let _ = writeln!(out, "{report:#?}");
+            }
+            None => {
+                let id = payouts::request_run(db).await?;
+                let _ = writeln!(
+                    out,
+                    "requested payout cycle #{id}; the running payments role starts it within seconds"
+                );
+            }
+        },
+        PaymentsCommand::List { status, limit } => {
+            let statuses = status
+                .iter()
+                .map(|s| {
+                    s.parse::<BatchStatus>()
+                        .map_err(|_| AdminPaymentsError::UnknownStatus(s.clone()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let rows = payouts::list(db, &statuses, limit).await?;
+            let _ = writeln!(
+                out,
+                "{:>8}  {:<13} {:<7} {:>5} {:>20} {:>16}  tx",
+                "batch", "status", "kind", "dest", "net", "network_fee"
+            );
+            for row in rows {
+                let _ = writeln!(out, "{}", summary_line(&row));
+            }
+        }
+        PaymentsCommand::Show { batch, tx_key } => {
+            let row = payouts::get(db, batch)
+                .await?
+                .ok_or(PayoutError::NoSuchBatch(batch))?;
+            let _ = writeln!(out, "{}", summary_line(&row));
+            let _ = writeln!(
+                out,
+                "gross {}  withdrawal fees {}  relay attempts {}  confirmations {}",
+                row.gross, row.withdrawal_fee, row.relay_attempts, row.confirmations
+            );
+            if let Some(err) = &row.last_error {
+                let _ = writeln!(out, "last note: {err}");
+            }
+            if tx_key && !row.tx_key.0.is_empty() {
+                let _ = writeln!(out, "tx key: {}", row.tx_key.0);
+            }
+            for item in payouts::items(db, batch).await? {
+                let pid = if item.payment_id.is_empty() {
+                    String::new()
+                } else {
+                    format!(" payment id {}", item.payment_id)
+                };
+                let _ = writeln!(
+                    out,
+                    "  #{:<3} balance {:<8} {:<6} {} net {} fee {}{}",
+                    item.position,
+                    item.balance_id,
+                    item.balance_type,
+                    item.address,
+                    item.net,
+                    item.fee,
+                    pid
+                );
+            }
+        }
+        PaymentsCommand::Retry { batch } => {
+            let to = payouts::retry(db, batch).await?;
+            let _ = writeln!(out, "batch {batch} is {to} again");
+        }
+        PaymentsCommand::Hold { batch, reason } => {
+            payouts::hold(db, batch, &reason).await?;
+            let _ = writeln!(out, "batch {batch} held");
+        }
+        PaymentsCommand::Release {
+            batch: None,
+            balance: Some(balance),
+            ..
+        } => {
+            let cleared = payouts::clear_set_aside(db, balance).await?;
+            let _ = writeln!(
+                out,
+                "{}",
+                if cleared {
+                    format!("balance {balance} will be paid again")
+                } else {
+                    format!("balance {balance} was not set aside")
+                }
+            );
+        }
+        PaymentsCommand::Release {
+            batch: Some(batch),
+            revert,
+            ..
+        } => {
+            let row = payouts::get(db, batch)
+                .await?
+                .ok_or(PayoutError::NoSuchBatch(batch))?;
+            if revert && row.status == BatchStatus::ManualReview {
+                let wallet = wallet.ok_or(AdminPaymentsError::NoWallet)?;
+                let hash = row.tx_hash.ok_or(AdminPaymentsError::NoTx(batch))?;
+                match wallet.get_transfer_by_txid(hash).await? {
+                    None => {}
+                    Some(t) if t.kind == "failed" => {}
+                    Some(t) => {
+                        return Err(AdminPaymentsError::TxNotFailed {
+                            batch,
+                            state: format!("lists it as {}", t.kind),
+                        });
+                    }
+                }
+                payouts::revert(db, batch, "reverted by operator: tx failed or unknown").await?;
+                let _ = writeln!(
+                    out,
+                    "batch {batch} reverted; its balances are credited back"
+                );
+            } else {
+                payouts::release(db, batch, "released by operator").await?;
+                let _ = writeln!(out, "batch {batch} released");
+            }
+        }
+        PaymentsCommand::Release {
+            batch: None,
+            balance: None,
+            ..
+        } => return Err(AdminPaymentsError::NothingToRelease),
+        PaymentsCommand::SetAside => {
+            for s in payouts::set_aside_list(db).await? {
+                let _ = writeln!(
+                    out,
+                    "balance {:<8} {}  {}",
+                    s.balance_id, s.address, s.reason
+                );
+            }
+        }
+        PaymentsCommand::Totals => {
+            let t = payouts::pool_totals(db).await?;
+            let _ = writeln!(
+                out,
+                "paid {}  in {} payments and {} transactions; withdrawal fees {}; network fees {}",
+                t.paid, t.payments, t.transactions, t.withdrawal_fees, t.network_fees
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn summary_line(row: &BatchRow) -> String {
+    format!(
+        "{:>8}  {:<13} {:<7} {:>5} {:>20} {:>16}  {}",
+        row.id,
+        row.status.as_str(),
+        row.kind.as_str(),
+        row.destinations,
+        row.net.to_string(),
+        row.network_fee.map(|f| f.to_string()).unwrap_or_default(),
+        row.tx_hash.map(|h| h.to_string()).unwrap_or_default()
+    )
+}
+
+/// `rxpool admin payments ...` from the admin dispatcher: builds the wallet client and the
+/// processor from `config.toml` and the shared settings, runs the command, prints its output.
+pub async fn run(
+    config: &crate::config::FileConfig,
+    db: &MySqlPool,
+    cmd: PaymentsCommand,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let settings = crate::store::mysql::load_settings(db, &config.overrides)
+        .await
+        .context("loading shared settings")?;
+    let wallet = crate::payments::wallet_client(config)?;
+    let processor = Processor::new(
+        db.clone(),
+        wallet.clone(),
+        crate::payments::processor_config(&settings),
+    );
+    let out = execute(db, Some(&wallet), Some(&processor), cmd).await?;
+    print!("{out}");
+    Ok(())
+}

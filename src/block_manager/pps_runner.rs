@@ -1,0 +1,173 @@
+//! PPS crediting over the chain: every chain height, once it is `pps_depth` deep, has its
+//! PPS shares credited in one transaction with its unique `pps_paid_heights` row, whoever
+//! found the block there. A reorganised height is never paid again (the row is keyed by
+//! height, not hash).
+//!
+//! Resumes from the `pps` cursor in MySQL; at the first start it begins at the oldest share
+//! height in LMDB (never at genesis). Before each credit the pool wallet's balance is
+//! checked against everything owed plus the new credit; when it falls short, crediting
+//! pauses (the cursor stays, nothing is skipped) and an alert is logged each pass until the
+//! reserve recovers.
+
+use std::sync::Arc;
+
+use sqlx::MySqlPool;
+
+use super::failpoint;
+use super::plan::{self, Params};
+use super::pps::{Reserve, ReserveStatus};
+use super::source::{self, SourceError};
+use crate::domain::{Atomic, Height};
+use crate::monero::daemon::{Daemon, DaemonError};
+use crate::monero::wallet::{Wallet, WalletError};
+use crate::store::lmdb::ShareStore;
+use crate::store::mysql::credits::{self, CreditError, CreditStep, Credited, PpsHeight};
+
+/// The cursor name in `block_manager_cursor`.
+pub const CURSOR: &str = "pps";
+
+/// Heights credited per pass at most (a long outage catches up over several passes).
+const MAX_HEIGHTS_PER_PASS: u64 = 500;
+
+/// What the PPS crediting needs.
+#[derive(Debug)]
+pub struct PpsRunner<D, W> {
+    pub daemon: D,
+    pub wallet: W,
+    pub store: Arc<ShareStore>,
+    pub mysql: MySqlPool,
+    pub params: Arc<Params>,
+}
+
+/// A PPS pass stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum PpsRunError {
+    #[error("share store: {0}")]
+    Source(#[from] SourceError),
+    #[error("crediting: {0}")]
+    Credit(#[from] CreditError),
+    #[error("daemon: {0}")]
+    Daemon(#[from] DaemonError),
+}
+
+/// What one PPS pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PpsReport {
+    /// Heights passed over (with or without PPS shares).
+    pub heights: u64,
+    /// Heights whose PPS shares were credited by this pass.
+    pub credited: u64,
+    /// The next height to credit.
+    pub next: Option<Height>,
+    /// Crediting is paused: the reserve is short (`Some(shortfall)`) or could not be read.
+    pub paused: Option<Pause>,
+}
+
+/// Why PPS crediting paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pause {
+    ReserveShort { shortfall: Atomic },
+    WalletUnavailable,
+}
+
+impl<D: Daemon, W: Wallet> PpsRunner<D, W> {
+    /// Credits every height that is deep enough, from the cursor on.
+    pub async fn pass(&self) -> Result<PpsReport, PpsRunError> {
+        let mut report = PpsReport::default();
+        if !self.params.pps_enabled {
+            return Ok(report);
+        }
+        let tip = self.daemon.last_block_header(false).await?.height;
+        let Some(last) = tip.checked_sub(self.params.pps_depth) else {
+            return Ok(report);
+        };
+        let next = match credits::cursor(&self.mysql, CURSOR).await? {
+            Some(next) => next,
+            None => {
+                let oldest = source::blocking(&self.store, source::oldest_share_height).await?;
+                let start = oldest.unwrap_or(Height(last.0 + 1)).min(Height(last.0 + 1));
+                credits::set_cursor(&self.mysql, CURSOR, start).await?;
+                tracing::info!(%start, "PPS crediting starts");
+                start
+            }
+        };
+        let end = last.0.min(next.0.saturating_add(MAX_HEIGHTS_PER_PASS - 1));
+        report.next = Some(next);
+        for h in next.0..=end {
+            let height = Height(h);
+            let Some(header) = self.daemon.block_header_by_height(height, false).await? else {
+                break;
+            };
+            let params = Arc::clone(&self.params);
+            let credit = source::blocking(&self.store, move |s| {
+                source::pps_height(s, height, header.reward, header.difficulty, &params)
+            })
+            .await?;
+            if credit.shares > 0 {
+                let gross = credit.settlement.reward();
+                if let Some(pause) = self.reserve_check(gross).await? {
+                    report.paused = Some(pause);
+                    return Ok(report);
+                }
+                let row = PpsHeight {
+                    height,
+                    hash: header.hash,
+                    base_reward: header.reward,
+                    difficulty: header.difficulty,
+                    shares: credit.shares,
+                    share_difficulty: credit.difficulty,
+                    gross,
+                };
+                let lines = plan::ledger_lines(&credit.settlement);
+                let done = credits::credit_pps_height(&self.mysql, &row, &lines, |step| {
+                    if step == CreditStep::RowsWritten {
+                        failpoint::hit("pps:before_commit");
+                    }
+                })
+                .await?;
+                failpoint::hit("pps:after_commit");
+                if done == Credited::Now {
+                    report.credited += 1;
+                    tracing::info!(%height, pps.gross = %gross, pps.shares = credit.shares, payees = lines.len(), "PPS height credited");
+                }
+            }
+            credits::set_cursor(&self.mysql, CURSOR, Height(h + 1)).await?;
+            report.heights += 1;
+            report.next = Some(Height(h + 1));
+        }
+        Ok(report)
+    }
+
+    async fn reserve_check(&self, liability: Atomic) -> Result<Option<Pause>, PpsRunError> {
+        let balance = match self.wallet.get_balance().await {
+            Ok(b) => b,
+            Err(err) => {
+                log_wallet(&err);
+                return Ok(Some(Pause::WalletUnavailable));
+            }
+        };
+        let owed = credits::owed_total(&self.mysql).await?;
+        let reserve = Reserve {
+            wallet_balance: balance.balance,
+            owed,
+        };
+        match reserve.check(liability) {
+            ReserveStatus::Sufficient { .. } => Ok(None),
+            ReserveStatus::Short { shortfall } => {
+                tracing::error!(
+                    alert = true,
+                    wallet = %balance.balance,
+                    owed = %owed,
+                    pps.liability = %liability,
+                    %shortfall,
+                    "PPS crediting paused: the pool wallet cannot cover what it owes"
+                );
+                Ok(Some(Pause::ReserveShort { shortfall }))
+            }
+        }
+    }
+}
+
+fn log_wallet(err: &WalletError) {
+    tracing::warn!(%err, "PPS crediting paused: wallet balance unavailable");
+}

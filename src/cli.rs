@@ -1,0 +1,111 @@
+//! The operator command line (design.md §1). This is a contract other tools rely on:
+//!
+//! ```text
+//! rxpool --config config.toml <pool|block-manager|payments|worker|api|cleaner|all>
+//! rxpool --config config.toml migrate
+//! rxpool --config config.toml config check
+//! rxpool --config config.toml admin config set MODULE.ITEM VALUE
+//! rxpool --config config.toml admin port add PORT --diff N --type pplns|pps|solo [--tls] [--hidden]
+//! ```
+//!
+//! Parsing lives here; each subcommand's work lives in its role or in [`crate::admin`].
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::FileConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "rxpool", version, about = "Monero mining pool server")]
+pub struct Cli {
+    /// Path to config.toml.
+    #[arg(
+        long,
+        short = 'c',
+        env = "RXPOOL_CONFIG",
+        default_value = "/etc/rxpool/config.toml"
+    )]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stratum server for xmrig and proxies.
+    Pool,
+    /// Confirms or orphans found blocks and credits PPLNS, PPS and solo balances.
+    BlockManager,
+    /// Pays balances out through monero-wallet-rpc.
+    Payments,
+    /// Statistics, charts and e-mail alerts.
+    Worker,
+    /// REST, websocket push, admin API and dashboard.
+    Api,
+    /// Prunes shares no payout window needs any more.
+    Cleaner,
+    /// Every role in one process, for the smallest pools.
+    All,
+    /// Applies the SQL migrations in sql/ (idempotent).
+    Migrate,
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Operator commands against the shared stores.
+    #[command(subcommand)]
+    Admin(crate::admin::AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validates config.toml and the shared settings, and prints the resolved configuration
+    /// with secrets masked.
+    Check,
+}
+
+/// Runs a parsed command line to completion.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = FileConfig::load(&cli.config)
+        .with_context(|| format!("loading {}", cli.config.display()))?;
+    let rt = crate::runtime::tokio_runtime().context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Migrate => crate::admin::migrate(&config).await,
+            Command::Config(ConfigCommand::Check) => crate::admin::config_check(&config).await,
+            Command::Admin(cmd) => crate::admin::run(&config, cmd).await,
+            role => run_role(role, config).await,
+        }
+    })
+}
+
+async fn run_role(role: Command, config: FileConfig) -> anyhow::Result<()> {
+    let shutdown = crate::runtime::shutdown_on_signals();
+    match role {
+        Command::Pool => crate::pool::run(config, shutdown).await,
+        Command::BlockManager => crate::block_manager::run(config, shutdown).await,
+        Command::Payments => crate::payments::run(config, shutdown).await,
+        Command::Worker => crate::worker::run(config, shutdown).await,
+        Command::Api => crate::api::run(config, shutdown).await,
+        Command::Cleaner => crate::cleaner::run(config, shutdown).await,
+        Command::All => {
+            let (a, b, c, d, e, f) = tokio::join!(
+                crate::pool::run(config.clone(), shutdown.clone()),
+                crate::block_manager::run(config.clone(), shutdown.clone()),
+                crate::payments::run(config.clone(), shutdown.clone()),
+                crate::worker::run(config.clone(), shutdown.clone()),
+                crate::api::run(config.clone(), shutdown.clone()),
+                crate::cleaner::run(config, shutdown.clone()),
+            );
+            a.context("pool")?;
+            b.context("block-manager")?;
+            c.context("payments")?;
+            d.context("worker")?;
+            e.context("api")?;
+            f.context("cleaner")
+        }
+        _ => unreachable!("run_role is only called with role subcommands"),
+    }
+}

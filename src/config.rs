@@ -1,0 +1,450 @@
+//! Configuration: `config.toml` (what one host needs to start) and the shared settings kept in
+//! the MySQL `config` table (what every host shares).
+//!
+//! [`FileConfig`] is parsed once at start with `deny_unknown_fields` and validated with
+//! messages that name the key; secrets are masked wherever the config is printed.
+//! [`Settings`] is the typed view of the MySQL `config` rows (module/item/value/type, with
+//! nodejs-pool's item names), built from the one registry in [`settings`] that also seeds
+//! missing rows at `rxpool migrate`. This module does no I/O beyond reading the file; the
+//! rows are read by `store::mysql`.
+
+pub mod settings;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::monero::pow::RandomxMode;
+
+pub use settings::{FeePolicy, Settings, SettingsError};
+
+/// Why `config.toml` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// A secret string: deserialized like a string, printed as `***`.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// The parsed `config.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub mysql: MysqlConfig,
+    pub lmdb: LmdbConfig,
+    pub daemon: DaemonConfig,
+    pub wallet: WalletConfig,
+    pub pool: PoolConfig,
+    #[serde(default)]
+    pub pow: PowConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+    /// Shared settings set on this host only: `"module.item" = "value"`; they win over the
+    /// MySQL `config` table.
+    #[serde(default)]
+    pub overrides: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlConfig {
+    /// `mysql://user:password@host:port/database`.
+    pub url: Secret,
+    /// Connections in the pool of each process.
+    #[serde(default = "defaults::mysql_max_connections")]
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LmdbConfig {
+    pub path: PathBuf,
+    /// Initial map size in MiB; the map doubles on MDB_MAP_FULL up to `max_map_size_mb`.
+    #[serde(default = "defaults::lmdb_map_size_mb")]
+    pub map_size_mb: u64,
+    #[serde(default = "defaults::lmdb_max_map_size_mb")]
+    pub max_map_size_mb: u64,
+    #[serde(default = "defaults::lmdb_max_readers")]
+    pub max_readers: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// monerod RPC URLs; the first is primary, the rest are failover.
+    pub urls: Vec<String>,
+    #[serde(default = "defaults::daemon_timeout_secs")]
+    pub timeout_secs: u64,
+    /// How often the pool asks for a new template, in milliseconds.
+    #[serde(default = "defaults::template_poll_ms")]
+    pub template_poll_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletConfig {
+    /// monero-wallet-rpc URL.
+    pub url: String,
+    #[serde(default = "defaults::wallet_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Address the stratum listeners bind to.
+    #[serde(default = "defaults::pool_bind")]
+    pub bind: String,
+    /// This host's id in the `pools` table; also its extra-nonce instance id unless
+    /// `instance_id` is set.
+    pub pool_id: u32,
+    #[serde(default = "defaults::hostname")]
+    pub hostname: String,
+    /// 4-byte instance id written into every job's reserved space, so several pool hosts
+    /// never produce the same blob. Defaults to `pool_id`.
+    #[serde(default)]
+    pub instance_id: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowConfig {
+    #[serde(default)]
+    pub randomx_mode: RandomxMode,
+    /// Verifier threads; 0 means one per core.
+    #[serde(default)]
+    pub verifier_threads: usize,
+}
+
+impl Default for PowConfig {
+    fn default() -> Self {
+        PowConfig {
+            randomx_mode: RandomxMode::Auto,
+            verifier_threads: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    #[serde(default = "defaults::api_bind")]
+    pub bind: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            bind: defaults::api_bind(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain for the TLS stratum ports.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "defaults::smtp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    pub from: String,
+    /// `none`, `starttls` or `tls`.
+    #[serde(default = "defaults::smtp_security")]
+    pub security: String,
+}
+
+mod defaults {
+    pub fn mysql_max_connections() -> u32 {
+        10
+    }
+    pub fn lmdb_map_size_mb() -> u64 {
+        1024
+    }
+    pub fn lmdb_max_map_size_mb() -> u64 {
+        256 * 1024
+    }
+    pub fn lmdb_max_readers() -> u32 {
+        512
+    }
+    pub fn daemon_timeout_secs() -> u64 {
+        10
+    }
+    pub fn template_poll_ms() -> u64 {
+        500
+    }
+    pub fn wallet_timeout_secs() -> u64 {
+        120
+    }
+    pub fn pool_bind() -> String {
+        "0.0.0.0".into()
+    }
+    pub fn hostname() -> String {
+        "localhost".into()
+    }
+    pub fn api_bind() -> String {
+        "127.0.0.1:8001".into()
+    }
+    pub fn smtp_port() -> u16 {
+        587
+    }
+    pub fn smtp_security() -> String {
+        "starttls".into()
+    }
+}
+
+impl FileConfig {
+    /// Reads, parses and validates `config.toml`.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        FileConfig::parse(&text).map_err(|err| match err {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<FileConfig, ConfigError> {
+        let config: FileConfig = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: PathBuf::from("config.toml"),
+            message: err.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        if !self.mysql.url.0.starts_with("mysql://") && !self.mysql.url.0.starts_with("mariadb://")
+        {
+            return invalid(
+                "mysql.url",
+                "must start with mysql:// (mysql://user:password@host:port/database)",
+            );
+        }
+        if self.lmdb.path.as_os_str().is_empty() {
+            return invalid("lmdb.path", "must not be empty");
+        }
+        if self.lmdb.map_size_mb == 0 || self.lmdb.max_map_size_mb < self.lmdb.map_size_mb {
+            return invalid(
+                "lmdb.map_size_mb",
+                "must be at least 1 and at most lmdb.max_map_size_mb",
+            );
+        }
+        if self.daemon.urls.is_empty() {
+            return invalid("daemon.urls", "needs at least one monerod URL");
+        }
+        for url in &self.daemon.urls {
+            if !is_http_url(url) {
+                return invalid("daemon.urls", &format!("{url:?} is not an http(s):// URL"));
+            }
+        }
+        if !is_http_url(&self.wallet.url) {
+            return invalid("wallet.url", "must be an http(s):// URL");
+        }
+        if self.daemon.timeout_secs == 0 || self.wallet.timeout_secs == 0 {
+            return invalid("daemon.timeout_secs", "timeouts must be at least 1 second");
+        }
+        if self.pool.bind.parse::<std::net::IpAddr>().is_err() {
+            return invalid("pool.bind", "must be an IP address such as 0.0.0.0 or ::");
+        }
+        if self.api.bind.parse::<SocketAddr>().is_err() {
+            return invalid("api.bind", "must be an address:port such as 127.0.0.1:8001");
+        }
+        if let Some(smtp) = &self.smtp {
+            if !matches!(smtp.security.as_str(), "none" | "starttls" | "tls") {
+                return invalid("smtp.security", "must be none, starttls or tls");
+            }
+        }
+        for key in self.overrides.keys() {
+            if settings::item(key).is_none() {
+                return invalid("overrides", &format!("{key:?} is not a known module.item"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The extra-nonce instance id of this host.
+    pub fn instance_id(&self) -> u32 {
+        self.pool.instance_id.unwrap_or(self.pool.pool_id)
+    }
+
+    /// The LMDB options this config asks for.
+    pub fn lmdb_options(&self) -> crate::store::lmdb::StoreOptions {
+        let mut options = crate::store::lmdb::StoreOptions::new(&self.lmdb.path);
+        options.map_size = (self.lmdb.map_size_mb as usize).saturating_mul(1 << 20);
+        options.max_map_size = (self.lmdb.max_map_size_mb as usize).saturating_mul(1 << 20);
+        options.max_readers = self.lmdb.max_readers;
+        options
+    }
+
+    /// The resolved configuration as TOML-like text with every secret masked.
+    pub fn masked(&self) -> String {
+        format!("{self:#?}").replace(self.mysql.url.expose(), &mask_url(self.mysql.url.expose()))
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://")) && url.len() > 8
+}
+
+/// `mysql://user:secret@host/db` → `mysql://user:***@host/db`.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".into();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[mysql]
+url = "mysql://pool:secret@127.0.0.1:3306/pool"
+[lmdb]
+path = "/var/lib/rxpool/lmdb"
+[daemon]
+urls = ["http://127.0.0.1:18081"]
+[wallet]
+url = "http://127.0.0.1:18082"
+[pool]
+bind = "0.0.0.0"
+pool_id = 1
+hostname = "pool.example.org"
+[pow]
+randomx_mode = "auto"
+[api]
+bind = "127.0.0.1:8001"
+"#;
+
+    #[test]
+    fn the_contract_example_parses() {
+        let config = FileConfig::parse(MINIMAL).unwrap();
+        assert_eq!(config.pool.pool_id, 1);
+        assert_eq!(config.instance_id(), 1);
+        assert_eq!(config.pow.randomx_mode, RandomxMode::Auto);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let err = FileConfig::parse(&format!("{MINIMAL}\n[pool2]\nx = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pool2"), "{err}");
+        let text = MINIMAL.replace("pool_id = 1", "pool_id = 1\npoolid = 2");
+        let err = FileConfig::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("poolid"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_contract_key_is_named() {
+        let text = MINIMAL.replace("urls = [\"http://127.0.0.1:18081\"]", "");
+        let err = FileConfig::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("urls"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let text = MINIMAL.replace("bind = \"127.0.0.1:8001\"", "bind = \"nowhere\"");
+        assert!(
+            FileConfig::parse(&text)
+                .unwrap_err()
+                .to_string()
+                .starts_with("api.bind")
+        );
+        let text = MINIMAL.replace("randomx_mode = \"auto\"", "randomx_mode = \"turbo\"");
+        assert!(
+            FileConfig::parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("turbo")
+        );
+        let text = MINIMAL.replace("http://127.0.0.1:18082", "127.0.0.1:18082");
+        assert!(
+            FileConfig::parse(&text)
+                .unwrap_err()
+                .to_string()
+                .starts_with("wallet.url")
+        );
+    }
+
+    #[test]
+    fn printing_masks_the_mysql_password() {
+        let config = FileConfig::parse(MINIMAL).unwrap();
+        let shown = config.masked();
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(!format!("{config:?}").contains("secret"));
+        assert_eq!(
+            mask_url("mysql://pool:secret@127.0.0.1:3306/pool"),
+            "mysql://pool:***@127.0.0.1:3306/pool"
+        );
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../config.toml.example");
+        super::FileConfig::parse(text).expect("config.toml.example is valid");
+    }
+}

@@ -1,0 +1,36 @@
+//! rxpool: a Monero mining pool server.
+//!
+//! One binary; each role is a subcommand that runs as its own process, and the roles meet only
+//! in the two stores (LMDB for shares, blocks and stats; MySQL for configuration, balances and
+//! payouts):
+//!
+//! - [`pool`]: stratum listeners, templates, jobs, vardiff, trust, bans, share validation and
+//!   block submission. Writes shares and found blocks to LMDB.
+//! - [`block_manager`]: confirms or orphans found blocks and credits PPLNS, PPS and solo
+//!   balances in MySQL, each block exactly once.
+//! - [`payments`]: plans payouts from balances and executes them through monero-wallet-rpc
+//!   with a durable two-phase batch, so nothing is paid twice or lost.
+//! - [`worker`], [`api`]: statistics, alerts, REST/websocket (later issues).
+//!
+//! Below the roles, shared by all of them:
+//! - [`domain`]: value types (amounts, difficulty, heights, hashes, addresses).
+//! - [`monero`]: the boundary to monerod and wallet-rpc, template blobs and proof of work.
+//! - [`store`]: the only code that names heed or sqlx.
+//! - [`config`]: `config.toml` and the shared settings kept in MySQL.
+//! - [`devnet`]: throwaway MariaDB, regtest monerod and wallet-rpc processes for tests,
+//!   benchmarks and the sandbox.
+
+pub mod admin;
+pub mod api;
+pub mod block_manager;
+pub mod cleaner;
+pub mod cli;
+pub mod config;
+pub mod devnet;
+pub mod domain;
+pub mod monero;
+pub mod payments;
+pub mod pool;
+pub mod runtime;
+pub mod store;
+pub mod worker;

@@ -1,0 +1,15 @@
+//! The `rxpool` binary: parse the command line, start tracing, run the chosen role.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = rxpool::cli::Cli::parse();
+    rxpool::runtime::init_tracing();
+    match rxpool::cli::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

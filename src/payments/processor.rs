@@ -1,0 +1,648 @@
+//! One payout cycle against the wallet and MySQL: recover → plan → reserve → sign with
+//! `do_not_relay` → commit → relay → follow to N confirmations.
+//!
+//! Owns the order of the two-phase protocol and every decision taken on a wallet answer. The
+//! rules that make a payout exactly-once:
+//! - a batch is reserved in MySQL before the wallet is called;
+//! - the wallet only signs (`do_not_relay`); a signed tx that is not recorded was never
+//!   broadcast, so a reservation found without a recorded tx is simply released;
+//! - the tx (hash, metadata, fee, key) is committed with the debits and the
+//!   `transactions`/`payments` rows, and only then relayed; a recorded tx is only ever relayed
+//!   again (same tx, cannot double-spend), never signed again;
+//! - no new batch is signed while a recorded tx is not yet relayed, so two live txs never
+//!   draw on the same wallet outputs.
+//!
+//! Planning rules live in `planner`, statuses in `batch`, SQL in `store::mysql::payouts`.
+//! It never credits a balance and never touches LMDB. Fail points (`RXPOOL_FAILPOINT`, see
+//! [`failpoint`]) abort the process at each step for the crash tests.
+
+use std::collections::VecDeque;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::MySqlPool;
+
+use crate::domain::{Atomic, Hash32, Network, WalletAddress};
+use crate::monero::wallet::{Destination, TransferOptions, Wallet, WalletError};
+use crate::payments::batch::BatchStatus;
+use crate::payments::planner::{self, BatchKind, PayeeBalance, PayoutPolicy, SkipReason};
+use crate::store::mysql::payouts::{self, BatchRow, NewItem, PayoutError, SignedRecord, TxKey};
+
+/// Aborts the process when `RXPOOL_FAILPOINT` names `point` (a comma-separated list is
+/// allowed). Points: `payments:after_reserve`, `payments:after_sign`, `payments:after_commit`,
+/// `payments:after_relay`, `payments:during_tracking`. Reading the variable happens once.
+pub fn failpoint(point: &str) {
+    static POINTS: OnceLock<Vec<String>> = OnceLock::new();
+    let points = POINTS.get_or_init(|| {
+        std::env::var("RXPOOL_FAILPOINT")
+            .unwrap_or_default()
+            .split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect()
+    });
+    if points.iter().any(|p| p == point) {
+        eprintln!("fail point {point}: aborting");
+        std::process::abort();
+    }
+}
+
+/// What a cycle needs besides the wallet and the database.
+#[derive(Debug, Clone)]
+pub struct ProcessorConfig {
+    pub policy: PayoutPolicy,
+    /// Addresses of other networks are set aside, never sent to the wallet.
+    pub network: Network,
+    /// Confirmations after which a payout batch is final (`payout.confirmations`).
+    pub confirmations: u64,
+    /// Transfer priority (`payout.priority`).
+    pub priority: u32,
+}
+
+/// Why a cycle stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Store(#[from] PayoutError),
+    /// The wallet did not answer (or not usefully); nothing new was debited. Retry later.
+    #[error("wallet unavailable: {0}")]
+    WalletDown(WalletError),
+}
+
+/// What one cycle did, for logs, the admin command and the bench.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    /// Batches signed, recorded and handed to the network this cycle.
+    pub batches_sent: u64,
+    pub payees_paid: u64,
+    pub paid_net: Atomic,
+    /// Gross amounts planned but not paid because the wallet had too little unlocked money.
+    pub shortfall: Atomic,
+    /// Balances set aside this cycle (bad destinations), with reasons logged.
+    pub set_aside: u64,
+    /// Reservations released (recovery, wallet refusals).
+    pub released: u64,
+    /// Recorded txs relayed again by recovery.
+    pub re_relayed: u64,
+    pub confirmed: u64,
+    pub manual_review: u64,
+    /// Every wallet call the cycle made.
+    pub wallet_calls: u64,
+    /// Batches not signed because an earlier tx is recorded but not relayed yet.
+    pub signing_paused: bool,
+}
+
+/// Runs payout cycles with one wallet and one database. Only one processor may run per pool
+/// (the role takes a MySQL lock before building one).
+#[derive(Debug)]
+pub struct Processor<W> {
+    db: MySqlPool,
+    wallet: W,
+    /// Replaced between cycles when the shared settings change ([`Processor::set_config`]).
+    config: std::sync::RwLock<ProcessorConfig>,
+    wallet_calls: AtomicU64,
+}
+
+/// A planned item with the address the wallet pays.
+struct Ready {
+    item: NewItem,
+}
+
+impl<W: Wallet> Processor<W> {
+    pub fn new(db: MySqlPool, wallet: W, config: ProcessorConfig) -> Processor<W> {
+        Processor {
+            db,
+            wallet,
+            config: std::sync::RwLock::new(config),
+            wallet_calls: AtomicU64::new(0),
+        }
+    }
+
+    /// The rules the next cycle uses.
+    pub fn config(&self) -> ProcessorConfig {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the rules from the next cycle on (a cycle in progress keeps its own copy).
+    pub fn set_config(&self, config: ProcessorConfig) {
+        *self
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
+    }
+
+    fn count_call(&self) {
+        self.wallet_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One full cycle: recovery, then new payouts unless recovery left a recorded tx
+    /// unrelayed.
+    pub async fn run_cycle(&self) -> Result<CycleReport, CycleError> {
+        let start_calls = self.wallet_calls.load(Ordering::Relaxed);
+        let mut report = CycleReport::default();
+        let result = self.cycle(&mut report).await;
+        report.wallet_calls = self.wallet_calls.load(Ordering::Relaxed) - start_calls;
+        result.map(|()| report)
+    }
+
+    async fn cycle(&self, report: &mut CycleReport) -> Result<(), CycleError> {
+        // Current chain view first: balances to spend and confirmations to count.
+        self.count_call();
+        self.wallet
+            .refresh()
+            .await
+            .map_err(CycleError::WalletDown)?;
+        self.recover(report).await?;
+        let unrelayed = payouts::list(&self.db, &[BatchStatus::Signed], 1).await?;
+        if !unrelayed.is_empty() {
+            report.signing_paused = true;
+            tracing::warn!(
+                batch = unrelayed[0].id,
+                "a recorded payout is not relayed yet; no new payouts are signed this cycle"
+            );
+            return Ok(());
+        }
+        self.pay_new(report).await?;
+        if report.batches_sent > 0 {
+            // Persist the wallet's view of what it relayed; a failure here loses nothing
+            // (recovery relays recorded txs again), so it is only logged.
+            self.count_call();
+            if let Err(err) = self.wallet.store().await {
+                tracing::warn!(%err, "wallet store failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks every live batch, oldest first, and moves it on: reservations without a
+    /// recorded tx are released, recorded txs are relayed (again), relayed ones are followed
+    /// to their confirmations.
+    pub async fn recover(&self, report: &mut CycleReport) -> Result<(), CycleError> {
+        for batch in payouts::live(&self.db).await? {
+            match batch.status {
+                BatchStatus::Reserved => {
+                    // The wallet only ever signs without relaying, and a signed tx is relayed
+                    // only after it is recorded: nothing of this batch reached the network.
+                    payouts::release(&self.db, batch.id, "recovered: no signed tx recorded")
+                        .await?;
+                    report.released += 1;
+                    tracing::info!(batch = batch.id, "released an unsigned reservation");
+                }
+                BatchStatus::Signed => {
+                    self.relay(&batch, report).await?;
+                    report.re_relayed += 1;
+                }
+                BatchStatus::Relayed | BatchStatus::ManualReview => {
+                    failpoint("payments:during_tracking");
+                    self.track(&batch, report).await?;
+                }
+                BatchStatus::Held
+                | BatchStatus::Confirmed
+                | BatchStatus::Released
+                | BatchStatus::Reverted => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Relays a recorded (`signed`) tx and marks it relayed; a refusal sends it to manual
+    /// review unless the wallet already knows it as sent.
+    async fn relay(&self, batch: &BatchRow, report: &mut CycleReport) -> Result<(), CycleError> {
+        let (Some(hash), Some(metadata)) = (batch.tx_hash, batch.tx_metadata.as_deref()) else {
+            return Err(PayoutError::Malformed(format!(
+                "batch {} is signed without a tx",
+                batch.id
+            ))
+            .into());
+        };
+        self.count_call();
+        match self.wallet.relay_tx(metadata).await {
+            Ok(relayed) => {
+                if relayed != hash {
+                    tracing::error!(batch = batch.id, recorded = %hash, relayed = %relayed, alert = true,
+                        "wallet relayed a different tx hash than recorded");
+                }
+                failpoint("payments:after_relay");
+                payouts::mark_relayed(&self.db, batch.id).await?;
+                Ok(())
+            }
+            Err(err) if is_wallet_unavailable(&err) => {
+                payouts::note_error(&self.db, batch.id, &err.to_string()).await?;
+                Err(CycleError::WalletDown(err))
+            }
+            Err(err) => {
+                // Refused: already known as sent (then it is relayed), or its inputs are gone.
+                if self.wallet_knows_sent(hash).await? {
+                    payouts::mark_relayed(&self.db, batch.id).await?;
+                    return Ok(());
+                }
+                payouts::to_manual_review(
+                    &self.db,
+                    batch.id,
+                    BatchStatus::Signed,
+                    &format!("relay refused: {err}"),
+                )
+                .await?;
+                report.manual_review += 1;
+                tracing::error!(batch = batch.id, tx = %hash, %err, alert = true,
+                    "payout tx refused on relay; held for manual review");
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the wallet lists `hash` as an outgoing tx that is pending, in the pool or
+    /// mined (not failed).
+    async fn wallet_knows_sent(&self, hash: Hash32) -> Result<bool, CycleError> {
+        self.count_call();
+        match self.wallet.get_transfer_by_txid(hash).await {
+            Ok(Some(t)) => Ok(t.kind != "failed"),
+            Ok(None) => Ok(false),
+            Err(err) => Err(CycleError::WalletDown(err)),
+        }
+    }
+
+    /// Follows a relayed (or reviewed) tx: confirmed after N, re-relayed if it left the pool
+    /// unmined, manual review if that is refused.
+    async fn track(&self, batch: &BatchRow, report: &mut CycleReport) -> Result<(), CycleError> {
+        let Some(hash) = batch.tx_hash else {
+            return Err(PayoutError::Malformed(format!("batch {} has no tx", batch.id)).into());
+        };
+        self.count_call();
+        let transfer = match self.wallet.get_transfer_by_txid(hash).await {
+            Ok(t) => t,
+            Err(err) => return Err(CycleError::WalletDown(err)),
+        };
+        match transfer {
+            Some(t) if t.kind == "out" && t.height.0 > 0 => {
+                if t.confirmations >= self.config().confirmations {
+                    payouts::mark_confirmed(
+                        &self.db,
+                        batch.id,
+                        batch.status,
+                        t.confirmations,
+                        Some(t.height.0),
+                    )
+                    .await?;
+                    report.confirmed += 1;
+                } else {
+                    payouts::note_confirmations(
+                        &self.db,
+                        batch.id,
+                        t.confirmations,
+                        Some(t.height.0),
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+            Some(t) if t.kind != "failed" => {
+                // Pending or in the pool: wait.
+                payouts::note_confirmations(&self.db, batch.id, 0, None).await?;
+                Ok(())
+            }
+            _ if batch.status == BatchStatus::ManualReview => Ok(()),
+            gone => {
+                // Failed or unknown to the wallet (restored or rescanned wallet): relay the
+                // same tx again; a double spend is refused and goes to review.
+                let Some(metadata) = batch.tx_metadata.as_deref() else {
+                    return Err(PayoutError::Malformed(format!(
+                        "batch {} has no metadata",
+                        batch.id
+                    ))
+                    .into());
+                };
+                tracing::warn!(batch = batch.id, tx = %hash, seen = gone.is_some(),
+                    "relayed payout is not in the wallet's pool or chain; relaying it again");
+                self.count_call();
+                match self.wallet.relay_tx(metadata).await {
+                    Ok(_) => {
+                        payouts::note_error(
+                            &self.db,
+                            batch.id,
+                            "re-relayed after leaving the pool",
+                        )
+                        .await?;
+                        report.re_relayed += 1;
+                        Ok(())
+                    }
+                    Err(err) if is_wallet_unavailable(&err) => Err(CycleError::WalletDown(err)),
+                    Err(err) => {
+                        payouts::to_manual_review(
+                            &self.db,
+                            batch.id,
+                            BatchStatus::Relayed,
+                            &format!("re-relay refused (inputs spent elsewhere?): {err}"),
+                        )
+                        .await?;
+                        report.manual_review += 1;
+                        tracing::error!(batch = batch.id, tx = %hash, %err, alert = true,
+                            "payout tx left the pool and cannot be relayed; held for manual review");
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Plans from the balances and pays batch after batch.
+    async fn pay_new(&self, report: &mut CycleReport) -> Result<(), CycleError> {
+        let config = self.config();
+        let policy = &config.policy;
+        let rows = payouts::load_payable(&self.db, policy.wallet_min).await?;
+        let mut parsed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let kind = match WalletAddress::parse(&row.address, config.network) {
+                Ok(a) => Some(a.kind),
+                Err(err) => {
+                    tracing::debug!(balance = row.balance_id, %err, "payout address does not parse");
+                    None
+                }
+            };
+            parsed.push(PayeeBalance {
+                balance_id: row.balance_id,
+                address: row.address.clone(),
+                payment_id: (!row.payment_id.is_empty()).then(|| row.payment_id.clone()),
+                balance_type: row.balance_type,
+                amount: row.amount,
+                threshold: row.threshold,
+                kind,
+            });
+        }
+        let plan = planner::plan(policy, &parsed);
+        for skipped in &plan.skipped {
+            let reason = match &skipped.reason {
+                SkipReason::InvalidAddress => "the address does not parse for this network",
+                SkipReason::PaymentIdNotAllowed => {
+                    "a payment ID is only honoured with a standard address"
+                }
+                _ => continue,
+            };
+            let address = rows
+                .iter()
+                .find(|r| r.balance_id == skipped.balance_id)
+                .map(|r| r.address.as_str())
+                .unwrap_or_default();
+            self.set_aside(skipped.balance_id, address, reason, report)
+                .await?;
+        }
+
+        let mut queue: VecDeque<(BatchKind, Vec<Ready>)> = VecDeque::new();
+        for batch in plan.batches {
+            let mut ready = Vec::with_capacity(batch.items.len());
+            for item in batch.items {
+                match destination(&item.address, item.payment_id.as_deref()) {
+                    Ok(destination) => ready.push(Ready {
+                        item: NewItem {
+                            balance_id: item.balance_id,
+                            address: item.address,
+                            payment_id: item.payment_id.unwrap_or_default(),
+                            balance_type: item.balance_type,
+                            destination,
+                            gross: item.gross,
+                            fee: item.fee,
+                            net: item.net,
+                        },
+                    }),
+                    Err(reason) => {
+                        self.set_aside(item.balance_id, &item.address, reason, report)
+                            .await?;
+                    }
+                }
+            }
+            if !ready.is_empty() {
+                queue.push_back((batch.kind, ready));
+            }
+        }
+
+        while let Some((kind, ready)) = queue.pop_front() {
+            match self.pay_batch(kind, &ready, report).await? {
+                Outcome::Sent => {}
+                Outcome::Split => {
+                    // A multi-destination batch with a bad destination: pay each alone so the
+                    // bad one is found and the good ones still go out.
+                    for one in ready.into_iter().rev() {
+                        queue.push_front((BatchKind::Single, vec![one]));
+                    }
+                }
+                Outcome::NoFunds => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_aside(
+        &self,
+        balance_id: u64,
+        address: &str,
+        reason: &str,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        payouts::set_aside(&self.db, balance_id, address, reason).await?;
+        report.set_aside += 1;
+        tracing::error!(
+            balance = balance_id,
+            reason,
+            alert = true,
+            "payout destination set aside; its balance is kept"
+        );
+        Ok(())
+    }
+
+    /// Reserve → sign → record → relay for one batch.
+    async fn pay_batch(
+        &self,
+        kind: BatchKind,
+        ready: &[Ready],
+        report: &mut CycleReport,
+    ) -> Result<Outcome, CycleError> {
+        let items: Vec<NewItem> = ready.iter().map(|r| r.item.clone()).collect();
+        let batch = match payouts::reserve(&self.db, kind, &items).await {
+            Ok(id) => id,
+            Err(PayoutError::AlreadyReserved(balance)) => {
+                tracing::warn!(
+                    balance,
+                    "balance already reserved by another batch; skipped"
+                );
+                return Ok(Outcome::NoFunds);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        failpoint("payments:after_reserve");
+        let destinations: Vec<Destination> = items
+            .iter()
+            .map(|i| Destination {
+                address: i.destination.clone(),
+                amount: i.net,
+            })
+            .collect();
+        let options = TransferOptions {
+            priority: self.config().priority,
+            do_not_relay: true,
+            account_index: 0,
+        };
+        self.count_call();
+        let signed = match self.wallet.transfer(&destinations, options).await {
+            Ok(signed) => signed,
+            Err(err) => {
+                // Signed-only: even an ambiguous answer broadcast nothing. Release.
+                payouts::release(&self.db, batch, &format!("wallet: {err}")).await?;
+                report.released += 1;
+                return match err {
+                    WalletError::NotEnoughMoney { .. } => {
+                        let gross: Atomic = items.iter().map(|i| i.gross).sum();
+                        report.shortfall = report
+                            .shortfall
+                            .checked_add(gross)
+                            .unwrap_or(report.shortfall);
+                        tracing::warn!(batch, %gross, %err, "not enough unlocked money; retried next cycle");
+                        Ok(Outcome::NoFunds)
+                    }
+                    WalletError::InvalidDestination { .. } | WalletError::Refused { .. }
+                        if items.len() > 1 =>
+                    {
+                        tracing::warn!(batch, %err, "wallet refused a batch; paying its destinations one by one");
+                        Ok(Outcome::Split)
+                    }
+                    WalletError::InvalidDestination { .. } => {
+                        let reason = format!("wallet refused the destination: {err}");
+                        self.set_aside(items[0].balance_id, &items[0].address, &reason, report)
+                            .await?;
+                        Ok(Outcome::NoFunds)
+                    }
+                    WalletError::Refused { .. } => {
+                        tracing::warn!(batch, %err, "wallet refused a payout; retried next cycle");
+                        Ok(Outcome::NoFunds)
+                    }
+                    other => Err(CycleError::WalletDown(other)),
+                };
+            }
+        };
+        failpoint("payments:after_sign");
+        let record = SignedRecord {
+            tx_hash: signed.tx_hash,
+            tx_metadata: signed.tx_metadata,
+            tx_key: TxKey(signed.tx_key),
+            network_fee: signed.fee,
+        };
+        if record.tx_metadata.is_empty() {
+            payouts::release(&self.db, batch, "wallet returned no tx metadata").await?;
+            report.released += 1;
+            return Err(PayoutError::Malformed("wallet returned no tx metadata".into()).into());
+        }
+        match payouts::record_signed(&self.db, batch, &record).await {
+            Ok(_) => {}
+            Err(PayoutError::BalanceShort { balance_id, gross }) => {
+                // The signed tx is dropped unbroadcast.
+                payouts::release(&self.db, batch, "a balance changed under the reservation")
+                    .await?;
+                report.released += 1;
+                tracing::error!(batch, balance = balance_id, %gross, alert = true,
+                    "balance holds less than reserved; batch released");
+                return Ok(Outcome::NoFunds);
+            }
+            Err(err) => return Err(err.into()),
+        }
+        failpoint("payments:after_commit");
+        let row = payouts::get(&self.db, batch)
+            .await?
+            .ok_or(PayoutError::NoSuchBatch(batch))?;
+        self.relay(&row, report).await?;
+        report.batches_sent += 1;
+        report.payees_paid += items.len() as u64;
+        let net: Atomic = items.iter().map(|i| i.net).sum();
+        report.paid_net = report.paid_net.checked_add(net).unwrap_or(report.paid_net);
+        tracing::info!(batch, tx = %record.tx_hash, payees = items.len(), %net, fee = %record.network_fee,
+            "payout sent");
+        Ok(Outcome::Sent)
+    }
+}
+
+enum Outcome {
+    Sent,
+    Split,
+    NoFunds,
+}
+
+/// Whether a wallet error means "not reachable / no usable answer" rather than a verdict.
+fn is_wallet_unavailable(err: &WalletError) -> bool {
+    matches!(
+        err,
+        WalletError::NotReached(_) | WalletError::Ambiguous(_) | WalletError::Config(_)
+    )
+}
+
+/// The address the wallet pays for `address` with an optional legacy payment id: the address
+/// itself, or the integrated address built from a standard address and a 16-hex id. 64-hex
+/// ids are refused: monero-wallet-rpc no longer sends standalone payment IDs.
+pub fn destination(address: &str, payment_id: Option<&str>) -> Result<String, &'static str> {
+    let Some(id) = payment_id else {
+        return Ok(address.to_owned());
+    };
+    if id.len() == 64 {
+        return Err("64-hex payment IDs are obsolete: monero-wallet-rpc refuses to send them");
+    }
+    let mut bytes = [0u8; 8];
+    hex::decode_to_slice(id, &mut bytes).map_err(|_| "the payment ID is not 16 hex characters")?;
+    let parsed: monero::Address = address.parse().map_err(|_| "the address does not parse")?;
+    if parsed.addr_type != monero::AddressType::Standard {
+        return Err("a payment ID is only honoured with a standard address");
+    }
+    Ok(monero::Address::integrated(
+        parsed.network,
+        parsed.public_spend,
+        parsed.public_view,
+        monero::util::address::PaymentId::from_slice(&bytes),
+    )
+    .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::domain::AddressKind;
+
+    /// A mainnet standard address from fixed keys (spend = 1, view = 2).
+    fn standard() -> String {
+        let key = |n: u8| {
+            let mut bytes = [0u8; 32];
+            bytes[0] = n;
+            monero::PublicKey::from_private_key(&monero::PrivateKey::from_slice(&bytes).unwrap())
+        };
+        monero::Address::standard(monero::Network::Mainnet, key(1), key(2)).to_string()
+    }
+
+    #[test]
+    fn a_short_payment_id_becomes_an_integrated_address_of_the_same_keys() {
+        let integrated = destination(&standard(), Some("0123456789abcdef")).unwrap();
+        let parsed = WalletAddress::parse_any(&integrated).unwrap();
+        assert_eq!(parsed.kind, AddressKind::Integrated);
+        assert_eq!(
+            parsed.payment_id,
+            Some([0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef])
+        );
+        let base: monero::Address = standard().parse().unwrap();
+        let int: monero::Address = integrated.parse().unwrap();
+        assert_eq!(
+            (base.public_spend, base.public_view),
+            (int.public_spend, int.public_view)
+        );
+    }
+
+    #[test]
+    fn long_or_malformed_payment_ids_are_refused_with_a_reason() {
+        assert!(
+            destination(&standard(), Some(&"ab".repeat(32)))
+                .unwrap_err()
+                .contains("obsolete")
+        );
+        assert!(destination(&standard(), Some("xyz")).is_err());
+        assert!(destination(&standard(), Some("0123456789abcdefff")).is_err());
+        assert!(destination("garbage", Some("0123456789abcdef")).is_err());
+        assert_eq!(destination(&standard(), None).unwrap(), standard());
+    }
+}

@@ -1,0 +1,65 @@
+//! The template feed: polls monerod (`get_block_template` for the pool address with our
+//! reserved space) and publishes a template when the chain moved or the template grew, and at
+//! once when a block submission asks for a refresh.
+//!
+//! Failover is the `DaemonClient`'s (the next configured daemon answers when one fails). When
+//! every daemon fails, the last good template keeps being served (nodejs-pool crashed,
+//! reference §11 #10); miners that log in before any template exists get "No active block
+//! template". It owns no session state.
+
+use super::jobs::RESERVE_SIZE;
+use super::state::Shared;
+use crate::monero::daemon::Daemon;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// A template with the same parent is republished when it is at least this old and monerod
+/// offers a bigger one (more transactions, more fees).
+pub const REFRESH_SAME_HEIGHT: Duration = Duration::from_secs(10);
+
+/// Polls until `shutdown`. Generic over the daemon so tests can use `DaemonClient` directly.
+pub async fn run<D: Daemon>(shared: Arc<Shared>, daemon: Arc<D>, shutdown: CancellationToken) {
+    let mut last_publish = Instant::now();
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        let settings = shared.settings();
+        match daemon
+            .get_block_template(&settings.pool_address, RESERVE_SIZE)
+            .await
+        {
+            Ok(template) => {
+                if failing_since.take().is_some() {
+                    tracing::info!("daemon answers again");
+                }
+                let publish = match shared.current_template() {
+                    None => true,
+                    Some(current) => {
+                        let c = &current.template;
+                        c.prev_hash() != template.prev_hash()
+                            || c.height() != template.height()
+                            || (template.template_blob().len() > c.template_blob().len()
+                                && last_publish.elapsed() >= REFRESH_SAME_HEIGHT)
+                    }
+                };
+                if publish {
+                    let height = template.height();
+                    shared.publish_template(template);
+                    last_publish = Instant::now();
+                    tracing::debug!(%height, "new template");
+                }
+            }
+            Err(error) => {
+                if failing_since.is_none() {
+                    failing_since = Some(Instant::now());
+                    tracing::warn!(%error, "no template from any daemon; serving the last good one");
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = shared.refresh.notified() => {}
+            _ = tokio::time::sleep(settings.template_poll) => {}
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! One miner connection's state and its four methods: `login`, `getjob`, `submit`,
+//! `keepalived` (reference §2.2–2.6).
+//!
+//! The session is owned by its connection task and bound to it: a request is answered from
+//! this connection's state, never looked up by `params.id` (nodejs-pool's bug, §12.12); a
+//! `params.id` that does not match is "Unauthenticated". State machine:
+//! `Connected --login ok--> Mining`; every other method before login is "Unauthenticated";
+//! there is no way back (the connection closes instead). The share path itself is in
+//! `validate`. Rejections are values ([`Rejection`]), counted in `Shared::rejections`.
+
+use super::bans::{ShareRatio, TokenBucket};
+use super::jobs::{
+    ExtraNonce, Job, JobId, JobRing, PROXY_POOL_NONCE_OFFSET, PROXY_WORKER_NONCE_OFFSET,
+};
+use super::login::{self, ClientKind};
+use super::protocol::{
+    self, EXTENSIONS, JobMessage, LoginParams, LoginResult, Request, SessionParams, Status,
+    SubmitParams,
+};
+use super::rejection::Rejection;
+use super::state::{EmailRegistration, Shared};
+use super::templates::TemplateSlot;
+use super::trust::Trust;
+use super::vardiff::{DiffMode, Vardiff};
+use crate::domain::{Difficulty, PoolType, Target, UnixMillis, WalletAddress};
+use crate::monero::blob::Template;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The algorithm name jobs carry (`algo` extension).
+pub const ALGO: &str = "rx/0";
+
+/// The port a session came in on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    pub port: u16,
+    pub difficulty: Difficulty,
+    pub pool_type: PoolType,
+    pub tls: bool,
+}
+
+/// A logged-in miner.
+#[derive(Debug)]
+pub struct Miner {
+    pub payout: Arc<str>,
+    pub worker: Arc<str>,
+    pub client: ClientKind,
+    pub mode: DiffMode,
+    /// The difficulty of the next job.
+    pub difficulty: Difficulty,
+    pub vardiff: Vardiff,
+    pub trust: Trust,
+    pub ratio: ShareRatio,
+    pub jobs: JobRing,
+    /// Whether the miner's client takes `algo` in submits (it sent an `algo` list).
+    pub algo_extension: bool,
+    pub shares: u64,
+}
+
+/// Where the session is.
+#[derive(Debug)]
+pub enum Phase {
+    Connected,
+    Mining(Box<Miner>),
+}
+
+/// What the connection must do after a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Write these bytes and carry on.
+    Reply(Vec<u8>),
+    /// Write these bytes, then close (bans, abuse).
+    ReplyAndClose(Vec<u8>),
+}
+
+/// Per-method token buckets.
+#[derive(Debug)]
+struct Buckets {
+    login: TokenBucket,
+    getjob: TokenBucket,
+    submit: TokenBucket,
+    keepalive: TokenBucket,
+}
+
+/// One connection's session.
+#[derive(Debug)]
+pub struct Session {
+    /// The id returned at login (`result.id`, also in every job).
+    pub id: String,
+    pub ip: IpAddr,
+    pub port: PortInfo,
+    pub phase: Phase,
+    pub connected_at: UnixMillis,
+    pub last_contact: UnixMillis,
+    buckets: Buckets,
+    protocol_errors: u32,
+}
+
+impl Session {
+    pub fn new(shared: &Shared, ip: IpAddr, port: PortInfo) -> Session {
+        let now = shared.now();
+        let s = shared.settings();
+        Session {
+            id: uuid::Uuid::new_v4().to_string(),
+            ip,
+            port,
+            phase: Phase::Connected,
+            connected_at: now,
+            last_contact: now,
+            buckets: Buckets {
+                login: TokenBucket::full(s.login_rate, now),
+                getjob: TokenBucket::full(s.getjob_rate, now),
+                submit: TokenBucket::full(s.submit_rate, now),
+                keepalive: TokenBucket::full(s.keepalive_rate, now),
+            },
+            protocol_errors: 0,
+        }
+    }
+
+    pub fn miner(&self) -> Option<&Miner> {
+        match &self.phase {
+            Phase::Mining(m) => Some(m),
+            Phase::Connected => None,
+        }
+    }
+
+    pub fn miner_mut(&mut self) -> Option<&mut Miner> {
+        match &mut self.phase {
+            Phase::Mining(m) => Some(m),
+            Phase::Connected => None,
+        }
+    }
+
+    /// Whether a share has been accepted on this connection.
+    pub fn has_shared(&self) -> bool {
+        self.miner().is_some_and(|m| m.shares > 0)
+    }
+
+    /// A request that is not usable JSON-RPC (no method). Cut after too many.
+    pub fn invalid_request(
+        &mut self,
+        shared: &Shared,
+        id: Option<&serde_json::value::RawValue>,
+    ) -> Action {
+        self.reject(shared, id, Rejection::InvalidParams)
+    }
+
+    fn reject(
+        &mut self,
+        shared: &Shared,
+        id: Option<&serde_json::value::RawValue>,
+        rejection: Rejection,
+    ) -> Action {
+        shared.rejections.count(rejection);
+        let reply = protocol::reply_err(id, rejection.miner_message());
+        let protocol_error = matches!(
+            rejection,
+            Rejection::InvalidParams | Rejection::UnknownMethod | Rejection::AlreadyLoggedIn
+        );
+        if protocol_error {
+            self.protocol_errors += 1;
+            if self.protocol_errors > shared.settings().protocol_error_limit {
+                return Action::ReplyAndClose(reply);
+            }
+        }
+        if rejection == Rejection::IpBanned {
+            return Action::ReplyAndClose(reply);
+        }
+        Action::Reply(reply)
+    }
+
+    /// Handles one request.
+    pub async fn handle(&mut self, shared: &Shared, request: Request) -> Action {
+        let now = shared.now();
+        let id = Some(&*request.id);
+        if shared.bans.is_ip_banned(self.ip, now) {
+            return self.reject(shared, id, Rejection::IpBanned);
+        }
+        let settings = shared.settings();
+        let (bucket, limit) = match request.method.as_str() {
+            "login" => (&mut self.buckets.login, settings.login_rate),
+            "getjob" => (&mut self.buckets.getjob, settings.getjob_rate),
+            "submit" => (&mut self.buckets.submit, settings.submit_rate),
+            "keepalived" | "keepalive" => (&mut self.buckets.keepalive, settings.keepalive_rate),
+            _ => return self.reject(shared, id, Rejection::UnknownMethod),
+        };
+        if !bucket.take(limit, now) {
+            return self.reject(shared, id, Rejection::RateLimited);
+        }
+        self.last_contact = now;
+        let params = request.params.as_deref();
+        match request.method.as_str() {
+            "login" => match protocol::params::<LoginParams>(params) {
+                Some(p) => self.login(shared, &request.id, p),
+                None => self.reject(shared, id, Rejection::InvalidParams),
+            },
+            "getjob" => match protocol::params::<SessionParams>(params) {
+                Some(p) => self.getjob(shared, &request.id, p),
+                None => self.reject(shared, id, Rejection::InvalidParams),
+            },
+            "submit" => match protocol::params::<SubmitParams>(params) {
+                Some(p) => {
+                    if let Err(r) = self.check_session_id(p.id.as_deref()) {
+                        return self.reject(shared, id, r);
+                    }
+                    match super::validate::submit(shared, self, p).await {
+                        Ok(_) => {
+                            Action::Reply(protocol::reply_ok(&request.id, &Status { status: "OK" }))
+                        }
+                        Err(super::validate::Refusal { rejection, ban }) => {
+                            let action = self.reject(shared, id, rejection);
+                            if ban {
+                                let reply = match action {
+                                    Action::Reply(r) | Action::ReplyAndClose(r) => r,
+                                };
+                                return Action::ReplyAndClose(reply);
+                            }
+                            action
+                        }
+                    }
+                }
+                None => {
+                    if self.miner().is_none() {
+                        return self.reject(shared, id, Rejection::Unauthenticated);
+                    }
+                    self.reject(shared, id, Rejection::InvalidParams)
+                }
+            },
+            _ => match protocol::params::<SessionParams>(params) {
+                Some(p) => match self.check_session_id(p.id.as_deref()) {
+                    Ok(()) => Action::Reply(protocol::reply_ok(
+                        &request.id,
+                        &Status {
+                            status: "KEEPALIVED",
+                        },
+                    )),
+                    Err(r) => self.reject(shared, id, r),
+                },
+                None => self.reject(shared, id, Rejection::InvalidParams),
+            },
+        }
+    }
+
+    /// The session must be logged in, and a given `params.id` must be this session's.
+    fn check_session_id(&self, given: Option<&str>) -> Result<(), Rejection> {
+        if self.miner().is_none() {
+            return Err(Rejection::Unauthenticated);
+        }
+        match given {
+            Some(given) if given != self.id => Err(Rejection::Unauthenticated),
+            _ => Ok(()),
+        }
+    }
+
+    fn login(
+        &mut self,
+        shared: &Shared,
+        req_id: &serde_json::value::RawValue,
+        params: LoginParams,
+    ) -> Action {
+        let id = Some(req_id);
+        if self.miner().is_some() {
+            return self.reject(shared, id, Rejection::AlreadyLoggedIn);
+        }
+        let parsed = match login::parse(
+            params.login.as_deref(),
+            params.pass.as_deref(),
+            params.rigid.as_deref(),
+            params.agent.as_deref(),
+        ) {
+            Ok(p) => p,
+            Err(r) => return self.reject(shared, id, r),
+        };
+        let settings = shared.settings();
+        let address = match WalletAddress::parse(&parsed.address, settings.network) {
+            Ok(a) => a,
+            Err(_) => return self.reject(shared, id, Rejection::InvalidAddress),
+        };
+        if parsed.payment_id.is_some() && address.payment_id.is_some() {
+            // An integrated address already carries a payment id.
+            return self.reject(shared, id, Rejection::InvalidAddress);
+        }
+        if shared.bans.is_address_banned(&address.text)
+            || settings.banned_addresses.contains(&address.text)
+        {
+            return self.reject(shared, id, Rejection::BannedAddress);
+        }
+        if settings.exchange_addresses.contains(&address.text)
+            && parsed.payment_id.is_none()
+            && address.payment_id.is_none()
+        {
+            return self.reject(shared, id, Rejection::ExchangeNeedsPaymentId);
+        }
+        let Some(slot) = shared.current_template() else {
+            return self.reject(shared, id, Rejection::NoTemplate);
+        };
+        if params
+            .algo
+            .as_ref()
+            .is_some_and(|list| !list.is_empty() && !list.iter().any(|a| a == ALGO || a == "rx"))
+        {
+            return self.reject(shared, id, Rejection::WrongAlgo);
+        }
+        let (mode, start) = match (parsed.client, parsed.fixed_difficulty) {
+            (ClientKind::Proxy, _) => (DiffMode::Proxy, self.port.difficulty),
+            (ClientKind::NiceHash, _) => (DiffMode::NiceHash, self.port.difficulty),
+            (_, Some(fixed)) => (DiffMode::Fixed, fixed),
+            _ => (DiffMode::Vardiff, self.port.difficulty),
+        };
+        let difficulty = Vardiff::clamp(&settings.vardiff, start, mode);
+        let now = shared.now();
+        let payout: Arc<str> = parsed.payout_key().into();
+        if let (Some(email), Some(tx)) = (parsed.email.clone(), shared.emails.as_ref()) {
+            // Best effort: a full queue drops the registration, never the login.
+            let _ = tx.try_send(EmailRegistration {
+                payout: payout.to_string(),
+                email,
+            });
+        }
+        let miner = Miner {
+            payout,
+            worker: parsed.worker.into(),
+            client: parsed.client,
+            mode,
+            difficulty,
+            vardiff: Vardiff::new(now),
+            trust: Trust::new(&settings.trust),
+            ratio: ShareRatio::default(),
+            jobs: JobRing::default(),
+            algo_extension: params.algo.is_some(),
+            shares: 0,
+        };
+        self.phase = Phase::Mining(Box::new(miner));
+        shared.stats.miner_joined(self.port.port);
+        let job = match self.next_job(shared, &slot) {
+            Ok(job) => job,
+            Err(r) => return self.reject(shared, id, r),
+        };
+        tracing::debug!(session = %self.id, ip = %self.ip, port = self.port.port, "miner logged in");
+        Action::Reply(protocol::reply_ok(
+            req_id,
+            &LoginResult {
+                id: &self.id,
+                job: &job,
+                status: "OK",
+                extensions: EXTENSIONS,
+            },
+        ))
+    }
+
+    fn getjob(
+        &mut self,
+        shared: &Shared,
+        req_id: &serde_json::value::RawValue,
+        params: SessionParams,
+    ) -> Action {
+        if let Err(r) = self.check_session_id(params.id.as_deref()) {
+            return self.reject(shared, Some(req_id), r);
+        }
+        let Some(slot) = shared.current_template() else {
+            return self.reject(shared, Some(req_id), Rejection::NoTemplate);
+        };
+        match self.next_job(shared, &slot) {
+            Ok(job) => Action::Reply(protocol::reply_ok(req_id, &job)),
+            Err(r) => self.reject(shared, Some(req_id), r),
+        }
+    }
+
+    /// Retargets (vardiff) and cuts a new job from `slot` for this miner.
+    pub fn next_job(
+        &mut self,
+        shared: &Shared,
+        slot: &Arc<TemplateSlot<Template>>,
+    ) -> Result<JobMessage, Rejection> {
+        let settings = shared.settings();
+        let now = shared.now();
+        let session_id = self.id.clone();
+        let instance = shared.instance_id;
+        let Some(miner) = self.miner_mut() else {
+            return Err(Rejection::Unauthenticated);
+        };
+        if let Some(d) =
+            miner
+                .vardiff
+                .retarget(&settings.vardiff, now, miner.difficulty, miner.mode)
+        {
+            miner.difficulty = d;
+        }
+        let extra = ExtraNonce {
+            counter: slot.next_job_counter(),
+            instance,
+        };
+        let template = &slot.template;
+        let job_id = JobId::next(&shared.job_ids);
+        let proxy = miner.client == ClientKind::Proxy;
+        let difficulty = miner.difficulty;
+        let target = if difficulty.0 <= u128::from(u32::MAX) {
+            Target::Four
+        } else {
+            Target::Eight
+        };
+        let mut message = JobMessage {
+            blob: None,
+            job_id: job_id.to_hex(),
+            target: None,
+            id: session_id,
+            algo: ALGO,
+            height: template.height().0,
+            seed_hash: template.seed_hash().to_string(),
+            blocktemplate_blob: None,
+            difficulty: None,
+            reserved_offset: None,
+            client_nonce_offset: None,
+            client_pool_offset: None,
+            target_diff: None,
+            target_diff_hex: None,
+        };
+        if proxy {
+            let blob = template
+                .block_blob(&extra.bytes(), 0)
+                .map_err(|_| Rejection::NoTemplate)?;
+            let offset = template.reserved_offset();
+            message.blocktemplate_blob = Some(hex::encode(blob));
+            message.difficulty = Some(template.difficulty().0);
+            message.reserved_offset = Some(offset);
+            message.client_pool_offset = Some(offset + PROXY_POOL_NONCE_OFFSET);
+            message.client_nonce_offset = Some(offset + PROXY_WORKER_NONCE_OFFSET);
+            message.target_diff = difficulty.as_u64();
+            message.target_diff_hex = Some(target.hex(difficulty));
+        } else {
+            let blob = template
+                .hashing_blob(&extra.bytes())
+                .map_err(|_| Rejection::NoTemplate)?;
+            message.blob = Some(hex::encode(blob.as_bytes()));
+            message.target = Some(target.hex(difficulty));
+        }
+        miner
+            .jobs
+            .push(Job::new(job_id, slot.seq, extra, difficulty, proxy));
+        Ok(message)
+    }
+}

@@ -1,0 +1,250 @@
+//! What every session of one pool process shares: settings, ban lists, counters, the template
+//! ring and its `watch` channel, job ids, and the seams to the services the share path needs
+//! (PoW hasher, share sink, block submitter).
+//!
+//! The seams are traits so the share path can be driven in unit tests; the role wires the real
+//! services (`monero::pow::Verifier`, `store::lmdb::ShareWriter`,
+//! `monero::daemon::DaemonClient`) in `services`. Nothing here does I/O itself.
+
+use super::bans::{BanList, IpCaps};
+use super::jobs::JobIdSource;
+use super::rejection::RejectionCounters;
+use super::settings::PoolSettings;
+use super::templates::{TemplateRing, TemplateSlot};
+use crate::domain::{Atomic, Clock, Difficulty, Hash32, Height, PoolType, UnixMillis};
+use crate::monero::blob::Template;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{Notify, watch};
+
+/// A boxed, sendable future (the seams' return type).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a share's PoW was not computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashFailure {
+    #[error("verifier overloaded")]
+    Overloaded,
+    #[error("verifier failed: {0}")]
+    Failed(String),
+}
+
+/// Computes RandomX hashes off the reactor.
+pub trait ShareHasher: Send + Sync + std::fmt::Debug {
+    fn hash(&self, seed: Hash32, blob: Vec<u8>) -> BoxFuture<'_, Result<Hash32, HashFailure>>;
+    /// Tells the hasher which seeds the current template uses.
+    fn set_seeds(&self, current: Hash32, next: Option<Hash32>);
+}
+
+/// Why the share store refused a write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("share store: {0}")]
+pub struct SinkError(pub String);
+
+/// An accepted share, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedShare {
+    pub height: Height,
+    pub timestamp: UnixMillis,
+    /// Payout key: `address` or `address.paymentid`.
+    pub miner: Arc<str>,
+    pub worker: Arc<str>,
+    /// Credited difficulty (the job's).
+    pub difficulty: u64,
+    pub pool_type: PoolType,
+    pub trusted: bool,
+    pub found_block: bool,
+}
+
+/// A block found by a miner, as recorded before the miner's reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundBlock {
+    pub height: Height,
+    pub hash: Hash32,
+    pub network_difficulty: Difficulty,
+    pub reward: Atomic,
+    pub pool_type: PoolType,
+    pub miner: Arc<str>,
+    pub worker: Arc<str>,
+    pub timestamp: UnixMillis,
+}
+
+/// Where accepted shares and found blocks go (one group-committing writer per process).
+pub trait ShareSink: Send + Sync + std::fmt::Debug {
+    fn append(&self, share: AcceptedShare) -> BoxFuture<'_, Result<(), SinkError>>;
+    /// Returns once the block is durably stored.
+    fn record_block(&self, block: FoundBlock) -> BoxFuture<'_, Result<(), SinkError>>;
+    /// Returns once everything appended before is durable.
+    fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>>;
+}
+
+/// What the daemons said to a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockSubmitResult {
+    /// At least one daemon accepted it.
+    pub accepted: bool,
+    /// No daemon accepted it, but one did not answer: it may have reached the chain.
+    pub uncertain: bool,
+    /// One line per daemon, for the log.
+    pub details: Vec<String>,
+}
+
+/// Sends a found block to every configured daemon.
+pub trait BlockSubmitter: Send + Sync + std::fmt::Debug {
+    fn submit_block(&self, blob: Vec<u8>) -> BoxFuture<'_, BlockSubmitResult>;
+}
+
+/// The current template as sessions see it.
+pub type CurrentTemplate = Option<Arc<TemplateSlot<Template>>>;
+
+/// Process-wide counters (lock-free).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub accepted: AtomicU64,
+    pub trusted: AtomicU64,
+    pub verified: AtomicU64,
+    pub blocks: AtomicU64,
+    pub connections: AtomicU64,
+    pub logged_in: AtomicU64,
+    miners_per_port: Mutex<HashMap<u16, u64>>,
+}
+
+impl Stats {
+    pub fn miner_joined(&self, port: u16) {
+        self.logged_in.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.miners_per_port.lock() {
+            *m.entry(port).or_insert(0) += 1;
+        }
+    }
+
+    pub fn miner_left(&self, port: u16) {
+        self.logged_in.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.miners_per_port.lock() {
+            if let Some(n) = m.get_mut(&port) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
+    pub fn miners_on(&self, port: u16) -> u64 {
+        self.miners_per_port
+            .lock()
+            .map(|m| m.get(&port).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+}
+
+/// An e-mail given at login, to be stored in `users` (never logged).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailRegistration {
+    pub payout: String,
+    pub email: String,
+}
+
+impl std::fmt::Debug for EmailRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailRegistration")
+            .field("payout", &self.payout)
+            .field("email", &"<redacted>")
+            .finish()
+    }
+}
+
+/// State shared by every session of the process.
+#[derive(Debug)]
+pub struct Shared {
+    settings: RwLock<Arc<PoolSettings>>,
+    pub bans: BanList,
+    pub ip_caps: Arc<IpCaps>,
+    pub rejections: RejectionCounters,
+    pub templates: TemplateRing<Template>,
+    current: watch::Sender<CurrentTemplate>,
+    pub job_ids: JobIdSource,
+    /// Written into every extra nonce so several pool hosts never share work.
+    pub instance_id: u32,
+    pub hasher: Arc<dyn ShareHasher>,
+    pub sink: Arc<dyn ShareSink>,
+    pub submitter: Arc<dyn BlockSubmitter>,
+    /// Wakes the template poller at once (after a block submission).
+    pub refresh: Notify,
+    pub clock: Arc<dyn Clock>,
+    pub stats: Stats,
+    pub emails: Option<tokio::sync::mpsc::Sender<EmailRegistration>>,
+}
+
+impl Shared {
+    /// Builds the shared state; `instance_id` and the job-id key should be random per process.
+    pub fn new(
+        settings: PoolSettings,
+        instance_id: u32,
+        job_id_key: u64,
+        hasher: Arc<dyn ShareHasher>,
+        sink: Arc<dyn ShareSink>,
+        submitter: Arc<dyn BlockSubmitter>,
+        clock: Arc<dyn Clock>,
+    ) -> Shared {
+        let (current, _) = watch::channel(None);
+        Shared {
+            ip_caps: IpCaps::new(settings.max_connections_per_ip),
+            templates: TemplateRing::new(settings.previous_templates),
+            settings: RwLock::new(Arc::new(settings)),
+            bans: BanList::default(),
+            rejections: RejectionCounters::default(),
+            current,
+            job_ids: JobIdSource::new(job_id_key),
+            instance_id,
+            hasher,
+            sink,
+            submitter,
+            refresh: Notify::new(),
+            clock,
+            stats: Stats::default(),
+            emails: None,
+        }
+    }
+
+    pub fn settings(&self) -> Arc<PoolSettings> {
+        match self.settings.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set_settings(&self, settings: PoolSettings) {
+        let mut s = match self.settings.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *s = Arc::new(settings);
+    }
+
+    /// Makes `template` current and wakes every session (each cuts its own job).
+    pub fn publish_template(&self, template: Template) -> Arc<TemplateSlot<Template>> {
+        self.hasher
+            .set_seeds(template.seed_hash(), template.next_seed_hash());
+        let slot = self.templates.push(template);
+        self.current.send_replace(Some(slot.clone()));
+        slot
+    }
+
+    /// Tells sessions there is no usable template (daemons down).
+    pub fn withdraw_template(&self) {
+        self.current.send_replace(None);
+    }
+
+    pub fn current_template(&self) -> CurrentTemplate {
+        self.current.borrow().clone()
+    }
+
+    /// A receiver that sees every template change.
+    pub fn subscribe(&self) -> watch::Receiver<CurrentTemplate> {
+        self.current.subscribe()
+    }
+
+    pub fn now(&self) -> UnixMillis {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,221 @@
+//! Share validation, the hottest path. Owns the order of checks of a `submit` (reference
+//! §2.5, hardened): session, job id, algorithm, nonce syntax, duplicate nonce per job, stale
+//! template, trust decision, PoW (on the verifier threads, never on the reactor), result
+//! hash, job difficulty, block candidate; then records the share (and a found block, durably,
+//! BEFORE the miner's reply) through the share sink, and updates vardiff, trust and the ban
+//! ratio. Returns a [`ShareOutcome`] or a [`Refusal`].
+
+use super::bans::ShareRatio;
+use super::jobs::{self, SubmitKeyError};
+use super::protocol::SubmitParams;
+use super::rejection::Rejection;
+use super::session::{ALGO, Session};
+use super::state::{AcceptedShare, FoundBlock, HashFailure, Shared};
+use crate::domain::{Hash32, Height};
+use std::sync::atomic::Ordering;
+
+/// An accepted share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareOutcome {
+    /// Credited; `trusted` when its PoW was not computed.
+    Accepted { trusted: bool },
+    /// Credited and it was a block, submitted and recorded.
+    Block { height: Height, hash: Hash32 },
+}
+
+/// A refused share; `ban` when the ratio check banned the IP (close the connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub rejection: Rejection,
+    pub ban: bool,
+}
+
+impl From<Rejection> for Refusal {
+    fn from(rejection: Rejection) -> Refusal {
+        Refusal {
+            rejection,
+            ban: false,
+        }
+    }
+}
+
+/// Validates and records one share.
+pub async fn submit(
+    shared: &Shared,
+    session: &mut Session,
+    params: SubmitParams,
+) -> Result<ShareOutcome, Refusal> {
+    let result = check(shared, session, &params).await;
+    let Some(miner) = session.miner_mut() else {
+        return result;
+    };
+    let settings = shared.settings();
+    match result {
+        Ok(_) => {
+            miner.ratio.record(&settings.bans, true);
+            result
+        }
+        Err(refusal) if refusal.rejection.is_bad_share() => {
+            miner.trust.broken(&settings.trust);
+            if miner.ratio.record(&settings.bans, false) {
+                miner.ratio = ShareRatio::default();
+                shared
+                    .bans
+                    .ban_ip(session.ip, shared.now(), settings.bans.length_secs);
+                tracing::info!(ip = %session.ip, secs = settings.bans.length_secs, "IP banned for invalid shares");
+                return Err(Refusal {
+                    rejection: refusal.rejection,
+                    ban: true,
+                });
+            }
+            result
+        }
+        Err(_) => result,
+    }
+}
+
+async fn check(
+    shared: &Shared,
+    session: &mut Session,
+    params: &SubmitParams,
+) -> Result<ShareOutcome, Refusal> {
+    let settings = shared.settings();
+    let pool_type = session.port.pool_type;
+    let Some(miner) = session.miner_mut() else {
+        return Err(Rejection::Unauthenticated.into());
+    };
+    let job_id = jobs::JobId::parse(&params.job_id).ok_or(Rejection::InvalidJobId)?;
+    if params
+        .algo
+        .as_deref()
+        .is_some_and(|a| a != ALGO && a != "rx")
+    {
+        return Err(Rejection::WrongAlgo.into());
+    }
+    let job = miner.jobs.get_mut(job_id).ok_or(Rejection::InvalidJobId)?;
+    let nonce = jobs::parse_nonce(&params.nonce).ok_or(Rejection::MalformedNonce)?;
+    let (pool_nonce, worker_nonce) = if job.proxy {
+        match (params.pool_nonce, params.worker_nonce) {
+            (Some(p), Some(w)) => (p, w),
+            _ => return Err(Rejection::MalformedNonce.into()),
+        }
+    } else {
+        (0, 0)
+    };
+    let claimed: Hash32 = params.result.parse().map_err(|_| Rejection::WrongHash)?;
+    job.record_submission(nonce, pool_nonce, worker_nonce)
+        .map_err(|e| match e {
+            SubmitKeyError::Duplicate => Rejection::DuplicateShare,
+            SubmitKeyError::TooMany => Rejection::RateLimited,
+        })?;
+    let job = job.clone();
+    let slot = shared
+        .templates
+        .get(job.template_seq)
+        .ok_or(Rejection::BlockExpired)?;
+    let template = &slot.template;
+    let extra = job.extra_nonce.with_proxy(pool_nonce, worker_nonce);
+    let network = template.difficulty();
+    let job_diff = job.difficulty.as_u64().unwrap_or(u64::MAX);
+
+    let claimed_block = network.is_met_by(&claimed);
+    let draw: u8 = rand::random();
+    let verify = miner
+        .trust
+        .must_verify(&settings.trust, job_diff, claimed_block, draw);
+    let hash = if verify {
+        let blob = template
+            .hashing_blob(&extra)
+            .map_err(|_| Rejection::BlockExpired)?
+            .with_nonce(nonce)
+            .into_bytes();
+        let hash = shared
+            .hasher
+            .hash(template.seed_hash(), blob)
+            .await
+            .map_err(|e| match e {
+                HashFailure::Overloaded => Rejection::Overloaded,
+                HashFailure::Failed(msg) => {
+                    tracing::warn!(error = %msg, "PoW verification failed");
+                    Rejection::Overloaded
+                }
+            })?;
+        shared.stats.verified.fetch_add(1, Ordering::Relaxed);
+        if hash != claimed {
+            return Err(Rejection::WrongHash.into());
+        }
+        hash
+    } else {
+        claimed
+    };
+    if !job.difficulty.is_met_by(&hash) {
+        return Err(Rejection::LowDifficulty.into());
+    }
+    let now = shared.now();
+    let is_block = network.is_met_by(&hash);
+    let mut outcome = ShareOutcome::Accepted { trusted: !verify };
+    if is_block {
+        // `is_block` implies `verify` (trust never skips a claimed block).
+        let blob = template
+            .block_blob(&extra, nonce)
+            .map_err(|_| Rejection::BlockExpired)?;
+        let block_id = template
+            .block_id(&extra, nonce)
+            .map_err(|_| Rejection::BlockExpired)?;
+        let result = shared.submitter.submit_block(blob).await;
+        shared.refresh.notify_one();
+        if result.accepted || result.uncertain {
+            // An unanswered submission may still have reached the chain: record it; the
+            // block manager checks every found block against the chain (hash at height).
+            tracing::info!(
+                uncertain = result.uncertain,
+                block.height = %template.height(),
+                block.hash = %block_id,
+                miner = %miner.payout,
+                "block found"
+            );
+            shared.stats.blocks.fetch_add(1, Ordering::Relaxed);
+            let found = FoundBlock {
+                height: template.height(),
+                hash: block_id,
+                network_difficulty: network,
+                reward: template.expected_reward(),
+                pool_type,
+                miner: miner.payout.clone(),
+                worker: miner.worker.clone(),
+                timestamp: now,
+            };
+            if let Err(e) = shared.sink.record_block(found).await {
+                tracing::error!(error = %e, block.hash = %block_id, "could not record a found block");
+            }
+            outcome = ShareOutcome::Block {
+                height: template.height(),
+                hash: block_id,
+            };
+        } else {
+            tracing::warn!(block.height = %template.height(), details = ?result.details, "block rejected by every daemon");
+        }
+    }
+    let share = AcceptedShare {
+        height: template.height(),
+        timestamp: now,
+        miner: miner.payout.clone(),
+        worker: miner.worker.clone(),
+        difficulty: job_diff,
+        pool_type,
+        trusted: !verify,
+        found_block: matches!(outcome, ShareOutcome::Block { .. }),
+    };
+    if let Err(e) = shared.sink.append(share).await {
+        tracing::error!(error = %e, "could not record a share");
+        return Err(Rejection::Overloaded.into());
+    }
+    shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+    if !verify {
+        shared.stats.trusted.fetch_add(1, Ordering::Relaxed);
+    }
+    miner.trust.accepted(&settings.trust, verify);
+    miner.vardiff.record(&settings.vardiff, now, job.difficulty);
+    miner.shares += 1;
+    Ok(outcome)
+}

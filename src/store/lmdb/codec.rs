@@ -1,0 +1,533 @@
+//! Byte layouts of everything rxpool keeps in LMDB, and their heed codecs.
+//!
+//! Owns the on-disk format: the fixed-size share record (zero-copy, big-endian, unaligned,
+//! because LMDB hands out values at any alignment), the 40-byte block key, the found-block
+//! record (a fixed zero-copy head plus a length-prefixed reason), and the worker key. Does no
+//! I/O and knows nothing of transactions; `lmdb.rs` and `writer.rs` put these bytes in and
+//! take them out. Any change here is a schema change: bump `SCHEMA_VERSION` in `lmdb.rs` and
+//! add a migration.
+
+use std::borrow::Cow;
+
+use heed::{BoxedError, BytesDecode, BytesEncode};
+use zerocopy::byteorder::{BigEndian, U32, U64, U128};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use crate::domain::{Atomic, Difficulty, Hash32, Height, PoolType, UnixMillis};
+
+/// The interned id of a payout key (`address` or `address.paymentid`). Ids start at 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MinerId(pub u32);
+
+/// The interned id of one worker name of one miner. Ids are global (not per miner) and
+/// start at 1; `WorkerId` alone identifies both the miner and the worker name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WorkerId(pub u32);
+
+/// Share flag: the share came from a trusted miner and its PoW was not verified.
+pub const FLAG_TRUSTED: u8 = 0b0000_0001;
+/// Share flag: the share met the network difficulty and was submitted as a block.
+pub const FLAG_FOUND_BLOCK: u8 = 0b0000_0010;
+
+/// One accepted share as stored under its template height in the `shares` database.
+///
+/// Duplicates of one key are sorted bytewise by LMDB, so the record begins with the
+/// timestamp and then a tie-breaker sequence: shares at one height iterate in time order,
+/// and two otherwise identical shares in the same millisecond stay two records.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct ShareRecord {
+    timestamp_ms: U64<BigEndian>,
+    seq: U32<BigEndian>,
+    miner: U32<BigEndian>,
+    worker: U32<BigEndian>,
+    difficulty: U64<BigEndian>,
+    job_difficulty: U64<BigEndian>,
+    pool_type: u8,
+    flags: u8,
+}
+
+/// Size of a share record on disk, in bytes.
+pub const SHARE_RECORD_SIZE: usize = size_of::<ShareRecord>();
+
+impl ShareRecord {
+    #[expect(clippy::too_many_arguments, reason = "one argument per stored field")]
+    pub fn new(
+        timestamp: UnixMillis,
+        seq: u32,
+        miner: MinerId,
+        worker: WorkerId,
+        difficulty: u64,
+        job_difficulty: u64,
+        pool_type: PoolType,
+        flags: u8,
+    ) -> ShareRecord {
+        ShareRecord {
+            timestamp_ms: U64::new(timestamp.0),
+            seq: U32::new(seq),
+            miner: U32::new(miner.0),
+            worker: U32::new(worker.0),
+            difficulty: U64::new(difficulty),
+            job_difficulty: U64::new(job_difficulty),
+            pool_type: pool_type as u8,
+            flags,
+        }
+    }
+
+    /// When the pool accepted the share.
+    pub fn timestamp(&self) -> UnixMillis {
+        UnixMillis(self.timestamp_ms.get())
+    }
+    /// The writer's tie-breaker; meaningful only for ordering within one millisecond.
+    pub fn seq(&self) -> u32 {
+        self.seq.get()
+    }
+    pub fn miner(&self) -> MinerId {
+        MinerId(self.miner.get())
+    }
+    pub fn worker(&self) -> WorkerId {
+        WorkerId(self.worker.get())
+    }
+    /// The difficulty credited for this share (PPLNS weight).
+    pub fn difficulty(&self) -> u64 {
+        self.difficulty.get()
+    }
+    /// The job difficulty the miner was working at (the raw share difficulty).
+    pub fn job_difficulty(&self) -> u64 {
+        self.job_difficulty.get()
+    }
+    /// The payout mode of the port the share came in on; `None` for a byte this version does
+    /// not know (a record written by a newer rxpool).
+    pub fn pool_type(&self) -> Option<PoolType> {
+        PoolType::from_u8(self.pool_type)
+    }
+    pub fn trusted(&self) -> bool {
+        self.flags & FLAG_TRUSTED != 0
+    }
+    pub fn found_block(&self) -> bool {
+        self.flags & FLAG_FOUND_BLOCK != 0
+    }
+    /// The raw flag byte.
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+    /// Returns the same record with another tie-breaker (used when a duplicate value exists).
+    pub(crate) fn with_seq(mut self, seq: u32) -> ShareRecord {
+        self.seq = U32::new(seq);
+        self
+    }
+}
+
+/// heed codec for `ShareRecord` values: a zero-copy view into the mapped page.
+#[derive(Debug)]
+pub enum ShareCodec {}
+
+impl<'a> BytesEncode<'a> for ShareCodec {
+    type EItem = ShareRecord;
+    fn bytes_encode(item: &'a ShareRecord) -> Result<Cow<'a, [u8]>, BoxedError> {
+        Ok(Cow::Borrowed(item.as_bytes()))
+    }
+}
+
+impl<'a> BytesDecode<'a> for ShareCodec {
+    type DItem = &'a ShareRecord;
+    fn bytes_decode(bytes: &'a [u8]) -> Result<&'a ShareRecord, BoxedError> {
+        ShareRecord::ref_from_bytes(bytes).map_err(|_| {
+            format!(
+                "share record of {} bytes, expected {SHARE_RECORD_SIZE}",
+                bytes.len()
+            )
+            .into()
+        })
+    }
+}
+
+/// The `shares` key: the template height, u32 big-endian so keys sort by height.
+pub type HeightKey = heed::types::U32<heed::byteorder::BigEndian>;
+
+/// Narrows a chain height to the 32-bit share key (heights pass 2^32 in about 8,000 years).
+pub fn height_key(height: Height) -> Option<u32> {
+    u32::try_from(height.0).ok()
+}
+
+/// A found block's key: height (u64 BE) then block hash, so blocks sort by height and two
+/// blocks at one height never collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BlockKey {
+    pub height: Height,
+    pub hash: Hash32,
+}
+
+/// Size of a block key in bytes.
+pub const BLOCK_KEY_SIZE: usize = 40;
+
+impl BlockKey {
+    pub fn to_bytes(self) -> [u8; BLOCK_KEY_SIZE] {
+        let mut out = [0u8; BLOCK_KEY_SIZE];
+        out[..8].copy_from_slice(&self.height.0.to_be_bytes());
+        out[8..].copy_from_slice(&self.hash.0);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<BlockKey> {
+        let bytes: &[u8; BLOCK_KEY_SIZE] = bytes.try_into().ok()?;
+        let mut height = [0u8; 8];
+        height.copy_from_slice(&bytes[..8]);
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&bytes[8..]);
+        Some(BlockKey {
+            height: Height(u64::from_be_bytes(height)),
+            hash: Hash32(hash),
+        })
+    }
+}
+
+/// Where a found block stands.
+///
+/// Transitions (enforced by the block manager, not here): `Pending → Unlocked` once buried
+/// deep enough and credited; `Pending → Orphaned` when the chain has another block at its
+/// height. `Orphaned → Pending` is allowed when a re-check finds it back on the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[repr(u8)]
+pub enum BlockStatus {
+    Pending = 0,
+    Unlocked = 1,
+    Orphaned = 2,
+}
+
+impl BlockStatus {
+    pub const ALL: [BlockStatus; 3] = [
+        BlockStatus::Pending,
+        BlockStatus::Unlocked,
+        BlockStatus::Orphaned,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<BlockStatus> {
+        Self::ALL.into_iter().find(|s| *s as u8 == v)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockStatus::Pending => "pending",
+            BlockStatus::Unlocked => "unlocked",
+            BlockStatus::Orphaned => "orphaned",
+        }
+    }
+}
+
+impl std::fmt::Display for BlockStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The fixed part of a stored found block. Followed on disk by `reason_len` bytes of UTF-8.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct BlockHead {
+    format: u8,
+    hash: [u8; 32],
+    height: U64<BigEndian>,
+    network_difficulty: U128<BigEndian>,
+    reward: U64<BigEndian>,
+    pool_type: u8,
+    miner: U32<BigEndian>,
+    worker: U32<BigEndian>,
+    timestamp_ms: U64<BigEndian>,
+    status: u8,
+    status_changed_ms: U64<BigEndian>,
+    has_shares_at_find: u8,
+    shares_at_find: U128<BigEndian>,
+    reason_len: U32<BigEndian>,
+}
+
+const BLOCK_FORMAT: u8 = 1;
+const BLOCK_HEAD_SIZE: usize = size_of::<BlockHead>();
+/// Longest status reason kept; longer reasons are cut at a character boundary.
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// A found block as stored in the `blocks` database (miner and worker as interned ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRecord {
+    pub hash: Hash32,
+    pub height: Height,
+    pub network_difficulty: Difficulty,
+    /// The block reward in atomic units; zero when unknown at find time.
+    pub reward: Atomic,
+    pub pool_type: PoolType,
+    pub miner: MinerId,
+    pub worker: WorkerId,
+    pub timestamp: UnixMillis,
+    pub status: BlockStatus,
+    /// When `status` was last set (the find time for a new block).
+    pub status_changed: UnixMillis,
+    /// Why the status is what it is ("" for a new block).
+    pub reason: String,
+    /// The pool's cumulative difficulty of its round when the block was found, if known.
+    pub shares_at_find: Option<Difficulty>,
+}
+
+/// Why stored block bytes could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockDecodeError {
+    #[error("block record too short ({0} bytes)")]
+    TooShort(usize),
+    #[error("block record format {0} is not known to this version")]
+    UnknownFormat(u8),
+    #[error("block record has unknown pool type {0}")]
+    UnknownPoolType(u8),
+    #[error("block record has unknown status {0}")]
+    UnknownStatus(u8),
+    #[error("block record reason length does not match the record")]
+    BadReasonLength,
+    #[error("block record reason is not UTF-8")]
+    ReasonNotUtf8,
+}
+
+impl BlockRecord {
+    pub fn key(&self) -> BlockKey {
+        BlockKey {
+            height: self.height,
+            hash: self.hash,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let reason = truncate_at_char_boundary(&self.reason, MAX_REASON_BYTES);
+        let head = BlockHead {
+            format: BLOCK_FORMAT,
+            hash: self.hash.0,
+            height: U64::new(self.height.0),
+            network_difficulty: U128::new(self.network_difficulty.0),
+            reward: U64::new(self.reward.0),
+            pool_type: self.pool_type as u8,
+            miner: U32::new(self.miner.0),
+            worker: U32::new(self.worker.0),
+            timestamp_ms: U64::new(self.timestamp.0),
+            status: self.status as u8,
+            status_changed_ms: U64::new(self.status_changed.0),
+            has_shares_at_find: u8::from(self.shares_at_find.is_some()),
+            shares_at_find: U128::new(self.shares_at_find.map_or(0, |d| d.0)),
+            // reason is at most MAX_REASON_BYTES long.
+            reason_len: U32::new(reason.len() as u32),
+        };
+        let mut out = Vec::with_capacity(BLOCK_HEAD_SIZE + reason.len());
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(reason.as_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<BlockRecord, BlockDecodeError> {
+        let (head, rest) = BlockHead::ref_from_prefix(bytes)
+            .map_err(|_| BlockDecodeError::TooShort(bytes.len()))?;
+        if head.format != BLOCK_FORMAT {
+            return Err(BlockDecodeError::UnknownFormat(head.format));
+        }
+        if rest.len() != head.reason_len.get() as usize {
+            return Err(BlockDecodeError::BadReasonLength);
+        }
+        let reason = std::str::from_utf8(rest).map_err(|_| BlockDecodeError::ReasonNotUtf8)?;
+        Ok(BlockRecord {
+            hash: Hash32(head.hash),
+            height: Height(head.height.get()),
+            network_difficulty: Difficulty(head.network_difficulty.get()),
+            reward: Atomic(head.reward.get()),
+            pool_type: PoolType::from_u8(head.pool_type)
+                .ok_or(BlockDecodeError::UnknownPoolType(head.pool_type))?,
+            miner: MinerId(head.miner.get()),
+            worker: WorkerId(head.worker.get()),
+            timestamp: UnixMillis(head.timestamp_ms.get()),
+            status: BlockStatus::from_u8(head.status)
+                .ok_or(BlockDecodeError::UnknownStatus(head.status))?,
+            status_changed: UnixMillis(head.status_changed_ms.get()),
+            reason: reason.to_owned(),
+            shares_at_find: (head.has_shares_at_find != 0)
+                .then(|| Difficulty(head.shares_at_find.get())),
+        })
+    }
+}
+
+/// The key of a worker in `workers_by_name`: the miner id (u32 BE) then the worker name.
+pub fn worker_key(miner: MinerId, name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + name.len());
+    out.extend_from_slice(&miner.0.to_be_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out
+}
+
+/// Splits a `workers_by_id` value (same layout as `worker_key`) into miner id and name.
+pub fn split_worker_value(bytes: &[u8]) -> Option<(MinerId, &str)> {
+    if bytes.len() < 4 {
+        return None;
+    }
+    let (id, name) = bytes.split_at(4);
+    let id = u32::from_be_bytes(id.try_into().ok()?);
+    Some((MinerId(id), std::str::from_utf8(name).ok()?))
+}
+
+/// The longest prefix of `text` that is at most `max` bytes and ends on a char boundary.
+pub fn truncate_at_char_boundary(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pool_type() -> impl Strategy<Value = PoolType> {
+        prop::sample::select(PoolType::ALL.to_vec())
+    }
+
+    fn status() -> impl Strategy<Value = BlockStatus> {
+        prop::sample::select(BlockStatus::ALL.to_vec())
+    }
+
+    #[test]
+    fn share_record_is_38_bytes_and_unaligned() {
+        assert_eq!(SHARE_RECORD_SIZE, 38);
+        assert_eq!(align_of::<ShareRecord>(), 1);
+    }
+
+    #[test]
+    fn share_records_sort_by_time_then_sequence_as_bytes() {
+        let a = ShareRecord::new(
+            UnixMillis(1000),
+            7,
+            MinerId(9),
+            WorkerId(9),
+            9,
+            9,
+            PoolType::Solo,
+            3,
+        );
+        let b = ShareRecord::new(
+            UnixMillis(1001),
+            0,
+            MinerId(1),
+            WorkerId(1),
+            1,
+            1,
+            PoolType::Pplns,
+            0,
+        );
+        let c = a.with_seq(8);
+        assert!(a.as_bytes() < b.as_bytes());
+        assert!(a.as_bytes() < c.as_bytes());
+        assert!(c.as_bytes() < b.as_bytes());
+    }
+
+    #[test]
+    fn block_decode_rejects_truncated_and_garbled_bytes() {
+        let rec = BlockRecord {
+            hash: Hash32([1; 32]),
+            height: Height(5),
+            network_difficulty: Difficulty(7),
+            reward: Atomic(0),
+            pool_type: PoolType::Pplns,
+            miner: MinerId(1),
+            worker: WorkerId(1),
+            timestamp: UnixMillis(1),
+            status: BlockStatus::Pending,
+            status_changed: UnixMillis(1),
+            reason: "héllo".into(),
+            shares_at_find: None,
+        };
+        let bytes = rec.encode();
+        for cut in 0..bytes.len() {
+            assert!(BlockRecord::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut bad = bytes.clone();
+        bad[0] = 99;
+        assert_eq!(
+            BlockRecord::decode(&bad),
+            Err(BlockDecodeError::UnknownFormat(99))
+        );
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] = 0xff;
+        assert_eq!(
+            BlockRecord::decode(&bad),
+            Err(BlockDecodeError::ReasonNotUtf8)
+        );
+        assert!(ShareCodec::bytes_decode(&[0u8; 37]).is_err());
+    }
+
+    #[test]
+    fn long_reasons_are_cut_at_a_char_boundary() {
+        let text = "é".repeat(MAX_REASON_BYTES);
+        let cut = truncate_at_char_boundary(&text, MAX_REASON_BYTES);
+        assert_eq!(cut.len(), MAX_REASON_BYTES);
+        let cut = truncate_at_char_boundary(&text, 5);
+        assert_eq!(cut, "éé");
+    }
+
+    proptest! {
+        #[test]
+        fn share_records_round_trip(
+            ts in any::<u64>(), seq in any::<u32>(), miner in any::<u32>(), worker in any::<u32>(),
+            diff in any::<u64>(), job in any::<u64>(), pt in pool_type(), flags in any::<u8>(),
+        ) {
+            let rec = ShareRecord::new(UnixMillis(ts), seq, MinerId(miner), WorkerId(worker), diff, job, pt, flags);
+            let bytes = ShareCodec::bytes_encode(&rec).unwrap().into_owned();
+            prop_assert_eq!(bytes.len(), SHARE_RECORD_SIZE);
+            let back = ShareCodec::bytes_decode(&bytes).unwrap();
+            prop_assert_eq!(back.timestamp(), UnixMillis(ts));
+            prop_assert_eq!(back.seq(), seq);
+            prop_assert_eq!(back.miner(), MinerId(miner));
+            prop_assert_eq!(back.worker(), WorkerId(worker));
+            prop_assert_eq!(back.difficulty(), diff);
+            prop_assert_eq!(back.job_difficulty(), job);
+            prop_assert_eq!(back.pool_type(), Some(pt));
+            prop_assert_eq!(back.flags(), flags);
+            prop_assert_eq!(back.trusted(), flags & FLAG_TRUSTED != 0);
+            prop_assert_eq!(back.found_block(), flags & FLAG_FOUND_BLOCK != 0);
+        }
+
+        #[test]
+        fn share_record_bytes_order_like_timestamps(a in any::<u64>(), b in any::<u64>()) {
+            let ra = ShareRecord::new(UnixMillis(a), 0, MinerId(0), WorkerId(0), 0, 0, PoolType::Pplns, 0);
+            let rb = ShareRecord::new(UnixMillis(b), 0, MinerId(0), WorkerId(0), 0, 0, PoolType::Pplns, 0);
+            prop_assert_eq!(a.cmp(&b), ra.as_bytes().cmp(rb.as_bytes()));
+        }
+
+        #[test]
+        fn block_keys_round_trip_and_sort_by_height(h1 in any::<u64>(), h2 in any::<u64>(), x in any::<[u8; 32]>(), y in any::<[u8; 32]>()) {
+            let k1 = BlockKey { height: Height(h1), hash: Hash32(x) };
+            let k2 = BlockKey { height: Height(h2), hash: Hash32(y) };
+            prop_assert_eq!(BlockKey::from_bytes(&k1.to_bytes()), Some(k1));
+            prop_assert_eq!(k1.cmp(&k2), k1.to_bytes().cmp(&k2.to_bytes()));
+        }
+
+        #[test]
+        fn block_records_round_trip(
+            hash in any::<[u8; 32]>(), height in any::<u64>(), nd in any::<u128>(), reward in any::<u64>(),
+            pt in pool_type(), miner in any::<u32>(), worker in any::<u32>(), ts in any::<u64>(),
+            st in status(), changed in any::<u64>(), reason in ".{0,80}", saf in proptest::option::of(any::<u128>()),
+        ) {
+            let rec = BlockRecord {
+                hash: Hash32(hash), height: Height(height), network_difficulty: Difficulty(nd),
+                reward: Atomic(reward), pool_type: pt, miner: MinerId(miner), worker: WorkerId(worker),
+                timestamp: UnixMillis(ts), status: st, status_changed: UnixMillis(changed),
+                reason, shares_at_find: saf.map(Difficulty),
+            };
+            prop_assert_eq!(BlockRecord::decode(&rec.encode()), Ok(rec));
+        }
+
+        #[test]
+        fn worker_keys_round_trip(miner in any::<u32>(), name in ".{0,64}") {
+            let key = worker_key(MinerId(miner), &name);
+            prop_assert_eq!(split_worker_value(&key), Some((MinerId(miner), name.as_str())));
+        }
+    }
+}

@@ -1,0 +1,762 @@
+//! The one writer of a process: a dedicated OS thread that owns every LMDB write transaction.
+//!
+//! Fed by a bounded channel ([`ShareWriter`] handles, cheap to clone). It group-commits:
+//! it waits for a first command, then gathers more until `max_batch` shares, `max_delay`, or
+//! a command someone is waiting on (a found block, a flush, a status change, a prune, a
+//! close), and applies them all in ONE write transaction. Interning of payout keys and worker
+//! names happens inside that transaction. On `MDB_MAP_FULL` the store grows the map and the
+//! whole batch is applied again. A transaction never crosses an `.await`: async callers only
+//! send commands and await replies. On close (or when every handle is gone) everything
+//! queued is committed before the thread exits, so no accepted share is lost on SIGTERM.
+//! Does not validate shares (the pool does) and never reads for anyone but itself.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use heed::{MdbError, PutFlags, RwTxn};
+use tokio::sync::{mpsc, oneshot};
+
+use super::codec::{self, BlockKey, BlockRecord, BlockStatus, MinerId, ShareRecord, WorkerId};
+use super::{Dbs, MAX_MINER_BYTES, MAX_WORKER_BYTES, ShareStore, StoreError};
+use crate::domain::{Atomic, Difficulty, Hash32, Height, PoolType, UnixMillis};
+
+/// Tuning of the writer thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterConfig {
+    /// Most shares applied in one transaction.
+    pub max_batch: usize,
+    /// Longest a queued share waits for its batch to fill before it is committed.
+    pub max_delay: Duration,
+    /// Commands the channel holds before `append` waits (back-pressure).
+    pub queue: usize,
+    /// How often the writer frees reader slots of crashed processes.
+    pub stale_reader_interval: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> WriterConfig {
+        WriterConfig {
+            max_batch: 16_384,
+            max_delay: Duration::from_millis(50),
+            queue: 65_536,
+            stale_reader_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// An accepted share, as the pool hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewShare {
+    /// The template height the job was built on (the PPLNS window key).
+    pub height: Height,
+    pub timestamp: UnixMillis,
+    /// The payout key: `address` or `address.paymentid`.
+    pub miner: Arc<str>,
+    /// The worker name (rig id or password field); cut to `MAX_WORKER_BYTES`.
+    pub worker: Arc<str>,
+    /// Credited difficulty (the PPLNS weight).
+    pub difficulty: u64,
+    /// The job difficulty the miner worked at.
+    pub job_difficulty: u64,
+    pub pool_type: PoolType,
+    /// Accepted from a trusted miner without PoW verification.
+    pub trusted: bool,
+    /// This share was also a block.
+    pub found_block: bool,
+}
+
+/// A block the pool found and submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundBlock {
+    pub height: Height,
+    pub hash: Hash32,
+    pub network_difficulty: Difficulty,
+    /// The reward if known at find time (from the template), else zero.
+    pub reward: Atomic,
+    pub pool_type: PoolType,
+    pub miner: Arc<str>,
+    pub worker: Arc<str>,
+    pub timestamp: UnixMillis,
+    /// The pool's cumulative round difficulty when the block was found, if tracked.
+    pub shares_at_find: Option<Difficulty>,
+}
+
+/// What `record_block` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockInsert {
+    /// The block is now stored, status `Pending`.
+    Inserted,
+    /// A block with this (height, hash) was already stored; it was left as it was.
+    AlreadyKnown,
+}
+
+/// A status change of a stored block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockUpdate {
+    pub status: BlockStatus,
+    /// Why (kept up to 1 KiB), e.g. "orphaned: chain has <hash> at this height".
+    pub reason: String,
+    /// The reward learnt from the chain, if it should be set now.
+    pub reward: Option<Atomic>,
+    pub at: UnixMillis,
+}
+
+/// What one `prune_below` call deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PruneReport {
+    /// Share keys (template heights) deleted.
+    pub heights: u64,
+    /// Shares deleted.
+    pub shares: u64,
+    /// Whether heights below the limit remain (call again).
+    pub more: bool,
+}
+
+/// Counters of one writer (since it started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Shares committed.
+    pub committed: u64,
+    /// Write transactions committed.
+    pub batches: u64,
+    /// Shares dropped because their batch could not be committed after retries.
+    pub lost: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    committed: AtomicU64,
+    batches: AtomicU64,
+    lost: AtomicU64,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+#[derive(Debug)]
+enum Command {
+    Share(NewShare),
+    Block(FoundBlock, Reply<BlockInsert>),
+    UpdateBlock(BlockKey, BlockUpdate, Reply<bool>),
+    Stats(Vec<(String, Vec<u8>)>, Reply<()>),
+    Prune(Height, usize, Reply<PruneReport>),
+    Flush(Reply<()>),
+    Close(Reply<()>),
+}
+
+impl Command {
+    /// Someone awaits this command: commit without waiting for the batch to fill.
+    fn is_urgent(&self) -> bool {
+        !matches!(self, Command::Share(_))
+    }
+}
+
+/// A handle to the process's writer thread. Clone it freely; every clone feeds the same
+/// thread. All methods only enqueue and await; none blocks the reactor.
+#[derive(Debug, Clone)]
+pub struct ShareWriter {
+    tx: mpsc::Sender<Command>,
+    counters: Arc<Counters>,
+}
+
+impl ShareWriter {
+    /// Queues an accepted share; waits only when the queue is full (back-pressure).
+    pub async fn append(&self, share: NewShare) -> Result<(), StoreError> {
+        validate(&share.height, &share.miner)?;
+        self.send(Command::Share(share)).await
+    }
+
+    /// Queues an accepted share without waiting; `Ok(false)` when the queue is full.
+    pub fn try_append(&self, share: NewShare) -> Result<bool, StoreError> {
+        validate(&share.height, &share.miner)?;
+        match self.tx.try_send(Command::Share(share)) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::WriterClosed),
+        }
+    }
+
+    /// Stores a found block (status `Pending`) and returns once it is durably committed,
+    /// together with every share queued before it.
+    pub async fn record_block(&self, block: FoundBlock) -> Result<BlockInsert, StoreError> {
+        if block.miner.is_empty() || block.miner.len() > MAX_MINER_BYTES {
+            return Err(StoreError::BadMinerKey);
+        }
+        self.request(|reply| Command::Block(block, reply)).await
+    }
+
+    /// Sets the status (and optionally the reward) of a stored block; `Ok(false)` when no
+    /// block has that (height, hash).
+    pub async fn update_block(
+        &self,
+        height: Height,
+        hash: Hash32,
+        update: BlockUpdate,
+    ) -> Result<bool, StoreError> {
+        let key = BlockKey { height, hash };
+        self.request(|reply| Command::UpdateBlock(key, update, reply))
+            .await
+    }
+
+    /// Writes values of the stats cache, committed before this returns.
+    pub async fn put_stats(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        self.request(|reply| Command::Stats(entries, reply)).await
+    }
+
+    /// Deletes the shares of every template height below `below`, at most `max_heights`
+    /// heights in this transaction. Call again while `more` is true.
+    pub async fn prune_below(
+        &self,
+        below: Height,
+        max_heights: usize,
+    ) -> Result<PruneReport, StoreError> {
+        self.request(|reply| Command::Prune(below, max_heights.max(1), reply))
+            .await
+    }
+
+    /// Returns once everything queued before this call is durably committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.request(Command::Flush).await
+    }
+
+    /// Commits everything queued and stops the writer thread. Other handles then get
+    /// [`StoreError::WriterClosed`].
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.request(Command::Close).await
+    }
+
+    /// Counters since the writer started.
+    pub fn stats(&self) -> WriterStats {
+        WriterStats {
+            committed: self.counters.committed.load(Ordering::Relaxed),
+            batches: self.counters.batches.load(Ordering::Relaxed),
+            lost: self.counters.lost.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn send(&self, command: Command) -> Result<(), StoreError> {
+        self.tx
+            .send(command)
+            .await
+            .map_err(|_| StoreError::WriterClosed)
+    }
+
+    async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(make(reply)).await?;
+        answer.await.map_err(|_| StoreError::WriterClosed)?
+    }
+}
+
+/// A handle that does not keep the writer alive (kept by [`ShareStore`]).
+#[derive(Debug)]
+pub(super) struct WeakHandle {
+    tx: mpsc::WeakSender<Command>,
+    counters: Arc<Counters>,
+}
+
+impl WeakHandle {
+    /// A live handle, unless the writer stopped or is stopping.
+    pub(super) fn upgrade(&self) -> Option<ShareWriter> {
+        let tx = self.tx.upgrade().filter(|tx| !tx.is_closed())?;
+        Some(ShareWriter {
+            tx,
+            counters: Arc::clone(&self.counters),
+        })
+    }
+}
+
+impl ShareWriter {
+    pub(super) fn downgrade(&self) -> WeakHandle {
+        WeakHandle {
+            tx: self.tx.downgrade(),
+            counters: Arc::clone(&self.counters),
+        }
+    }
+}
+
+fn validate(height: &Height, miner: &str) -> Result<(), StoreError> {
+    if codec::height_key(*height).is_none() {
+        return Err(StoreError::HeightOutOfRange(*height));
+    }
+    if miner.is_empty() || miner.len() > MAX_MINER_BYTES {
+        return Err(StoreError::BadMinerKey);
+    }
+    Ok(())
+}
+
+pub(super) fn spawn(
+    store: Arc<ShareStore>,
+    config: WriterConfig,
+) -> Result<ShareWriter, StoreError> {
+    let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let counters = Arc::new(Counters::default());
+    let thread_counters = Arc::clone(&counters);
+    std::thread::Builder::new()
+        .name("lmdb-writer".into())
+        .spawn(move || {
+            let mut writer = Writer {
+                store,
+                config,
+                rx,
+                counters: thread_counters,
+                cache: Interned::default(),
+                seq: rand::random(),
+                close_replies: Vec::new(),
+            };
+            writer.run();
+            // Answer `close` only once this thread no longer holds the store, so a caller
+            // that drops its own handle next really closes the environment.
+            let replies = std::mem::take(&mut writer.close_replies);
+            drop(writer);
+            for (reply, result) in replies {
+                drop(reply.send(result));
+            }
+        })?;
+    Ok(ShareWriter { tx, counters })
+}
+
+/// Committed interned ids (ids are never reused or deleted, so they stay valid).
+#[derive(Debug, Default)]
+struct Interned {
+    miners: HashMap<Arc<str>, MinerId>,
+    workers: HashMap<MinerId, HashMap<Arc<str>, WorkerId>>,
+}
+
+/// Ids assigned or looked up by one batch attempt; merged into the cache after commit.
+#[derive(Debug, Default)]
+struct BatchInterned {
+    miners: Vec<(Arc<str>, MinerId)>,
+    workers: Vec<(MinerId, Arc<str>, WorkerId)>,
+    miners_local: HashMap<Arc<str>, MinerId>,
+    workers_local: HashMap<(MinerId, Arc<str>), WorkerId>,
+}
+
+/// What an applied command answers once the batch commits.
+#[derive(Debug)]
+enum Outcome {
+    None,
+    Block(BlockInsert),
+    Updated(bool),
+    Pruned(PruneReport),
+}
+
+struct Writer {
+    store: Arc<ShareStore>,
+    config: WriterConfig,
+    rx: mpsc::Receiver<Command>,
+    counters: Arc<Counters>,
+    cache: Interned,
+    seq: u32,
+    /// `close` callers, answered after the thread has let go of the store.
+    close_replies: Vec<(Reply<()>, Result<(), StoreError>)>,
+}
+
+impl Writer {
+    fn run(&mut self) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "LMDB writer could not start its timer runtime");
+                return;
+            }
+        };
+        let mut last_reader_check = Instant::now();
+        loop {
+            let first = runtime.block_on(async {
+                tokio::time::timeout(self.config.stale_reader_interval, self.rx.recv()).await
+            });
+            if last_reader_check.elapsed() >= self.config.stale_reader_interval {
+                last_reader_check = Instant::now();
+                match self.store.clear_stale_readers() {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(lmdb.stale_readers = n, "cleared stale LMDB readers"),
+                    Err(e) => tracing::warn!(error = %e, "could not check LMDB readers"),
+                }
+            }
+            let first = match first {
+                Err(_elapsed) => continue,
+                Ok(None) => break,
+                Ok(Some(command)) => command,
+            };
+            let (batch, closed) = self.gather(&runtime, first);
+            let closing = closed || batch.iter().any(|c| matches!(c, Command::Close(_)));
+            self.commit(batch);
+            if closing {
+                break;
+            }
+        }
+        // Whatever other handles queued after a close or before the channel closed.
+        self.rx.close();
+        let mut rest = Vec::new();
+        while let Ok(command) = self.rx.try_recv() {
+            rest.push(command);
+        }
+        if !rest.is_empty() {
+            self.commit(rest);
+        }
+    }
+
+    /// Collects one batch starting with `first`. Returns the batch and whether the channel
+    /// closed while gathering.
+    fn gather(
+        &mut self,
+        runtime: &tokio::runtime::Runtime,
+        first: Command,
+    ) -> (Vec<Command>, bool) {
+        let deadline = Instant::now() + self.config.max_delay;
+        let mut urgent = first.is_urgent();
+        let mut shares = usize::from(matches!(first, Command::Share(_)));
+        let mut batch = vec![first];
+        while shares < self.config.max_batch {
+            let next = match self.rx.try_recv() {
+                Ok(command) => Some(command),
+                Err(mpsc::error::TryRecvError::Disconnected) => return (batch, true),
+                Err(mpsc::error::TryRecvError::Empty) if urgent => None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let rx = &mut self.rx;
+                    let waited = runtime.block_on(async {
+                        tokio::time::timeout_at(deadline.into(), rx.recv()).await
+                    });
+                    match waited {
+                        Ok(Some(command)) => Some(command),
+                        Ok(None) => return (batch, true),
+                        Err(_elapsed) => None,
+                    }
+                }
+            };
+            let Some(command) = next else { break };
+            urgent |= command.is_urgent();
+            if matches!(command, Command::Share(_)) {
+                shares += 1;
+            }
+            let close = matches!(command, Command::Close(_));
+            batch.push(command);
+            if close {
+                break;
+            }
+        }
+        (batch, false)
+    }
+
+    /// Applies and commits one batch (retrying transient failures), then answers everyone
+    /// waiting on it.
+    fn commit(&mut self, batch: Vec<Command>) {
+        let shares = batch
+            .iter()
+            .filter(|c| matches!(c, Command::Share(_)))
+            .count() as u64;
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let cache = &self.cache;
+            let seq = &mut self.seq;
+            let result = self
+                .store
+                .write(|txn, dbs| apply(txn, dbs, cache, seq, &batch));
+            match result {
+                Ok(done) => break Ok(done),
+                Err(e) if attempt < 3 && !matches!(e, StoreError::MapLimit(_)) => {
+                    tracing::warn!(error = %e, attempt, "LMDB batch failed, retrying");
+                    std::thread::sleep(Duration::from_millis(100 * attempt));
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        match result {
+            Ok((outcomes, interned)) => {
+                self.counters.committed.fetch_add(shares, Ordering::Relaxed);
+                self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                for (key, id) in interned.miners {
+                    self.cache.miners.insert(key, id);
+                }
+                for (miner, name, id) in interned.workers {
+                    self.cache
+                        .workers
+                        .entry(miner)
+                        .or_default()
+                        .insert(name, id);
+                }
+                for (command, outcome) in batch.into_iter().zip(outcomes) {
+                    match command {
+                        Command::Close(reply) => self.close_replies.push((reply, Ok(()))),
+                        command => answer(command, Ok(outcome)),
+                    }
+                }
+            }
+            Err(e) => {
+                self.counters.lost.fetch_add(shares, Ordering::Relaxed);
+                tracing::error!(error = %e, lost_shares = shares, "LMDB batch could not be committed");
+                let message = e.to_string();
+                for command in batch {
+                    let error = StoreError::CommitFailed(message.clone());
+                    match command {
+                        Command::Close(reply) => self.close_replies.push((reply, Err(error))),
+                        command => answer(command, Err(error)),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn answer(command: Command, outcome: Result<Outcome, StoreError>) {
+    // A waiter that went away is fine to ignore: its command was still applied.
+    match (command, outcome) {
+        (Command::Share(_), _) => {}
+        (Command::Block(_, reply), Ok(Outcome::Block(r))) => drop(reply.send(Ok(r))),
+        (Command::UpdateBlock(_, _, reply), Ok(Outcome::Updated(r))) => drop(reply.send(Ok(r))),
+        (Command::Prune(_, _, reply), Ok(Outcome::Pruned(r))) => drop(reply.send(Ok(r))),
+        (Command::Stats(_, reply) | Command::Flush(reply) | Command::Close(reply), Ok(_)) => {
+            drop(reply.send(Ok(())))
+        }
+        (Command::Block(_, reply), Err(e)) => drop(reply.send(Err(e))),
+        (Command::UpdateBlock(_, _, reply), Err(e)) => drop(reply.send(Err(e))),
+        (Command::Prune(_, _, reply), Err(e)) => drop(reply.send(Err(e))),
+        (Command::Stats(_, reply) | Command::Flush(reply) | Command::Close(reply), Err(e)) => {
+            drop(reply.send(Err(e)))
+        }
+        (command, Ok(outcome)) => {
+            tracing::error!(
+                ?command,
+                ?outcome,
+                "LMDB writer outcome does not match its command"
+            );
+        }
+    }
+}
+
+/// Applies a batch inside `txn`. Runs again from scratch after a map growth, so it keeps no
+/// state across attempts except the tie-breaker sequence (any value is fine).
+fn apply(
+    txn: &mut RwTxn<'_>,
+    dbs: &Dbs,
+    cache: &Interned,
+    seq: &mut u32,
+    batch: &[Command],
+) -> Result<(Vec<Outcome>, BatchInterned), StoreError> {
+    let mut interned = BatchInterned::default();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut added: u64 = 0;
+    let mut removed: u64 = 0;
+    for command in batch {
+        let outcome = match command {
+            Command::Share(share) => {
+                let miner = intern_miner(txn, dbs, cache, &mut interned, &share.miner)?;
+                let worker = intern_worker(txn, dbs, cache, &mut interned, miner, &share.worker)?;
+                let height = codec::height_key(share.height)
+                    .ok_or(StoreError::HeightOutOfRange(share.height))?;
+                let flags = if share.trusted {
+                    codec::FLAG_TRUSTED
+                } else {
+                    0
+                } | if share.found_block {
+                    codec::FLAG_FOUND_BLOCK
+                } else {
+                    0
+                };
+                *seq = seq.wrapping_add(1);
+                let mut record = ShareRecord::new(
+                    share.timestamp,
+                    *seq,
+                    miner,
+                    worker,
+                    share.difficulty,
+                    share.job_difficulty,
+                    share.pool_type,
+                    flags,
+                );
+                put_share(txn, dbs, height, &mut record, seq)?;
+                added += 1;
+                Outcome::None
+            }
+            Command::Block(block, _) => {
+                let miner = intern_miner(txn, dbs, cache, &mut interned, &block.miner)?;
+                let worker = intern_worker(txn, dbs, cache, &mut interned, miner, &block.worker)?;
+                let key = BlockKey {
+                    height: block.height,
+                    hash: block.hash,
+                }
+                .to_bytes();
+                if dbs.blocks.get(txn, &key)?.is_some() {
+                    Outcome::Block(BlockInsert::AlreadyKnown)
+                } else {
+                    let record = BlockRecord {
+                        hash: block.hash,
+                        height: block.height,
+                        network_difficulty: block.network_difficulty,
+                        reward: block.reward,
+                        pool_type: block.pool_type,
+                        miner,
+                        worker,
+                        timestamp: block.timestamp,
+                        status: BlockStatus::Pending,
+                        status_changed: block.timestamp,
+                        reason: String::new(),
+                        shares_at_find: block.shares_at_find,
+                    };
+                    dbs.blocks.put(txn, &key, &record.encode())?;
+                    Outcome::Block(BlockInsert::Inserted)
+                }
+            }
+            Command::UpdateBlock(key, update, _) => {
+                let key = key.to_bytes();
+                match dbs.blocks.get(txn, &key)? {
+                    None => Outcome::Updated(false),
+                    Some(bytes) => {
+                        let mut record =
+                            BlockRecord::decode(bytes).map_err(|e| super::corrupt("blocks", e))?;
+                        record.status = update.status;
+                        record.reason = update.reason.clone();
+                        record.status_changed = update.at;
+                        if let Some(reward) = update.reward {
+                            record.reward = reward;
+                        }
+                        dbs.blocks.put(txn, &key, &record.encode())?;
+                        Outcome::Updated(true)
+                    }
+                }
+            }
+            Command::Stats(entries, _) => {
+                for (key, value) in entries {
+                    dbs.stats.put(txn, key, value)?;
+                }
+                Outcome::None
+            }
+            Command::Prune(below, max_heights, _) => {
+                let report = prune(txn, dbs, *below, *max_heights)?;
+                removed += report.shares;
+                Outcome::Pruned(report)
+            }
+            Command::Flush(_) | Command::Close(_) => Outcome::None,
+        };
+        outcomes.push(outcome);
+    }
+    if added > 0 || removed > 0 {
+        let count = super::read_share_count(txn, dbs)?;
+        let count = count.saturating_add(added).saturating_sub(removed);
+        super::write_share_count(txn, dbs, count)?;
+    }
+    Ok((outcomes, interned))
+}
+
+/// Puts a share, bumping its tie-breaker while an identical record exists (DUPSORT would
+/// otherwise keep one copy of two equal values).
+fn put_share(
+    txn: &mut RwTxn<'_>,
+    dbs: &Dbs,
+    height: u32,
+    record: &mut ShareRecord,
+    seq: &mut u32,
+) -> Result<(), StoreError> {
+    loop {
+        match dbs
+            .shares
+            .put_with_flags(txn, PutFlags::NO_DUP_DATA, &height, record)
+        {
+            Ok(()) => return Ok(()),
+            Err(heed::Error::Mdb(MdbError::KeyExist)) => {
+                *seq = seq.wrapping_add(1);
+                *record = record.with_seq(*seq);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn intern_miner(
+    txn: &mut RwTxn<'_>,
+    dbs: &Dbs,
+    cache: &Interned,
+    interned: &mut BatchInterned,
+    key: &Arc<str>,
+) -> Result<MinerId, StoreError> {
+    if let Some(id) = cache.miners.get(&**key) {
+        return Ok(*id);
+    }
+    if let Some(id) = interned.miners_local.get(&**key) {
+        return Ok(*id);
+    }
+    let id = match dbs.miners_by_key.get(txn, key)? {
+        Some(id) => MinerId(id),
+        None => {
+            let next = match dbs.miners_by_id.last(txn)? {
+                None => 1,
+                Some((last, _)) => last.checked_add(1).ok_or(StoreError::IdsExhausted)?,
+            };
+            dbs.miners_by_key.put(txn, key, &next)?;
+            dbs.miners_by_id.put(txn, &next, key)?;
+            MinerId(next)
+        }
+    };
+    interned.miners_local.insert(Arc::clone(key), id);
+    interned.miners.push((Arc::clone(key), id));
+    Ok(id)
+}
+
+fn intern_worker(
+    txn: &mut RwTxn<'_>,
+    dbs: &Dbs,
+    cache: &Interned,
+    interned: &mut BatchInterned,
+    miner: MinerId,
+    name: &Arc<str>,
+) -> Result<WorkerId, StoreError> {
+    if let Some(id) = cache.workers.get(&miner).and_then(|w| w.get(&**name)) {
+        return Ok(*id);
+    }
+    let local_key = (miner, Arc::clone(name));
+    if let Some(id) = interned.workers_local.get(&local_key) {
+        return Ok(*id);
+    }
+    let stored = codec::truncate_at_char_boundary(name, MAX_WORKER_BYTES);
+    let key = codec::worker_key(miner, stored);
+    let id = match dbs.workers_by_key.get(txn, &key)? {
+        Some(id) => WorkerId(id),
+        None => {
+            let next = match dbs.workers_by_id.last(txn)? {
+                None => 1,
+                Some((last, _)) => last.checked_add(1).ok_or(StoreError::IdsExhausted)?,
+            };
+            dbs.workers_by_key.put(txn, &key, &next)?;
+            dbs.workers_by_id.put(txn, &next, &key)?;
+            WorkerId(next)
+        }
+    };
+    interned.workers_local.insert(local_key, id);
+    interned.workers.push((miner, Arc::clone(name), id));
+    Ok(id)
+}
+
+fn prune(
+    txn: &mut RwTxn<'_>,
+    dbs: &Dbs,
+    below: Height,
+    max_heights: usize,
+) -> Result<PruneReport, StoreError> {
+    let limit = codec::height_key(below).unwrap_or(u32::MAX);
+    let mut report = PruneReport::default();
+    let mut heights = Vec::new();
+    for item in dbs.shares.range(txn, &(..limit))?.move_between_keys() {
+        let (height, _) = item?;
+        if heights.len() == max_heights {
+            report.more = true;
+            break;
+        }
+        heights.push(height);
+    }
+    for height in heights {
+        let count = match dbs.shares.get_duplicates(txn, &height)? {
+            Some(iter) => iter.count() as u64,
+            None => 0,
+        };
+        dbs.shares.delete(txn, &height)?;
+        report.heights += 1;
+        report.shares += count;
+    }
+    Ok(report)
+}

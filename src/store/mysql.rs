@@ -1,0 +1,138 @@
+//! MySQL/MariaDB access (sqlx): the configuration and balance store every role shares.
+//!
+//! This module owns the connection pool, the migrations in `sql/` and the queries of the
+//! configuration aggregates (settings, ports, bans, users, pool registration). Crediting
+//! (`credits`) and payouts (`payouts`) keep their queries in their own files. Every money
+//! column is `BIGINT UNSIGNED` atomic units; an absent payment id is `''`.
+
+pub mod credits;
+pub mod payouts;
+pub mod registry;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::{MySqlPool, Row};
+
+use crate::config::settings::{self, ITEMS};
+use crate::config::{Settings, SettingsError};
+
+pub use registry::{Ban, BanTarget, PortConfig, PortHeartbeat};
+
+/// Why a MySQL operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MysqlError {
+    #[error("mysql: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Opens a connection pool to `url` (`mysql://user:password@host:port/db`).
+pub async fn connect(url: &str) -> Result<MySqlPool, MysqlError> {
+    connect_with(url, 10).await
+}
+
+/// Opens a pool of at most `max_connections`.
+pub async fn connect_with(url: &str, max_connections: u32) -> Result<MySqlPool, MysqlError> {
+    let options: MySqlConnectOptions = url.parse()?;
+    let pool = MySqlPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(15))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// What `migrate` changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// Migrations applied by this run (none on an up-to-date database).
+    pub applied: Vec<i64>,
+    /// Settings rows added with their defaults (operators' values are never overwritten).
+    pub seeded: usize,
+}
+
+/// Applies the migrations in `sql/` and seeds every missing setting with its default.
+/// Idempotent: a second run changes nothing. Safe while roles run (migrations take sqlx's
+/// advisory lock; seeding uses `INSERT IGNORE`).
+pub async fn migrate(pool: &MySqlPool) -> Result<MigrateReport, MysqlError> {
+    let migrator = sqlx::migrate!("./sql");
+    let before: Vec<i64> = applied_versions(pool).await.unwrap_or_default();
+    migrator.run(pool).await?;
+    let after = applied_versions(pool).await?;
+    let applied = after.into_iter().filter(|v| !before.contains(v)).collect();
+    let mut seeded = 0;
+    for item in ITEMS {
+        let result = sqlx::query(
+            "INSERT IGNORE INTO config (module, item, item_value, item_type, Item_desc) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(item.module())
+        .bind(item.name())
+        .bind(item.default)
+        .bind(item.kind.sql_type())
+        .bind(item.description)
+        .execute(pool)
+        .await?;
+        seeded += result.rows_affected() as usize;
+    }
+    Ok(MigrateReport { applied, seeded })
+}
+
+async fn applied_versions(pool: &MySqlPool) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1 ORDER BY version")
+        .fetch_all(pool)
+        .await
+}
+
+/// Every `(module.item, value)` row of the `config` table.
+pub async fn setting_rows(pool: &MySqlPool) -> Result<Vec<(String, String)>, MysqlError> {
+    let rows = sqlx::query("SELECT module, item, item_value FROM config ORDER BY module, item")
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let module: String = row.try_get("module")?;
+            let item: String = row.try_get("item")?;
+            let value: String = row.try_get("item_value")?;
+            Ok((format!("{module}.{item}"), value))
+        })
+        .collect()
+}
+
+/// The typed shared settings: stored rows, with `overrides` (from config.toml) winning.
+pub async fn load_settings(
+    pool: &MySqlPool,
+    overrides: &BTreeMap<String, String>,
+) -> Result<Settings, MysqlError> {
+    let rows = setting_rows(pool).await?;
+    Ok(Settings::from_rows(rows, overrides)?)
+}
+
+/// Validates and stores one setting. The whole resulting configuration is checked too, so a
+/// value that breaks a rule spanning items (min above max) is refused before it is written.
+pub async fn set_setting(pool: &MySqlPool, key: &str, value: &str) -> Result<(), MysqlError> {
+    settings::validate(key, value)?;
+    let item = settings::item(key).ok_or_else(|| SettingsError::Unknown(key.to_owned()))?;
+    let mut rows = setting_rows(pool).await?;
+    rows.retain(|(k, _)| k != key);
+    rows.push((key.to_owned(), value.to_owned()));
+    Settings::from_rows(rows, &BTreeMap::new())?;
+    sqlx::query(
+        "INSERT INTO config (module, item, item_value, item_type, Item_desc) VALUES (?, ?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE item_value = VALUES(item_value)",
+    )
+    .bind(item.module())
+    .bind(item.name())
+    .bind(value.trim())
+    .bind(item.kind.sql_type())
+    .bind(item.description)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

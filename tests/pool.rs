@@ -1,0 +1,665 @@
+//! The pool role end to end against real components: regtest monerod (devnet), light-mode
+//! RandomX (the pool's verifier, and a test miner that hashes for real), and LMDB in a temp
+//! dir. Each test starts its own pool on free loopback ports.
+
+use rxpool::devnet::{Monerod, MonerodOptions};
+use rxpool::domain::{Difficulty, Hash32, PoolType, SystemClock, Target};
+use rxpool::monero::daemon::DaemonClient;
+use rxpool::monero::pow::{PowAlgo, Verifier, VerifierConfig};
+use rxpool::pool::services::{DaemonSubmitter, LmdbSink, VerifierHasher};
+use rxpool::pool::session::PortInfo;
+use rxpool::pool::settings::PoolSettings;
+use rxpool::pool::state::Shared;
+use rxpool::store::lmdb::{ShareStore, StoreOptions, WriterConfig};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const ADDR: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
+
+struct TestPool {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    store: Arc<ShareStore>,
+    verifier: Verifier,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestPool {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn test_settings() -> PoolSettings {
+    let defaults = PoolSettings::default();
+    PoolSettings {
+        pool_address: ADDR.into(),
+        vardiff: rxpool::pool::vardiff::VardiffConfig {
+            min: 1,
+            ..defaults.vardiff.clone()
+        },
+        template_poll: Duration::from_millis(100),
+        ..defaults
+    }
+}
+
+async fn start_pool(
+    daemon_urls: &[String],
+    settings: PoolSettings,
+    port_difficulty: u128,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> TestPool {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ShareStore::open(&StoreOptions {
+        map_size: 64 << 20,
+        ..StoreOptions::new(dir.path())
+    })
+    .unwrap();
+    let writer = store.writer(WriterConfig::default()).unwrap();
+    let verifier = Verifier::new(VerifierConfig::light(1));
+    let daemon =
+        Arc::new(DaemonClient::with_timeout(daemon_urls, Duration::from_secs(30)).unwrap());
+    let shared = Arc::new(Shared::new(
+        settings,
+        0x0a0b_0c0d,
+        42,
+        Arc::new(VerifierHasher(verifier.clone())),
+        Arc::new(LmdbSink(writer)),
+        Arc::new(DaemonSubmitter(daemon.clone())),
+        Arc::new(SystemClock),
+    ));
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tracker.spawn(rxpool::pool::feed::run(
+        shared.clone(),
+        daemon,
+        shutdown.clone(),
+    ));
+    let port = PortInfo {
+        port: 0,
+        difficulty: Difficulty(port_difficulty),
+        pool_type: PoolType::Pplns,
+        tls: tls.is_some(),
+    };
+    let addrs = rxpool::pool::start_listeners(
+        shared.clone(),
+        "127.0.0.1",
+        vec![(port, tls)],
+        &shutdown,
+        &tracker,
+    )
+    .await
+    .unwrap();
+    for _ in 0..200 {
+        if shared.current_template().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        shared.current_template().is_some(),
+        "no template from monerod"
+    );
+    TestPool {
+        shared,
+        addr: addrs[0],
+        store,
+        verifier,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+/// A stratum client: requests with increasing ids, pushes kept aside.
+struct Client<S> {
+    io: BufReader<S>,
+    next_id: u64,
+    pushes: Vec<Value>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    fn new(stream: S) -> Client<S> {
+        Client {
+            io: BufReader::new(stream),
+            next_id: 1,
+            pushes: Vec::new(),
+        }
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        self.io.get_mut().write_all(bytes).await.unwrap();
+    }
+
+    /// The next line, or `None` when the server closed the connection.
+    async fn line(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(30), self.io.read_line(&mut line))
+            .await
+            .expect("no answer within 30 s")
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        Some(serde_json::from_str(&line).unwrap_or(Value::String(line)))
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let req = json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params});
+        self.send_raw(format!("{req}\n").as_bytes()).await;
+        loop {
+            let v = self.line().await.expect("connection closed");
+            if v.get("method") == Some(&json!("job")) {
+                self.pushes.push(v);
+                continue;
+            }
+            assert_eq!(v["id"], json!(id), "reply for another id: {v}");
+            return v;
+        }
+    }
+
+    async fn next_push(&mut self) -> Value {
+        if !self.pushes.is_empty() {
+            return self.pushes.remove(0);
+        }
+        loop {
+            let v = self.line().await.expect("connection closed");
+            if v.get("method") == Some(&json!("job")) {
+                return v["params"].clone();
+            }
+        }
+    }
+
+    async fn closed(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), self.line()).await {
+                Ok(None) => return true,
+                Ok(Some(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+async fn connect(pool: &TestPool) -> Client<tokio::net::TcpStream> {
+    Client::new(tokio::net::TcpStream::connect(pool.addr).await.unwrap())
+}
+
+fn error_of(reply: &Value) -> Option<&str> {
+    reply["error"]["message"].as_str()
+}
+
+async fn login<S: AsyncRead + AsyncWrite + Unpin>(c: &mut Client<S>, login: &str) -> Value {
+    let r = c
+        .call(
+            "login",
+            json!({"login": login, "pass": "x", "agent": "XMRig/6.26.0", "rigid": "rig1", "algo": ["rx/0"]}),
+        )
+        .await;
+    assert_eq!(error_of(&r), None, "{r}");
+    assert_eq!(r["result"]["status"], "OK");
+    r["result"].clone()
+}
+
+/// Mines `job` for real: the first nonce whose RandomX hash meets (or, with `want_meet`
+/// false, misses) the job target. Returns (nonce hex, result hex).
+async fn mine(verifier: &Verifier, job: &Value, want_meet: bool) -> (String, String) {
+    let blob = hex::decode(job["blob"].as_str().unwrap()).unwrap();
+    let seed: Hash32 = job["seed_hash"].as_str().unwrap().parse().unwrap();
+    let diff = Target::difficulty_of_hex(job["target"].as_str().unwrap()).unwrap();
+    for nonce in 0u32..100_000 {
+        let mut b = blob.clone();
+        b[39..43].copy_from_slice(&nonce.to_le_bytes());
+        let hash = verifier.hash(PowAlgo::RandomX, seed, b).await.unwrap();
+        if diff.is_met_by(&hash) == want_meet {
+            return (hex::encode(nonce.to_le_bytes()), hash.to_string());
+        }
+    }
+    panic!("no nonce found");
+}
+
+fn submit_params(job: &Value, nonce: &str, result: &str) -> Value {
+    json!({"id": job["id"], "job_id": job["job_id"], "nonce": nonce, "result": result, "algo": "rx/0"})
+}
+
+async fn shares_in_store(pool: &TestPool) -> u64 {
+    pool.shared.sink.flush().await.unwrap();
+    pool.store.read().unwrap().share_count().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_mines_real_randomx_finds_a_block_and_every_miner_gets_a_new_job() {
+    let monerod = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1,
+    })
+    .await
+    .unwrap();
+    let pool = start_pool(&[monerod.rpc_url()], test_settings(), 1, None).await;
+    let start_height = monerod.height().await.unwrap();
+
+    let mut a = connect(&pool).await;
+    let mut b = connect(&pool).await;
+    let ja = login(&mut a, ADDR).await;
+    let _jb = login(&mut b, &format!("{ADDR}.worker2")).await;
+    let job = ja["job"].clone();
+    assert_eq!(job["algo"], "rx/0");
+    assert_eq!(job["height"].as_u64(), Some(start_height.0));
+    assert!(
+        ja["extensions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("keepalive"))
+    );
+
+    let (nonce, result) = mine(&pool.verifier, &job, true).await;
+    let r = a.call("submit", submit_params(&job, &nonce, &result)).await;
+    assert_eq!(error_of(&r), None, "{r}");
+    assert_eq!(r["result"]["status"], "OK");
+
+    // Difficulty 1: the share is a block; monerod took it and both miners get the next job.
+    let pa = a.next_push().await;
+    let pb = b.next_push().await;
+    assert_eq!(pa["height"].as_u64(), Some(start_height.0 + 1));
+    assert_eq!(pb["height"].as_u64(), Some(start_height.0 + 1));
+    assert_ne!(
+        pa["blob"], pb["blob"],
+        "each miner gets its own extra nonce"
+    );
+    assert_eq!(monerod.height().await.unwrap().0, start_height.0 + 1);
+
+    assert_eq!(shares_in_store(&pool).await, 1);
+    let read = pool.store.read().unwrap();
+    let blocks = read
+        .blocks_at(rxpool::domain::Height(start_height.0))
+        .unwrap();
+    assert_eq!(blocks.len(), 1, "the found block is recorded at its height");
+    assert_eq!(blocks[0].miner, ADDR);
+    let shares = read
+        .shares_at(rxpool::domain::Height(start_height.0))
+        .unwrap()
+        .map(|r| r.map(|s| (s.found_block(), s.trusted())))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    assert_eq!(shares.len(), 1);
+    assert_eq!(shares[0], (true, false), "found block, verified");
+
+    // getjob answers with a job (nodejs-pool only pushed), keepalived with KEEPALIVED.
+    let g = a.call("getjob", json!({"id": ja["id"]})).await;
+    assert_eq!(g["result"]["height"].as_u64(), Some(start_height.0 + 1));
+    let k = a.call("keepalived", json!({"id": ja["id"]})).await;
+    assert_eq!(k["result"]["status"], "KEEPALIVED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_share_error_path_gets_its_nodejs_pool_message() {
+    let monerod = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1_000_000,
+    })
+    .await
+    .unwrap();
+    let pool = start_pool(&[monerod.rpc_url()], test_settings(), 500, None).await;
+    let mut c = connect(&pool).await;
+
+    // Before login.
+    let r = c.call("getjob", json!({})).await;
+    assert_eq!(error_of(&r), Some("Unauthenticated"));
+    let r = c
+        .call(
+            "submit",
+            json!({"job_id": "00", "nonce": "00000000", "result": "00"}),
+        )
+        .await;
+    assert_eq!(error_of(&r), Some("Unauthenticated"));
+    let r = c
+        .call("login", json!({"login": "4notanaddress", "pass": "x"}))
+        .await;
+    assert_eq!(error_of(&r), Some("Invalid payment address provided"));
+    let r = c
+        .call("login", json!({"login": ADDR, "pass": "a:b:c"}))
+        .await;
+    assert_eq!(error_of(&r), Some("Too many options in the password field"));
+
+    let res = login(&mut c, ADDR).await;
+    let job = res["job"].clone();
+    let r = c.call("getjob", json!({"id": "someone-else"})).await;
+    assert_eq!(
+        error_of(&r),
+        Some("Unauthenticated"),
+        "session is bound to the connection"
+    );
+
+    let r = c
+        .call(
+            "submit",
+            submit_params(
+                &json!({"id": job["id"], "job_id": "ffffffffffffffff"}),
+                "00000000",
+                &"00".repeat(32),
+            ),
+        )
+        .await;
+    assert_eq!(error_of(&r), Some("Invalid job id"));
+    let r = c
+        .call("submit", submit_params(&job, "xyz", &"00".repeat(32)))
+        .await;
+    assert_eq!(error_of(&r), Some("Duplicate share"), "malformed nonce");
+
+    let (nonce, result) = mine(&pool.verifier, &job, false).await;
+    let r = c.call("submit", submit_params(&job, &nonce, &result)).await;
+    assert_eq!(error_of(&r), Some("Low difficulty share"));
+    let r = c.call("submit", submit_params(&job, &nonce, &result)).await;
+    assert_eq!(error_of(&r), Some("Duplicate share"));
+
+    let (nonce, _) = mine(&pool.verifier, &job, true).await;
+    let r = c
+        .call("submit", submit_params(&job, &nonce, &"11".repeat(32)))
+        .await;
+    assert_eq!(
+        error_of(&r),
+        Some("Low difficulty share"),
+        "wrong result hash"
+    );
+
+    let (nonce, result) = mine(&pool.verifier, &res["job"], true).await;
+    let fresh = c.call("getjob", json!({})).await["result"].clone();
+    let _ = fresh;
+    let r = c.call("submit", submit_params(&job, &nonce, &result)).await;
+    // The nonce was used for the wrong-hash attempt: a duplicate on this job.
+    assert_eq!(error_of(&r), Some("Duplicate share"));
+
+    // Wrong types, missing fields, unknown method: answered, connection kept.
+    let r = c
+        .call(
+            "submit",
+            json!({"job_id": 5, "nonce": "00000000", "result": "00"}),
+        )
+        .await;
+    assert_eq!(error_of(&r), Some("Invalid or missing parameters"));
+    let r = c.call("submit", json!({"job_id": job["job_id"]})).await;
+    assert_eq!(error_of(&r), Some("Invalid or missing parameters"));
+    let r = c.call("mining.subscribe", json!([])).await;
+    assert_eq!(error_of(&r), Some("Invalid method"));
+    let k = c.call("keepalived", json!({})).await;
+    assert_eq!(k["result"]["status"], "KEEPALIVED");
+
+    for name in [
+        "invalid_job_id",
+        "malformed_nonce",
+        "low_difficulty",
+        "duplicate_share",
+        "wrong_hash",
+        "unknown_method",
+    ] {
+        assert!(
+            pool.shared
+                .rejections
+                .snapshot()
+                .iter()
+                .any(|(n, v)| *n == name && *v > 0),
+            "{name} not counted"
+        );
+    }
+    assert_eq!(shares_in_store(&pool).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_long_lines_probes_and_bans_close_the_connection() {
+    let monerod = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1,
+    })
+    .await
+    .unwrap();
+    let pool = start_pool(&[monerod.rpc_url()], test_settings(), 1, None).await;
+
+    let mut c = connect(&pool).await;
+    c.send_raw(b"this is not json\n").await;
+    assert!(c.closed().await, "invalid JSON is cut");
+
+    let mut c = connect(&pool).await;
+    c.send_raw(&vec![b'a'; 11 * 1024]).await;
+    assert!(c.closed().await, "over-long line is cut");
+
+    let mut c = connect(&pool).await;
+    c.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        if c.io.read_line(&mut line).await.unwrap() == 0 {
+            break;
+        }
+        all.push_str(&line);
+    }
+    assert!(all.starts_with("HTTP/1.1 200 OK"));
+    assert!(all.ends_with("Mining Pool Online"));
+
+    pool.shared
+        .bans
+        .replace_permanent(Default::default(), [ADDR.to_string()].into());
+    let mut c = connect(&pool).await;
+    let r = c.call("login", json!({"login": ADDR, "pass": "x"})).await;
+    assert_eq!(error_of(&r), Some("Banned payment address provided"));
+
+    pool.shared
+        .bans
+        .replace_permanent(["127.0.0.1".parse().unwrap()].into(), Default::default());
+    let r = c.call("login", json!({"login": ADDR, "pass": "x"})).await;
+    assert_eq!(error_of(&r), Some("IP Address currently banned"));
+    assert!(c.closed().await, "banned IPs are disconnected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_share_ratio_bans_the_ip_for_the_configured_length() {
+    let monerod = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1_000_000,
+    })
+    .await
+    .unwrap();
+    let mut settings = test_settings();
+    settings.bans.threshold = 4;
+    settings.bans.length_secs = 2;
+    let pool = start_pool(&[monerod.rpc_url()], settings, 1, None).await;
+    let mut c = connect(&pool).await;
+    let res = login(&mut c, ADDR).await;
+    let job = res["job"].clone();
+    for n in 0..3u32 {
+        let nonce = hex::encode(n.to_le_bytes());
+        let r = c
+            .call("submit", submit_params(&job, &nonce, &"22".repeat(32)))
+            .await;
+        assert_eq!(error_of(&r), Some("Low difficulty share"));
+    }
+    let r = c
+        .call("submit", submit_params(&job, "ffffffff", &"22".repeat(32)))
+        .await;
+    assert_eq!(error_of(&r), Some("Low difficulty share"));
+    assert!(
+        c.closed().await,
+        "the fourth bad share bans and disconnects"
+    );
+    let mut d = connect(&pool).await;
+    let r = d.call("login", json!({"login": ADDR, "pass": "x"})).await;
+    assert_eq!(error_of(&r), Some("IP Address currently banned"));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let mut e = connect(&pool).await;
+    login(&mut e, ADDR).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_for_an_expired_template_is_block_expired() {
+    let monerod = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1,
+    })
+    .await
+    .unwrap();
+    let mut settings = test_settings();
+    settings.previous_templates = 1;
+    let pool = start_pool(&[monerod.rpc_url()], settings, 1, None).await;
+    let mut c = connect(&pool).await;
+    let res = login(&mut c, ADDR).await;
+    let old = res["job"].clone();
+    let (nonce, result) = mine(&pool.verifier, &old, true).await;
+    for _ in 0..2 {
+        monerod.generate_blocks(1, ADDR).await.unwrap();
+        c.next_push().await;
+    }
+    let r = c.call("submit", submit_params(&old, &nonce, &result)).await;
+    assert_eq!(error_of(&r), Some("Block expired"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_keeps_serving_from_the_second_daemon_when_the_first_stops() {
+    let mut first = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1,
+    })
+    .await
+    .unwrap();
+    let second = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1,
+    })
+    .await
+    .unwrap();
+    let pool = start_pool(
+        &[first.rpc_url(), second.rpc_url()],
+        test_settings(),
+        1,
+        None,
+    )
+    .await;
+    first.stop().await;
+    let h2 = second.height().await.unwrap();
+    // The second daemon moves on; the pool follows it.
+    second.generate_blocks(1, ADDR).await.unwrap();
+    let mut c = connect(&pool).await;
+    let mut job = login(&mut c, ADDR).await["job"].clone();
+    for _ in 0..100 {
+        if job["height"].as_u64() == Some(h2.0 + 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        job = c.call("getjob", json!({})).await["result"].clone();
+    }
+    assert_eq!(job["height"].as_u64(), Some(h2.0 + 1));
+    let (nonce, result) = mine(&pool.verifier, &job, true).await;
+    let r = c.call("submit", submit_params(&job, &nonce, &result)).await;
+    assert_eq!(error_of(&r), None, "{r}");
+    assert_eq!(
+        second.height().await.unwrap().0,
+        h2.0 + 2,
+        "block went to the second daemon"
+    );
+}
+
+/// Accepts any server certificate (the test pool's is self-signed), still checking the
+/// handshake signatures.
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_client_logs_in_and_submits() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let acceptor = rxpool::pool::listener::tls_acceptor(&cert, &key).unwrap();
+
+    let monerod = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1,
+    })
+    .await
+    .unwrap();
+    let pool = start_pool(&[monerod.rpc_url()], test_settings(), 1, Some(acceptor)).await;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(pool.addr).await.unwrap();
+    let tls = connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut c = Client::new(tls);
+    let job = login(&mut c, ADDR).await["job"].clone();
+    let (nonce, result) = mine(&pool.verifier, &job, true).await;
+    let r = c.call("submit", submit_params(&job, &nonce, &result)).await;
+    assert_eq!(error_of(&r), None, "{r}");
+    assert_eq!(shares_in_store(&pool).await, 1);
+
+    // A plain-text client on the TLS port gets nowhere.
+    let mut plain = connect(&pool).await;
+    plain
+        .send_raw(b"{\"id\":1,\"method\":\"login\",\"params\":{}}\n")
+        .await;
+    assert!(plain.closed().await);
+}

@@ -1,0 +1,192 @@
+//! `pool::run` as operators start it: config.toml + MySQL (devnet MariaDB, migrated) + regtest
+//! monerod + LMDB. Proves the port comes from `port_config`, the `pools`/`ports` heartbeat is
+//! written, a real RandomX share is accepted, and SIGTERM-style shutdown flushes it to LMDB.
+
+use rxpool::devnet::{MariaDb, Monerod, MonerodOptions, free_port};
+use rxpool::domain::{Hash32, PoolType, Target};
+use rxpool::monero::pow::{PowAlgo, Verifier, VerifierConfig};
+use rxpool::store::lmdb::{ShareStore, StoreOptions};
+use rxpool::store::mysql::{self, PortConfig};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+const ADDR: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
+
+async fn call(
+    io: &mut BufReader<tokio::net::TcpStream>,
+    id: u64,
+    method: &str,
+    params: Value,
+) -> Value {
+    let req = json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params});
+    io.get_mut()
+        .write_all(format!("{req}\n").as_bytes())
+        .await
+        .unwrap();
+    loop {
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(30), io.read_line(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["id"] == json!(id) {
+            return v;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_mysql_ports_heartbeats_and_flushes_shares_on_shutdown() {
+    let maria = MariaDb::shared().await.unwrap();
+    let url = maria.create_database("pool_run").await.unwrap();
+    let db = mysql::connect(&url).await.unwrap();
+    mysql::migrate(&db).await.unwrap();
+    mysql::set_setting(&db, "pool.address", ADDR).await.unwrap();
+    mysql::set_setting(&db, "pool.minDifficulty", "1")
+        .await
+        .unwrap();
+    let port = free_port().unwrap();
+    mysql::registry::upsert_port(
+        &db,
+        &PortConfig {
+            port,
+            difficulty: 1,
+            description: "test".into(),
+            pool_type: PoolType::Pplns,
+            hidden: false,
+            tls: false,
+        },
+    )
+    .await
+    .unwrap();
+    let monerod = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1_000_000,
+    })
+    .await
+    .unwrap();
+    let lmdb = tempfile::tempdir().unwrap();
+    let config = rxpool::config::FileConfig::parse(&format!(
+        r#"
+[mysql]
+url = "{url}"
+[lmdb]
+path = "{}"
+map_size_mb = 64
+[daemon]
+urls = ["{}"]
+template_poll_ms = 200
+[wallet]
+url = "http://127.0.0.1:1"
+[pool]
+bind = "127.0.0.1"
+pool_id = 7
+hostname = "test-pool"
+[pow]
+randomx_mode = "light"
+verifier_threads = 1
+"#,
+        lmdb.path().display(),
+        monerod.rpc_url()
+    ))
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let role = tokio::spawn(rxpool::pool::run(config, shutdown.clone()));
+
+    let mut stream = None;
+    for _ in 0..100 {
+        if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            stream = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut io = BufReader::new(stream.expect("pool port never opened"));
+    let mut login = json!(null);
+    for _ in 0..100 {
+        login = call(
+            &mut io,
+            1,
+            "login",
+            json!({"login": ADDR, "pass": "rig:me@example.com"}),
+        )
+        .await;
+        if login["error"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let job = login["result"]["job"].clone();
+    assert!(job["blob"].is_string(), "{login}");
+
+    let verifier = Verifier::new(VerifierConfig::light(1));
+    let seed: Hash32 = job["seed_hash"].as_str().unwrap().parse().unwrap();
+    verifier.set_seeds(seed, None);
+    let blob = hex::decode(job["blob"].as_str().unwrap()).unwrap();
+    let diff = Target::difficulty_of_hex(job["target"].as_str().unwrap()).unwrap();
+    let mut found = None;
+    for nonce in 0u32..10_000 {
+        let mut b = blob.clone();
+        b[39..43].copy_from_slice(&nonce.to_le_bytes());
+        let hash = verifier.hash(PowAlgo::RandomX, seed, b).await.unwrap();
+        if diff.is_met_by(&hash) {
+            found = Some((hex::encode(nonce.to_le_bytes()), hash.to_string()));
+            break;
+        }
+    }
+    let (nonce, result) = found.unwrap();
+    let r = call(
+        &mut io,
+        2,
+        "submit",
+        json!({"id": job["id"], "job_id": job["job_id"], "nonce": nonce, "result": result}),
+    )
+    .await;
+    assert!(r["error"].is_null(), "{r}");
+
+    // Heartbeat rows (first tick is immediate) and the e-mail registration.
+    let mut miners = 0i64;
+    for _ in 0..50 {
+        miners = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(miners), 0) AS SIGNED) FROM ports WHERE pool_id = 7",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap_or(0);
+        if miners == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(miners, 1, "ports.miners counts the logged-in miner");
+    let host: String = sqlx::query_scalar("SELECT hostname FROM pools WHERE id = 7")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(host, "test-pool");
+    let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE username = ?")
+        .bind(ADDR)
+        .fetch_optional(&db)
+        .await
+        .unwrap();
+    assert_eq!(email.as_deref(), Some("me@example.com"));
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), role)
+        .await
+        .expect("pool did not stop")
+        .unwrap()
+        .unwrap();
+    let store = ShareStore::open(&StoreOptions {
+        map_size: 64 << 20,
+        ..StoreOptions::new(lmdb.path())
+    })
+    .unwrap();
+    assert_eq!(
+        store.read().unwrap().share_count().unwrap(),
+        1,
+        "the accepted share survived shutdown"
+    );
+}
