@@ -338,7 +338,7 @@ async fn dropping_every_writer_handle_commits_everything_queued() {
     drop(writer);
     // With no handle left the writer thread drains, commits and stops on its own.
     let mut count = 0;
-    for _ in 0..500 {
+    for _ in 0..3000 {
         count = store.read().unwrap().share_count().unwrap();
         if count == 1000 {
             break;

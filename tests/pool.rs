@@ -96,7 +96,7 @@ async fn start_pool(
     )
     .await
     .unwrap();
-    for _ in 0..200 {
+    for _ in 0..600 {
         if shared.current_template().is_some() {
             break;
         }
@@ -538,7 +538,7 @@ async fn the_pool_keeps_serving_from_the_second_daemon_when_the_first_stops() {
     second.generate_blocks(1, ADDR).await.unwrap();
     let mut c = connect(&pool).await;
     let mut job = login(&mut c, ADDR).await["job"].clone();
-    for _ in 0..100 {
+    for _ in 0..300 {
         if job["height"].as_u64() == Some(h2.0 + 1) {
             break;
         }

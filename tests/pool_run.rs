@@ -95,17 +95,25 @@ verifier_threads = 1
     let shutdown = CancellationToken::new();
     let role = tokio::spawn(rxpool::pool::run(config, shutdown.clone()));
 
-    let mut stream = None;
-    for _ in 0..100 {
+    // Generous deadlines: on a loaded 2-core CI machine the role's start (MySQL, RandomX
+    // cache, first template) can take many seconds; a role that fails is reported at once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let stream = loop {
         if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            stream = Some(s);
-            break;
+            break s;
         }
+        if role.is_finished() {
+            panic!("pool role ended before opening its port: {:?}", role.await);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pool port never opened"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut io = BufReader::new(stream.expect("pool port never opened"));
+    };
+    let mut io = BufReader::new(stream);
     let mut login = json!(null);
-    for _ in 0..100 {
+    for _ in 0..600 {
         login = call(
             &mut io,
             1,
@@ -148,7 +156,7 @@ verifier_threads = 1
 
     // Heartbeat rows (first tick is immediate) and the e-mail registration.
     let mut miners = 0i64;
-    for _ in 0..50 {
+    for _ in 0..200 {
         miners = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(miners), 0) AS SIGNED) FROM ports WHERE pool_id = 7",
         )
