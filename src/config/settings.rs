@@ -85,7 +85,9 @@ items! {
     "pool.banPercent", int(1, 100), "25", "Invalid/valid share percentage that bans an IP.";
     "pool.banThreshold", int(1, 1_000_000), "30", "Shares counted before the ban ratio is checked.";
     "pool.targetTime", int(1, 3600), "30", "Vardiff target seconds per share.";
-    "pool.retargetTime", int(1, 3600), "60", "Seconds between vardiff adjustments.";
+    "pool.retargetTime", int(1, 3600), "60", "Least seconds between two vardiff adjustments of one miner.";
+    "pool.varDiffWindow", int(60, DAY), "600", "Seconds of share history the vardiff hashrate estimate uses.";
+    "pool.proxyDiffMultiplier", int(1, 1000), "5", "Proxies aim at this many times the per-share work of a miner.";
     "pool.varDiffVariance", int(0, 100), "20", "Percent band around the target time inside which difficulty stays.";
     "pool.varDiffMaxChange", int(1, 10_000), "125", "Largest vardiff change in one step, in percent of the current difficulty.";
     "pool.minDifficulty", int(1, u64::MAX), "100", "Lowest miner difficulty (vardiff and fixed).";
@@ -101,6 +103,15 @@ items! {
     "pool.loginTimeout", int(1, 3600), "30", "Seconds a new connection has to log in.";
     "pool.firstShareTimeout", int(1, DAY), "600", "Seconds a logged-in miner has to send a first share.";
     "pool.previousTemplates", int(0, 64), "4", "Previous templates whose jobs still earn credit.";
+    "pool.protocolErrorLimit", int(1, 1000), "5", "Invalid requests tolerated on one connection before it is cut.";
+    "pool.loginRate", int(1, 1_000_000), "1", "Logins per second allowed on one connection (token bucket rate).";
+    "pool.loginBurst", int(1, 1_000_000), "5", "Logins one connection may send at once (token bucket size).";
+    "pool.getjobRate", int(1, 1_000_000), "5", "getjob requests per second allowed on one connection.";
+    "pool.getjobBurst", int(1, 1_000_000), "20", "getjob requests one connection may send at once.";
+    "pool.submitRate", int(1, 1_000_000), "200", "Share submissions per second allowed on one connection.";
+    "pool.submitBurst", int(1, 1_000_000), "400", "Share submissions one connection may send at once.";
+    "pool.keepaliveRate", int(1, 1_000_000), "1", "keepalived requests per second allowed on one connection.";
+    "pool.keepaliveBurst", int(1, 1_000_000), "10", "keepalived requests one connection may send at once.";
     "pool.exchangeAddresses", Kind::List, "", "Comma-separated exchange addresses that must log in with a payment ID.";
     "pool.bannedAddresses", Kind::List, "", "Comma-separated payout addresses refused at login.";
     "payout.feeAddress", Kind::Text, "", "Address that receives the pool fees. Must be set.";
@@ -253,6 +264,8 @@ pub struct Pool {
     pub ban_threshold: u64,
     pub target_time_secs: u64,
     pub retarget_time_secs: u64,
+    pub var_diff_window_secs: u64,
+    pub proxy_diff_multiplier: u64,
     pub var_diff_variance_pct: u64,
     pub var_diff_max_change_pct: u64,
     pub min_difficulty: u64,
@@ -268,6 +281,12 @@ pub struct Pool {
     pub login_timeout_secs: u64,
     pub first_share_timeout_secs: u64,
     pub previous_templates: u64,
+    pub protocol_error_limit: u64,
+    /// (rate per second, burst) per stratum method.
+    pub login_rate: (u64, u64),
+    pub getjob_rate: (u64, u64),
+    pub submit_rate: (u64, u64),
+    pub keepalive_rate: (u64, u64),
     pub exchange_addresses: Vec<String>,
     pub banned_addresses: Vec<String>,
 }
@@ -420,6 +439,8 @@ impl Settings {
                 ban_threshold: v.int("pool.banThreshold"),
                 target_time_secs: v.int("pool.targetTime"),
                 retarget_time_secs: v.int("pool.retargetTime"),
+                var_diff_window_secs: v.int("pool.varDiffWindow"),
+                proxy_diff_multiplier: v.int("pool.proxyDiffMultiplier"),
                 var_diff_variance_pct: v.int("pool.varDiffVariance"),
                 var_diff_max_change_pct: v.int("pool.varDiffMaxChange"),
                 min_difficulty: v.int("pool.minDifficulty"),
@@ -435,6 +456,11 @@ impl Settings {
                 login_timeout_secs: v.int("pool.loginTimeout"),
                 first_share_timeout_secs: v.int("pool.firstShareTimeout"),
                 previous_templates: v.int("pool.previousTemplates"),
+                protocol_error_limit: v.int("pool.protocolErrorLimit"),
+                login_rate: (v.int("pool.loginRate"), v.int("pool.loginBurst")),
+                getjob_rate: (v.int("pool.getjobRate"), v.int("pool.getjobBurst")),
+                submit_rate: (v.int("pool.submitRate"), v.int("pool.submitBurst")),
+                keepalive_rate: (v.int("pool.keepaliveRate"), v.int("pool.keepaliveBurst")),
                 exchange_addresses: v.list("pool.exchangeAddresses"),
                 banned_addresses: v.list("pool.bannedAddresses"),
             },

@@ -4,7 +4,7 @@
 //! `monero::daemon::DaemonClient`; and the mapping of the shared MySQL settings onto
 //! [`PoolSettings`]. Adapters only: no decisions are made here.
 
-use super::bans::BanConfig;
+use super::bans::{BanConfig, RateLimit};
 use super::settings::PoolSettings;
 use super::state::{
     AcceptedShare, BlockSubmitResult, BlockSubmitter, BoxFuture, FoundBlock, HashFailure,
@@ -122,9 +122,12 @@ impl BlockSubmitter for DaemonSubmitter {
 /// The pool's settings from the shared MySQL settings (`pool.*`, `general.network`).
 pub fn pool_settings(settings: &Settings, template_poll: Duration) -> PoolSettings {
     let p = &settings.pool;
-    let defaults = PoolSettings::default();
     let u32_of = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     let u16_of = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
+    let rate = |(rate_per_sec, burst): (u64, u64)| RateLimit {
+        rate_per_sec: u32_of(rate_per_sec),
+        burst: u32_of(burst),
+    };
     PoolSettings {
         network: settings.general.network,
         pool_address: p.address.clone(),
@@ -134,8 +137,10 @@ pub fn pool_settings(settings: &Settings, template_poll: Duration) -> PoolSettin
             max: p.max_difficulty,
             variance_pct: p.var_diff_variance_pct,
             max_change_pct: p.var_diff_max_change_pct,
+            retarget_secs: p.retarget_time_secs,
+            window_secs: p.var_diff_window_secs,
             nicehash_min: p.nicehash_difficulty,
-            ..VardiffConfig::default()
+            proxy_multiplier: p.proxy_diff_multiplier,
         },
         trust: TrustConfig {
             enabled: p.trusted_miners,
@@ -155,10 +160,14 @@ pub fn pool_settings(settings: &Settings, template_poll: Duration) -> PoolSettin
         first_share_timeout: Duration::from_secs(p.first_share_timeout_secs),
         miner_timeout: Duration::from_secs(p.miner_timeout_secs),
         max_connections_per_ip: u32_of(p.max_connections_per_ip),
+        protocol_error_limit: u32_of(p.protocol_error_limit),
+        login_rate: rate(p.login_rate),
+        getjob_rate: rate(p.getjob_rate),
+        submit_rate: rate(p.submit_rate),
+        keepalive_rate: rate(p.keepalive_rate),
         exchange_addresses: p.exchange_addresses.iter().cloned().collect(),
         banned_addresses: p.banned_addresses.iter().cloned().collect(),
         previous_templates: usize::try_from(p.previous_templates).unwrap_or(4),
         template_poll,
-        ..defaults
     }
 }

@@ -28,6 +28,8 @@ pub struct VardiffConfig {
     /// `pool.varDiffMaxChange`: one retarget moves at most this many percent up, or down to
     /// `100 / (100 + pct)` of the current difficulty.
     pub max_change_pct: u64,
+    /// `pool.retargetTime`: least seconds between two retargets of one miner.
+    pub retarget_secs: u64,
     /// `pool.varDiffWindow`: seconds of history the estimate uses.
     pub window_secs: u64,
     /// `pool.niceHashDiff`: NiceHash miners never go below this.
@@ -45,6 +47,7 @@ impl Default for VardiffConfig {
             max: 500_000,
             variance_pct: 20,
             max_change_pct: 100,
+            retarget_secs: 60,
             window_secs: 600,
             nicehash_min: 400_000,
             proxy_multiplier: 5,
@@ -131,7 +134,7 @@ impl Vardiff {
             return None;
         }
         let target_ms = config.target_time_secs.max(1) * 1000;
-        if now.0.saturating_sub(self.last_retarget.0) < target_ms {
+        if now.0.saturating_sub(self.last_retarget.0) < config.retarget_secs.saturating_mul(1000) {
             return None;
         }
         self.last_retarget = now;
