@@ -129,6 +129,11 @@ pub struct PoolConfig {
     pub pool_id: u32,
     #[serde(default = "defaults::hostname")]
     pub hostname: String,
+    /// UDP address on which the pool takes monerod's block notifications
+    /// (`monerod --block-notify "rxpool notify-block --to ADDR %s"`); each one triggers an
+    /// immediate template poll. Off when unset.
+    #[serde(default)]
+    pub block_notify: Option<SocketAddr>,
     /// 4-byte instance id written into every job's reserved space, so several pool hosts
     /// never produce the same blob. Defaults to `pool_id`.
     #[serde(default)]
@@ -299,6 +304,15 @@ impl FileConfig {
         if self.pool.bind.parse::<std::net::IpAddr>().is_err() {
             return invalid("pool.bind", "must be an IP address such as 0.0.0.0 or ::");
         }
+        if let Some(addr) = self.pool.block_notify {
+            if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
+                return invalid(
+                    "pool.block_notify",
+                    "must be one address and a port, such as 127.0.0.1:18090 (not 0.0.0.0, \
+                     not port 0): only monerod should reach it",
+                );
+            }
+        }
         if self.api.bind.parse::<SocketAddr>().is_err() {
             return invalid("api.bind", "must be an address:port such as 127.0.0.1:8001");
         }
@@ -425,6 +439,38 @@ bind = "127.0.0.1:8001"
                 .to_string()
                 .starts_with("wallet.url")
         );
+    }
+
+    #[test]
+    fn block_notify_is_off_by_default_and_takes_one_address_and_port() {
+        assert_eq!(FileConfig::parse(MINIMAL).unwrap().pool.block_notify, None);
+        let with = |value: &str| {
+            FileConfig::parse(&MINIMAL.replace(
+                "pool_id = 1",
+                &format!("pool_id = 1\nblock_notify = \"{value}\""),
+            ))
+        };
+        let config = with("127.0.0.1:18090").unwrap();
+        assert_eq!(
+            config.pool.block_notify,
+            Some("127.0.0.1:18090".parse().unwrap())
+        );
+        // A private address monerod on another host can reach, set explicitly.
+        assert!(with("10.1.2.3:18090").is_ok());
+        assert!(with("[::1]:18090").is_ok());
+        for bad in [
+            "0.0.0.0:18090",
+            "[::]:18090",
+            "127.0.0.1:0",
+            "224.0.0.1:18090",
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.starts_with("pool.block_notify"), "{bad}: {err}");
+        }
+        for malformed in ["127.0.0.1", "localhost:18090", "18090", ""] {
+            let err = with(malformed).unwrap_err().to_string();
+            assert!(err.contains("block_notify"), "{malformed}: {err}");
+        }
     }
 
     #[test]

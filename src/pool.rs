@@ -8,13 +8,15 @@
 //! and previous templates), `settings`, `state` (what sessions share, and the service seams),
 //! `session` (one connection's state machine and methods), `validate` (the share path),
 //! `listener` (TCP/TLS accept and the connection loop), `feed` (template polling),
-//! `services` (the real verifier, LMDB writer and daemon behind the seams).
+//! `notify` (monerod's block-notify datagrams, which make `feed` poll at once), `services`
+//! (the real verifier, LMDB writer and daemon behind the seams).
 
 pub mod bans;
 pub mod feed;
 pub mod jobs;
 pub mod listener;
 pub mod login;
+pub mod notify;
 pub mod protocol;
 pub mod rejection;
 pub mod services;
@@ -145,6 +147,18 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         _ => None,
     };
     let tracker = TaskTracker::new();
+    if let Some(addr) = config.pool.block_notify {
+        let socket = notify::bind(addr)
+            .await
+            .with_context(|| format!("binding pool.block_notify {addr}"))?;
+        tracing::info!(%addr, "taking monerod block notifications");
+        let feed = shared.clone();
+        tracker.spawn(notify::run(
+            socket,
+            move || feed.refresh.notify_one(),
+            shutdown.clone(),
+        ));
+    }
     tracker.spawn(feed::run(shared.clone(), daemon.clone(), shutdown.clone()));
     let listeners = ports
         .iter()
