@@ -141,6 +141,15 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         !ports.is_empty(),
         "no port_config row for an enabled payout mode"
     );
+    // Registered under the public address before anything is served: a pool_id held by another
+    // host would give both hosts the same extra nonces.
+    let ip = config.pool.public_address.clone();
+    match mysql::registry::register_pool(&db, config.pool.pool_id, &ip, &config.pool.hostname).await
+    {
+        Err(e @ mysql::MysqlError::Invalid(_)) => return Err(e).context("registering in `pools`"),
+        Err(e) => tracing::warn!(error = %e, "could not register in `pools`"),
+        Ok(()) => {}
+    }
     let tls = match (&config.tls, ports.iter().any(|p| p.tls)) {
         (Some(t), true) => Some(listener::tls_acceptor(&t.cert, &t.key)?),
         (None, true) => anyhow::bail!("a TLS port is configured but [tls] cert/key are not"),
@@ -181,12 +190,6 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
     )
     .await?;
 
-    let ip = config.pool.bind.clone();
-    if let Err(e) =
-        mysql::registry::register_pool(&db, config.pool.pool_id, &ip, &config.pool.hostname).await
-    {
-        tracing::warn!(error = %e, "could not register in `pools`");
-    }
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut refresh = tokio::time::interval(REFRESH);
     loop {

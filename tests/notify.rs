@@ -1,7 +1,8 @@
 //! monerod's `--block-notify` push and the pool's public address, end to end: a regtest monerod
 //! runs the built `rxpool notify-block` for each block, the pool (`pool::run` with config.toml,
 //! devnet MariaDB) polls at once and pushes the new job long before its 60 s poll; the CLI's
-//! datagram, exit codes and input errors.
+//! datagram, exit codes and input errors; `pools.ip`/`ports.ip_address` carry
+//! `[pool] public_address`, never the bind address.
 
 use rxpool::devnet::{MariaDb, Monerod, MonerodOptions, free_port};
 use rxpool::domain::PoolType;
@@ -170,6 +171,77 @@ async fn monerod_block_notify_pushes_the_new_job_long_before_the_poll_interval()
     }
 
     stop(shutdown, role).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_and_ports_carry_the_public_address_and_a_taken_pool_id_is_refused() {
+    let (url, db, port) = database("notify_public_address").await;
+    // A row as earlier versions wrote it: the bind address names no host and is taken over.
+    sqlx::query("INSERT INTO pools (id, ip, hostname) VALUES (12, '0.0.0.0', 'old')")
+        .execute(&db)
+        .await
+        .unwrap();
+    let lmdb = tempfile::tempdir().unwrap();
+    // No daemon is needed to register: the feed just keeps failing.
+    let daemon = "http://127.0.0.1:1";
+    let first = config(
+        &url,
+        lmdb.path(),
+        daemon,
+        "pool_id = 12\npublic_address = \"pool-a.example.org\"",
+    );
+    assert_eq!(first.pool.bind, "127.0.0.1");
+    let shutdown = CancellationToken::new();
+    let role = tokio::spawn(rxpool::pool::run(first, shutdown.clone()));
+    let mut port_ip = None;
+    for _ in 0..100 {
+        port_ip = sqlx::query_scalar::<_, String>(
+            "SELECT ip_address FROM ports WHERE pool_id = 12 AND network_port = ?",
+        )
+        .bind(port)
+        .fetch_optional(&db)
+        .await
+        .unwrap();
+        if port_ip.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(port_ip.as_deref(), Some("pool-a.example.org"));
+    let (ip, hostname): (String, String) =
+        sqlx::query_as("SELECT ip, hostname FROM pools WHERE id = 12")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(
+        (ip.as_str(), hostname.as_str()),
+        ("pool-a.example.org", "test-pool")
+    );
+    stop(shutdown, role).await;
+
+    // Another host with the same pool_id would share extra nonces: it must not start.
+    let second = config(
+        &url,
+        lmdb.path(),
+        daemon,
+        "pool_id = 12\npublic_address = \"pool-b.example.org\"",
+    );
+    let err = tokio::time::timeout(
+        Duration::from_secs(30),
+        rxpool::pool::run(second, CancellationToken::new()),
+    )
+    .await
+    .expect("the second host neither started nor stopped")
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("registered to pool-a.example.org"),
+        "{err:#}"
+    );
+    let ip: String = sqlx::query_scalar("SELECT ip FROM pools WHERE id = 12")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(ip, "pool-a.example.org");
 }
 
 fn notify_block(args: &[&str]) -> std::process::Output {
