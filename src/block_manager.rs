@@ -10,7 +10,6 @@
 //! - [`pplns`], [`pps`], [`solo`]: the three payout modes, pure arithmetic.
 //! - [`lifecycle`]: Pending → Unlocked / Orphaned, decided against the chain.
 //! - [`plan`]: a found block's facts and window → the paid-block record and its settlement.
-//! - [`failpoint`]: abort points for the crash-safety tests.
 //! - [`source`]: LMDB reads (one snapshot per window); [`unlocker`], [`pps_runner`],
 //!   [`chain_scan`]: the role's three passes; [`run`] / [`run_with`]: the loop.
 
@@ -21,7 +20,6 @@
 )]
 
 pub mod chain_scan;
-pub mod failpoint;
 pub mod lifecycle;
 pub mod plan;
 pub mod pplns;

@@ -6,6 +6,7 @@
 //! rxpool --config config.toml config check
 //! rxpool --config config.toml admin config set MODULE.ITEM VALUE
 //! rxpool --config config.toml admin port add PORT --diff N --type pplns|pps|solo [--tls] [--hidden]
+//! rxpool notify-block --to ADDR [HASH]                     # monerod --block-notify; reads no config
 //! ```
 //!
 //! Parsing lives here; each subcommand's work lives in its role or in [`crate::admin`].
@@ -57,6 +58,17 @@ pub enum Command {
     /// Operator commands against the shared stores.
     #[command(subcommand)]
     Admin(crate::admin::AdminCommand),
+    /// Tells a pool that monerod has a new block (one UDP datagram; reads no config). For
+    /// `monerod --block-notify "/usr/local/bin/rxpool notify-block --to 127.0.0.1:PORT %s"`,
+    /// with PORT the pool's `block_notify`.
+    NotifyBlock {
+        /// The pool's `[pool] block_notify` address, e.g. 127.0.0.1:18090.
+        #[arg(long, value_name = "ADDR")]
+        to: std::net::SocketAddr,
+        /// The new block's id (monerod's `%s`), for the pool's log.
+        #[arg(value_name = "HASH")]
+        block: Option<crate::domain::Hash32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +80,11 @@ pub enum ConfigCommand {
 
 /// Runs a parsed command line to completion.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::NotifyBlock { to, block } = cli.command {
+        // monerod runs this for every block: no config file, no runtime, one datagram.
+        return crate::pool::notify::send(to, block)
+            .with_context(|| format!("sending a block notification to {to}"));
+    }
     let config = FileConfig::load(&cli.config)
         .with_context(|| format!("loading {}", cli.config.display()))?;
     let rt = crate::runtime::tokio_runtime().context("starting the tokio runtime")?;

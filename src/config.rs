@@ -129,6 +129,16 @@ pub struct PoolConfig {
     pub pool_id: u32,
     #[serde(default = "defaults::hostname")]
     pub hostname: String,
+    /// This host's public name or IP as miners and other hosts reach it, written to
+    /// `pools.ip` and `ports.ip_address` (never the bind address, which is often 0.0.0.0).
+    /// Defaults to the machine's hostname.
+    #[serde(default = "defaults::public_address")]
+    pub public_address: String,
+    /// UDP address on which the pool takes monerod's block notifications
+    /// (`monerod --block-notify "rxpool notify-block --to ADDR %s"`); each one triggers an
+    /// immediate template poll. Off when unset.
+    #[serde(default)]
+    pub block_notify: Option<SocketAddr>,
     /// 4-byte instance id written into every job's reserved space, so several pool hosts
     /// never produce the same blob. Defaults to `pool_id`.
     #[serde(default)]
@@ -222,6 +232,9 @@ mod defaults {
     pub fn hostname() -> String {
         "localhost".into()
     }
+    pub fn public_address() -> String {
+        super::machine_hostname().unwrap_or_else(|| "localhost".into())
+    }
     pub fn api_bind() -> String {
         "127.0.0.1:8001".into()
     }
@@ -299,6 +312,25 @@ impl FileConfig {
         if self.pool.bind.parse::<std::net::IpAddr>().is_err() {
             return invalid("pool.bind", "must be an IP address such as 0.0.0.0 or ::");
         }
+        let public = &self.pool.public_address;
+        if public.is_empty()
+            || public.len() > PUBLIC_ADDRESS_MAX
+            || public.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return invalid(
+                "pool.public_address",
+                "must be a host name or IP of at most 72 characters, without spaces",
+            );
+        }
+        if let Some(addr) = self.pool.block_notify {
+            if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
+                return invalid(
+                    "pool.block_notify",
+                    "must be one address and a port, such as 127.0.0.1:18090 (not 0.0.0.0, \
+                     not port 0): only monerod should reach it",
+                );
+            }
+        }
         if self.api.bind.parse::<SocketAddr>().is_err() {
             return invalid("api.bind", "must be an address:port such as 127.0.0.1:8001");
         }
@@ -333,6 +365,23 @@ impl FileConfig {
     pub fn masked(&self) -> String {
         format!("{self:#?}").replace(self.mysql.url.expose(), &mask_url(self.mysql.url.expose()))
     }
+}
+
+/// `pools.ip` is a VARCHAR(72).
+const PUBLIC_ADDRESS_MAX: usize = 72;
+
+/// The kernel's host name (`gethostname`), if it has a usable one.
+fn machine_hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`, which outlives the call; gethostname
+    // writes at most `len` bytes into it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let name = std::str::from_utf8(&buf[..end]).ok()?.trim();
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 fn is_http_url(url: &str) -> bool {
@@ -425,6 +474,60 @@ bind = "127.0.0.1:8001"
                 .to_string()
                 .starts_with("wallet.url")
         );
+    }
+
+    #[test]
+    fn block_notify_is_off_by_default_and_takes_one_address_and_port() {
+        assert_eq!(FileConfig::parse(MINIMAL).unwrap().pool.block_notify, None);
+        let with = |value: &str| {
+            FileConfig::parse(&MINIMAL.replace(
+                "pool_id = 1",
+                &format!("pool_id = 1\nblock_notify = \"{value}\""),
+            ))
+        };
+        let config = with("127.0.0.1:18090").unwrap();
+        assert_eq!(
+            config.pool.block_notify,
+            Some("127.0.0.1:18090".parse().unwrap())
+        );
+        // A private address monerod on another host can reach, set explicitly.
+        assert!(with("10.1.2.3:18090").is_ok());
+        assert!(with("[::1]:18090").is_ok());
+        for bad in [
+            "0.0.0.0:18090",
+            "[::]:18090",
+            "127.0.0.1:0",
+            "224.0.0.1:18090",
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.starts_with("pool.block_notify"), "{bad}: {err}");
+        }
+        for malformed in ["127.0.0.1", "localhost:18090", "18090", ""] {
+            let err = with(malformed).unwrap_err().to_string();
+            assert!(err.contains("block_notify"), "{malformed}: {err}");
+        }
+    }
+
+    #[test]
+    fn public_address_defaults_to_the_machine_hostname_and_is_validated() {
+        let config = FileConfig::parse(MINIMAL).unwrap();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(config.pool.public_address, kernel.trim());
+        assert_ne!(config.pool.public_address, config.pool.bind);
+        let with = |value: &str| {
+            FileConfig::parse(&MINIMAL.replace(
+                "pool_id = 1",
+                &format!("pool_id = 1\npublic_address = \"{value}\""),
+            ))
+        };
+        assert_eq!(
+            with("203.0.113.7").unwrap().pool.public_address,
+            "203.0.113.7"
+        );
+        for bad in ["", "two words", &"a".repeat(73)] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.starts_with("pool.public_address"), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Value types every role shares: amounts, difficulties, heights, hashes, payout modes and
-//! wallet addresses.
+//! Value types every role shares: amounts, difficulties, heights, hashes, payout modes,
+//! wallet addresses and payout batch statuses.
 //!
 //! Nothing here does I/O. Money is `Atomic` (integer atomic units, checked arithmetic), fees
 //! are `Bps` (basis points), difficulty is `Difficulty` (128-bit, as monerod's
@@ -10,6 +10,7 @@ pub mod address;
 pub mod amount;
 pub mod difficulty;
 pub mod hash;
+pub mod payout;
 pub mod pool_type;
 pub mod time;
 
@@ -17,6 +18,7 @@ pub use address::{AddressKind, Network, PaymentId, WalletAddress};
 pub use amount::{Atomic, Bps};
 pub use difficulty::{Difficulty, Target};
 pub use hash::Hash32;
+pub use payout::{BatchKind, BatchStatus};
 pub use pool_type::{BalanceType, PoolType};
 pub use time::{Clock, SystemClock, UnixMillis};
 

@@ -2,7 +2,7 @@
 //! monero-wallet-rpc as durable two-phase batches, so that nothing is paid twice or lost.
 //!
 //! - [`planner`]: pure rules (minimums, thresholds, denomination, fee policy, batching).
-//! - [`batch`]: the batch state machine and its transition table.
+//! - [`batch`]: the batch state machine (re-exported from `domain::payout`, where it lives).
 //! - [`processor`]: one cycle against the wallet and MySQL (two-phase, recovery).
 //! - [`run_loop`]: the fixed schedule, operator run requests, backoff and alerts.
 //!

@@ -8,13 +8,15 @@
 //! and previous templates), `settings`, `state` (what sessions share, and the service seams),
 //! `session` (one connection's state machine and methods), `validate` (the share path),
 //! `listener` (TCP/TLS accept and the connection loop), `feed` (template polling),
-//! `services` (the real verifier, LMDB writer and daemon behind the seams).
+//! `notify` (monerod's block-notify datagrams, which make `feed` poll at once), `services`
+//! (the real verifier, LMDB writer and daemon behind the seams).
 
 pub mod bans;
 pub mod feed;
 pub mod jobs;
 pub mod listener;
 pub mod login;
+pub mod notify;
 pub mod protocol;
 pub mod rejection;
 pub mod services;
@@ -139,12 +141,33 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         !ports.is_empty(),
         "no port_config row for an enabled payout mode"
     );
+    // Registered under the public address before anything is served: a pool_id held by another
+    // host would give both hosts the same extra nonces.
+    let ip = config.pool.public_address.clone();
+    match mysql::registry::register_pool(&db, config.pool.pool_id, &ip, &config.pool.hostname).await
+    {
+        Err(e @ mysql::MysqlError::Invalid(_)) => return Err(e).context("registering in `pools`"),
+        Err(e) => tracing::warn!(error = %e, "could not register in `pools`"),
+        Ok(()) => {}
+    }
     let tls = match (&config.tls, ports.iter().any(|p| p.tls)) {
         (Some(t), true) => Some(listener::tls_acceptor(&t.cert, &t.key)?),
         (None, true) => anyhow::bail!("a TLS port is configured but [tls] cert/key are not"),
         _ => None,
     };
     let tracker = TaskTracker::new();
+    if let Some(addr) = config.pool.block_notify {
+        let socket = notify::bind(addr)
+            .await
+            .with_context(|| format!("binding pool.block_notify {addr}"))?;
+        tracing::info!(%addr, "taking monerod block notifications");
+        let feed = shared.clone();
+        tracker.spawn(notify::run(
+            socket,
+            move || feed.refresh.notify_one(),
+            shutdown.clone(),
+        ));
+    }
     tracker.spawn(feed::run(shared.clone(), daemon.clone(), shutdown.clone()));
     let listeners = ports
         .iter()
@@ -167,12 +190,6 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
     )
     .await?;
 
-    let ip = config.pool.bind.clone();
-    if let Err(e) =
-        mysql::registry::register_pool(&db, config.pool.pool_id, &ip, &config.pool.hostname).await
-    {
-        tracing::warn!(error = %e, "could not register in `pools`");
-    }
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut refresh = tokio::time::interval(REFRESH);
     loop {

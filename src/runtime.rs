@@ -1,6 +1,8 @@
 //! Process plumbing shared by every role: tracing, the tokio runtime and the one shutdown
 //! token that SIGINT/SIGTERM cancel. A role watches the token and finishes its current state
-//! transition before returning.
+//! transition before returning. [`failpoint`] holds the crash points the crash tests arm.
+
+pub mod failpoint;
 
 use tokio_util::sync::CancellationToken;
 

@@ -13,13 +13,13 @@ use std::sync::Arc;
 
 use sqlx::MySqlPool;
 
-use super::failpoint;
 use super::plan::{self, Params};
 use super::pps::{Reserve, ReserveStatus};
 use super::source::{self, SourceError};
 use crate::domain::{Atomic, Height};
 use crate::monero::daemon::{Daemon, DaemonError};
 use crate::monero::wallet::{Wallet, WalletError};
+use crate::runtime::failpoint;
 use crate::store::lmdb::ShareStore;
 use crate::store::mysql::credits::{self, CreditError, CreditStep, Credited, PpsHeight};
 

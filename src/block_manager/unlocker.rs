@@ -4,7 +4,7 @@
 //! Exactly once, across crashes: a block's credits are one MySQL transaction with its
 //! unique paid-block row; the LMDB status is set only after that commit. A block found
 //! pending whose paid-block row exists (the process died between the commit and the LMDB
-//! write) is only marked unlocked. Fail points (see [`super::failpoint`]) sit at each step.
+//! write) is only marked unlocked. Fail points (see [`crate::runtime::failpoint`]) sit at each step.
 //!
 //! Reads the daemon through the `Daemon` trait and LMDB through [`super::source`] (on the
 //! blocking pool); writes MySQL through `store::mysql::credits` and LMDB through the
@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use sqlx::MySqlPool;
 
-use super::failpoint;
 use super::lifecycle::{self, ChainAt, Verdict, WaitReason};
 use super::plan::{self, FoundBlockFacts, Params, Plan};
 use super::source::{self, SourceError};
 use super::split::Payee;
 use crate::domain::{Atomic, Clock, Height};
 use crate::monero::daemon::{Daemon, DaemonError};
+use crate::runtime::failpoint;
 use crate::store::lmdb::codec::BlockStatus;
 use crate::store::lmdb::{Block, BlockUpdate, ShareStore, ShareWriter, StoreError};
 use crate::store::mysql::credits::{self, ChainBlockRow, CreditError, CreditStep, Credited};

@@ -4,7 +4,8 @@
 //! Owns the daemon process, mining with `generateblocks` (design.md §2: light-mode RandomX on
 //! one core; difficulty 1 makes ~10 blocks/s, difficulty 1000 about one block per half
 //! minute), stopping and restarting it on the same port for failover tests, and raw JSON-RPC
-//! for anything else a test needs. A regtest chain does not survive a restart.
+//! for anything else a test needs. A regtest chain does not survive a restart. A daemon can be
+//! started with `--block-notify` ([`Monerod::start_with_block_notify`]).
 //!
 //! It does not parse templates or blocks (that is `crate::monero`); answers stay JSON.
 
@@ -56,6 +57,8 @@ pub struct Monerod {
     // Declared first so it is dropped (killed) before the directory is removed.
     process: Option<Process>,
     options: MonerodOptions,
+    /// `--block-notify` command, kept across restarts.
+    block_notify: Option<String>,
     rpc_port: u16,
     p2p_port: u16,
     dir: TempDir,
@@ -64,6 +67,23 @@ pub struct Monerod {
 impl Monerod {
     /// Starts a fresh regtest daemon (a few seconds) and waits until `get_info` answers.
     pub async fn start(options: MonerodOptions) -> Result<Monerod, DevnetError> {
+        Monerod::start_inner(options, None).await
+    }
+
+    /// Starts a daemon that runs `command` for every block it adds to its chain
+    /// (`--block-notify`; `%s` becomes the block id). monerod splits `command` on whitespace
+    /// and runs it without a shell: the program must be an absolute path without spaces.
+    pub async fn start_with_block_notify(
+        options: MonerodOptions,
+        command: &str,
+    ) -> Result<Monerod, DevnetError> {
+        Monerod::start_inner(options, Some(command.to_owned())).await
+    }
+
+    async fn start_inner(
+        options: MonerodOptions,
+        block_notify: Option<String>,
+    ) -> Result<Monerod, DevnetError> {
         let mut dir = super::component_dir("monerod")?;
         let mut attempt = 0;
         loop {
@@ -73,6 +93,7 @@ impl Monerod {
             let mut daemon = Monerod {
                 process: None,
                 options,
+                block_notify: block_notify.clone(),
                 rpc_port,
                 p2p_port,
                 dir,
@@ -140,6 +161,9 @@ impl Monerod {
             .arg("--disable-rpc-ban")
             .arg("--max-concurrency")
             .arg("1");
+        if let Some(notify) = &self.block_notify {
+            command.arg("--block-notify").arg(notify);
+        }
         let mut process = Process::spawn(
             COMPONENT,
             command,

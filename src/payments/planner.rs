@@ -18,6 +18,9 @@ use std::collections::{BTreeSet, HashSet};
 
 use crate::domain::{AddressKind, Atomic, BalanceType};
 
+/// Re-exported: the kind is stored by `store::mysql::payouts`, so it lives in `domain`.
+pub use crate::domain::BatchKind;
+
 /// Monero's output limit (16) less the change output.
 pub const MAX_DESTINATIONS: u8 = 15;
 
@@ -68,32 +71,6 @@ pub struct PayeeBalance {
     pub threshold: Atomic,
     /// What the address is, parsed by the caller; `None` if it does not parse (set aside).
     pub kind: Option<AddressKind>,
-}
-
-/// How a planned batch is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BatchKind {
-    /// Standard addresses and subaddresses, up to `max_destinations` per transaction.
-    Batched,
-    /// One integrated address or payment-ID payee in a transaction of its own.
-    Single,
-}
-
-impl BatchKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BatchKind::Batched => "batched",
-            BatchKind::Single => "single",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<BatchKind> {
-        match text {
-            "batched" => Some(BatchKind::Batched),
-            "single" => Some(BatchKind::Single),
-            _ => None,
-        }
-    }
 }
 
 /// One payee of a planned batch, drawing from one balance row.

@@ -14,10 +14,9 @@
 //!
 //! Planning rules live in `planner`, statuses in `batch`, SQL in `store::mysql::payouts`.
 //! It never credits a balance and never touches LMDB. Fail points (`RXPOOL_FAILPOINT`, see
-//! [`failpoint`]) abort the process at each step for the crash tests.
+//! [`crate::runtime::failpoint`]) abort the process at each step for the crash tests.
 
 use std::collections::VecDeque;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::MySqlPool;
@@ -26,26 +25,8 @@ use crate::domain::{Atomic, Hash32, Network, WalletAddress};
 use crate::monero::wallet::{Destination, TransferOptions, Wallet, WalletError};
 use crate::payments::batch::BatchStatus;
 use crate::payments::planner::{self, BatchKind, PayeeBalance, PayoutPolicy, SkipReason};
+use crate::runtime::failpoint;
 use crate::store::mysql::payouts::{self, BatchRow, NewItem, PayoutError, SignedRecord, TxKey};
-
-/// Aborts the process when `RXPOOL_FAILPOINT` names `point` (a comma-separated list is
-/// allowed). Points: `payments:after_reserve`, `payments:after_sign`, `payments:after_commit`,
-/// `payments:after_relay`, `payments:during_tracking`. Reading the variable happens once.
-pub fn failpoint(point: &str) {
-    static POINTS: OnceLock<Vec<String>> = OnceLock::new();
-    let points = POINTS.get_or_init(|| {
-        std::env::var("RXPOOL_FAILPOINT")
-            .unwrap_or_default()
-            .split(',')
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .collect()
-    });
-    if points.iter().any(|p| p == point) {
-        eprintln!("fail point {point}: aborting");
-        std::process::abort();
-    }
-}
 
 /// What a cycle needs besides the wallet and the database.
 #[derive(Debug, Clone)]
@@ -196,7 +177,7 @@ impl<W: Wallet> Processor<W> {
                     report.re_relayed += 1;
                 }
                 BatchStatus::Relayed | BatchStatus::ManualReview => {
-                    failpoint("payments:during_tracking");
+                    failpoint::hit("payments:during_tracking");
                     self.track(&batch, report).await?;
                 }
                 BatchStatus::Held
@@ -225,7 +206,7 @@ impl<W: Wallet> Processor<W> {
                     tracing::error!(batch = batch.id, recorded = %hash, relayed = %relayed, alert = true,
                         "wallet relayed a different tx hash than recorded");
                 }
-                failpoint("payments:after_relay");
+                failpoint::hit("payments:after_relay");
                 payouts::mark_relayed(&self.db, batch.id).await?;
                 Ok(())
             }
@@ -471,7 +452,7 @@ impl<W: Wallet> Processor<W> {
             }
             Err(err) => return Err(err.into()),
         };
-        failpoint("payments:after_reserve");
+        failpoint::hit("payments:after_reserve");
         let destinations: Vec<Destination> = items
             .iter()
             .map(|i| Destination {
@@ -521,7 +502,7 @@ impl<W: Wallet> Processor<W> {
                 };
             }
         };
-        failpoint("payments:after_sign");
+        failpoint::hit("payments:after_sign");
         let record = SignedRecord {
             tx_hash: signed.tx_hash,
             tx_metadata: signed.tx_metadata,
@@ -546,7 +527,7 @@ impl<W: Wallet> Processor<W> {
             }
             Err(err) => return Err(err.into()),
         }
-        failpoint("payments:after_commit");
+        failpoint::hit("payments:after_commit");
         let row = payouts::get(&self.db, batch)
             .await?
             .ok_or(PayoutError::NoSuchBatch(batch))?;

@@ -1,6 +1,7 @@
 //! The template feed: polls monerod (`get_block_template` for the pool address with our
-//! reserved space) and publishes a template when the chain moved or the template grew, and at
-//! once when a block submission asks for a refresh.
+//! reserved space) and publishes a template when the chain moved or the template grew. It polls
+//! at once when `Shared::refresh` is notified: after a block submission, and when monerod's
+//! block notification arrives (`notify`); many notifications during one poll cause one more.
 //!
 //! Failover is the `DaemonClient`'s (the next configured daemon answers when one fails). When
 //! every daemon fails, the last good template keeps being served (nodejs-pool crashed,

@@ -14,9 +14,7 @@
 
 use sqlx::{MySql, MySqlPool, QueryBuilder, Row};
 
-use crate::domain::{Atomic, BalanceType, Hash32};
-use crate::payments::batch::BatchStatus;
-use crate::payments::planner::BatchKind;
+use crate::domain::{Atomic, BalanceType, BatchKind, BatchStatus, Hash32};
 
 /// Rows per multi-row INSERT (8 placeholders per item row; far below MySQL's 65,535).
 const CHUNK: usize = 1_000;
@@ -34,7 +32,7 @@ pub enum PayoutError {
         expected: String,
         actual: String,
     },
-    /// The transition is not in the table of `payments::batch`.
+    /// The transition is not in the table of `domain::payout`.
     #[error("batch {batch}: {from} -> {to} is not a permitted transition")]
     NotPermitted {
         batch: u64,

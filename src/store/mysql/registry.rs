@@ -204,8 +204,10 @@ pub struct PortHeartbeat {
     pub miners: u32,
 }
 
-/// Registers this pool host at start. Refuses when `pool_id` is taken by another IP (two
-/// hosts with one id would collide in extra nonces).
+/// Registers this pool host at start under its public address `ip` (`[pool] public_address`,
+/// not the bind address). Refuses when `pool_id` is taken by another address (two hosts with
+/// one id would collide in extra nonces). A row holding a wildcard bind address (`0.0.0.0`,
+/// `::`, as earlier versions wrote) names no host and is taken over.
 pub async fn register_pool(
     pool: &MySqlPool,
     pool_id: u32,
@@ -216,7 +218,13 @@ pub async fn register_pool(
         .bind(pool_id)
         .fetch_optional(pool)
         .await?;
-    if let Some(other) = existing.filter(|other| !other.is_empty() && other != ip) {
+    let names_a_host = |other: &String| {
+        !other.is_empty()
+            && !other
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_unspecified())
+    };
+    if let Some(other) = existing.filter(|other| names_a_host(other) && other != ip) {
         return Err(MysqlError::Invalid(format!(
             "pool_id {pool_id} is registered to {other}; give this host another pool.pool_id"
         )));
@@ -234,6 +242,7 @@ pub async fn register_pool(
 }
 
 /// The periodic heartbeat: template height and per-port miner counts, in one transaction.
+/// `ip` is this host's public address, written to every `ports.ip_address`.
 pub async fn heartbeat(
     pool: &MySqlPool,
     pool_id: u32,
