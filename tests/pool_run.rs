@@ -48,6 +48,11 @@ async fn run_serves_mysql_ports_heartbeats_and_flushes_shares_on_shutdown() {
     mysql::set_setting(&db, "pool.minDifficulty", "1")
         .await
         .unwrap();
+    // Only our port: the seeded ones (3333, ...) may be taken by other processes on this host.
+    sqlx::query("DELETE FROM port_config")
+        .execute(&db)
+        .await
+        .unwrap();
     let port = free_port().unwrap();
     mysql::registry::upsert_port(
         &db,

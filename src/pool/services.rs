@@ -171,3 +171,38 @@ pub fn pool_settings(settings: &Settings, template_poll: Duration) -> PoolSettin
         template_poll,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn every_stratum_knob_comes_from_the_shared_settings() {
+        let rows = [
+            ("pool.submitRate", "7"),
+            ("pool.submitBurst", "9"),
+            ("pool.loginRate", "2"),
+            ("pool.protocolErrorLimit", "3"),
+            ("pool.retargetTime", "45"),
+            ("pool.varDiffWindow", "900"),
+            ("pool.proxyDiffMultiplier", "8"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let settings = Settings::from_rows(rows, &BTreeMap::new()).unwrap();
+        let pool = pool_settings(&settings, Duration::from_millis(250));
+        assert_eq!(
+            (pool.submit_rate.rate_per_sec, pool.submit_rate.burst),
+            (7, 9)
+        );
+        assert_eq!(
+            (pool.login_rate.rate_per_sec, pool.login_rate.burst),
+            (2, 5)
+        );
+        assert_eq!(pool.protocol_error_limit, 3);
+        assert_eq!(pool.vardiff.retarget_secs, 45);
+        assert_eq!(pool.vardiff.window_secs, 900);
+        assert_eq!(pool.vardiff.proxy_multiplier, 8);
+        assert_eq!(pool.template_poll, Duration::from_millis(250));
+    }
+}
