@@ -107,6 +107,12 @@ pub struct DaemonConfig {
     /// How often the pool asks for a new template, in milliseconds.
     #[serde(default = "defaults::template_poll_ms")]
     pub template_poll_ms: u64,
+    /// With several URLs: how often the pool compares their tips, in seconds.
+    #[serde(default = "defaults::lag_check_secs")]
+    pub lag_check_secs: u64,
+    /// A daemon this many blocks behind the best one is not used until it catches up.
+    #[serde(default = "defaults::lag_tolerance_blocks")]
+    pub lag_tolerance_blocks: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,6 +228,12 @@ mod defaults {
     }
     pub fn template_poll_ms() -> u64 {
         500
+    }
+    pub fn lag_check_secs() -> u64 {
+        10
+    }
+    pub fn lag_tolerance_blocks() -> u64 {
+        2
     }
     pub fn wallet_timeout_secs() -> u64 {
         120

@@ -169,6 +169,13 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         ));
     }
     tracker.spawn(feed::run(shared.clone(), daemon.clone(), shutdown.clone()));
+    tracker.spawn(feed::watch_lag(
+        shared.clone(),
+        daemon.clone(),
+        Duration::from_secs(config.daemon.lag_check_secs.max(1)),
+        config.daemon.lag_tolerance_blocks,
+        shutdown.clone(),
+    ));
     let listeners = ports
         .iter()
         .map(|p| {

@@ -530,3 +530,46 @@ async fn wallet_rpc_login_is_answered_with_digest_auth_and_wrong_passwords_are_r
         WalletError::NotReached(RpcError::Unauthorized { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_daemon_that_falls_behind_is_passed_over_until_it_catches_up() {
+    let first = monerod(1).await;
+    let second = monerod(1).await;
+    let dead = dead_url();
+    let daemon = DaemonClient::with_timeout(
+        &[first.rpc_url(), second.rpc_url(), dead.clone()],
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    // Level: nobody lags, calls stay on the primary; the dead one is not "lagging".
+    let (switched, tips) = daemon.check_lag(2).await;
+    assert!(!switched, "{tips:?}");
+    assert!(tips.iter().all(|t| !t.lagging), "{tips:?}");
+    assert_eq!(tips[2].height, None);
+
+    // One block behind is inside the tolerance.
+    second.generate_blocks(1, MINER).await.unwrap();
+    assert!(!daemon.check_lag(2).await.0);
+    assert_eq!(
+        daemon.info().await.unwrap().height,
+        first.height().await.unwrap()
+    );
+
+    // Three behind: templates now come from the second daemon.
+    second.generate_blocks(2, MINER).await.unwrap();
+    let (switched, tips) = daemon.check_lag(2).await;
+    assert!(switched, "{tips:?}");
+    assert!(tips[0].lagging && !tips[1].lagging, "{tips:?}");
+    let second_height = second.height().await.unwrap();
+    let template = daemon.get_block_template(MINER, RESERVE).await.unwrap();
+    assert_eq!(template.height(), second_height);
+
+    // The primary overtakes: the second now lags and the primary is used again.
+    first.generate_blocks(6, MINER).await.unwrap();
+    let (switched, tips) = daemon.check_lag(2).await;
+    assert!(switched, "{tips:?}");
+    assert!(!tips[0].lagging && tips[1].lagging, "{tips:?}");
+    let template = daemon.get_block_template(MINER, RESERVE).await.unwrap();
+    assert_eq!(template.height(), first.height().await.unwrap());
+    assert_eq!(daemon.active_url(), first.rpc_url());
+}

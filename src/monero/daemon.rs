@@ -124,6 +124,19 @@ pub struct DaemonClient {
     /// When we last moved off the primary (to retry it after `primary_retry`).
     left_primary_at: Mutex<Option<Instant>>,
     primary_retry: Duration,
+    /// Endpoints the last [`DaemonClient::check_lag`] found behind the best one: calls start
+    /// at an endpoint that is not, while one answers (a lagging daemon serves stale templates).
+    lagging: Mutex<Vec<bool>>,
+}
+
+/// One endpoint's tip as [`DaemonClient::check_lag`] saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointTip {
+    pub url: String,
+    /// `None` when the endpoint did not answer.
+    pub height: Option<Height>,
+    /// Behind the best answering endpoint by at least the tolerance.
+    pub lagging: bool,
 }
 
 impl DaemonClient {
@@ -159,6 +172,7 @@ impl DaemonClient {
             current: AtomicUsize::new(0),
             left_primary_at: Mutex::new(None),
             primary_retry: Self::PRIMARY_RETRY,
+            lagging: Mutex::new(vec![false; urls.len()]),
         })
     }
 
@@ -239,6 +253,53 @@ impl DaemonClient {
         check_status(&response.status)
     }
 
+    /// Asks every endpoint for its tip (`get_info`, at once) and marks those at least
+    /// `tolerance` blocks behind the best answer as lagging, so that calls move off them until
+    /// a later check finds them caught up. Returns whether the endpoint calls start at changed.
+    pub async fn check_lag(&self, tolerance: u64) -> (bool, Vec<EndpointTip>) {
+        let heights: Vec<Option<Height>> =
+            join_all(self.endpoints.iter().map(|client| async move {
+                let response: GetInfoResponse = client.call("get_info", &Empty {}).await.ok()?;
+                check_status(&response.status).ok()?;
+                Some(Height(response.height))
+            }))
+            .await;
+        let best = heights.iter().flatten().map(|h| h.0).max();
+        let tips: Vec<EndpointTip> = self
+            .endpoints
+            .iter()
+            .zip(&heights)
+            .map(|(client, height)| EndpointTip {
+                url: client.url().to_owned(),
+                height: *height,
+                lagging: match (height, best) {
+                    (Some(h), Some(best)) => best.saturating_sub(h.0) >= tolerance.max(1),
+                    _ => false,
+                },
+            })
+            .collect();
+        let before = self.start_index();
+        {
+            let mut lagging = self
+                .lagging
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (flag, tip) in lagging.iter_mut().zip(&tips) {
+                if *flag != tip.lagging {
+                    match tip.height {
+                        Some(h) if tip.lagging => tracing::warn!(
+                            daemon.url = %tip.url, height = %h, best = ?best,
+                            "daemon is behind the others; not using it"
+                        ),
+                        _ => tracing::info!(daemon.url = %tip.url, "daemon caught up"),
+                    }
+                }
+                *flag = tip.lagging;
+            }
+        }
+        (self.start_index() != before, tips)
+    }
+
     /// Runs `call` against the current endpoint, moving on while endpoints are unreachable.
     async fn with_failover<'a, R, F, Fut>(&'a self, call: F) -> Result<R, DaemonError>
     where
@@ -275,7 +336,22 @@ impl DaemonClient {
         }
     }
 
+    /// Where calls start: the endpoint that answered last (the primary again after
+    /// `primary_retry`), moved on to the next one that is not lagging, if any.
     fn start_index(&self) -> usize {
+        let preferred = self.preferred_index();
+        let lagging = self
+            .lagging
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = self.endpoints.len();
+        (0..count)
+            .map(|step| (preferred + step) % count)
+            .find(|&i| !lagging.get(i).copied().unwrap_or(false))
+            .unwrap_or(preferred)
+    }
+
+    fn preferred_index(&self) -> usize {
         let current = self.current.load(Ordering::Relaxed) % self.endpoints.len();
         if current == 0 {
             return 0;

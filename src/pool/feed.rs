@@ -3,14 +3,15 @@
 //! at once when `Shared::refresh` is notified: after a block submission, and when monerod's
 //! block notification arrives (`notify`); many notifications during one poll cause one more.
 //!
-//! Failover is the `DaemonClient`'s (the next configured daemon answers when one fails). When
+//! Failover is the `DaemonClient`'s (the next configured daemon answers when one fails);
+//! [`watch_lag`] also moves it off a daemon that answers but has fallen behind. When
 //! every daemon fails, the last good template keeps being served (nodejs-pool crashed,
 //! reference §11 #10); miners that log in before any template exists get "No active block
 //! template". It owns no session state.
 
 use super::jobs::RESERVE_SIZE;
 use super::state::Shared;
-use crate::monero::daemon::Daemon;
+use crate::monero::daemon::{Daemon, DaemonClient};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -61,6 +62,30 @@ pub async fn run<D: Daemon>(shared: Arc<Shared>, daemon: Arc<D>, shutdown: Cance
             _ = shutdown.cancelled() => return,
             _ = shared.refresh.notified() => {}
             _ = tokio::time::sleep(settings.template_poll) => {}
+        }
+    }
+}
+
+/// With several daemons: every `every`, compares their tips and stops using one that is
+/// `tolerance` blocks or more behind the best; polls at once when that changes the daemon used.
+pub async fn watch_lag(
+    shared: Arc<Shared>,
+    daemon: Arc<DaemonClient>,
+    every: Duration,
+    tolerance: u64,
+    shutdown: CancellationToken,
+) {
+    if daemon.urls().len() < 2 {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let (switched, _) = daemon.check_lag(tolerance).await;
+        if switched {
+            shared.refresh.notify_one();
         }
     }
 }
