@@ -12,7 +12,7 @@
 //! not depend on the extra nonce) and checks our hashing blob against monerod's. A job then
 //! costs one Keccak over the miner-tx prefix, one more for a v2 transaction id and one per
 //! branch level (⌊log2(transactions + 1)⌋), whatever the number of transactions
-//! (`hashing_blob`, `write_hashing_blob_hex`); a share costs a 4-byte write
+//! (`write_hashing_blob`); a share costs a 4-byte write
 //! (`HashingBlob::with_nonce`).
 
 use monero::consensus::encode::{VarInt, deserialize, serialize};
@@ -31,6 +31,9 @@ pub const HEADER_LEN: usize = 43;
 pub const NONCE_OFFSET: usize = 39;
 /// monerod refuses `reserve_size` above this.
 pub const MAX_RESERVE_SIZE: usize = 255;
+/// Longest hashing blob: the header, the Merkle root and a transaction count (a varint of at
+/// most 9 bytes for a u64).
+pub const MAX_HASHING_BLOB: usize = HEADER_LEN + 32 + 9;
 
 /// Why a template cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -367,29 +370,24 @@ impl Template {
     /// The extra nonce is written at the start of the reserved space; shorter ones leave the
     /// rest of the space zero.
     pub fn hashing_blob(&self, extra_nonce: &[u8]) -> Result<HashingBlob, TemplateError> {
-        let root = self.merkle_root(extra_nonce)?;
-        let mut out = Vec::with_capacity(HEADER_LEN + 32 + self.tx_count_varint.len());
-        out.extend_from_slice(&self.blob[..HEADER_LEN]);
-        out.extend_from_slice(&root);
-        out.extend_from_slice(&self.tx_count_varint);
-        Ok(HashingBlob(out))
+        let mut out = [0u8; MAX_HASHING_BLOB];
+        let len = self.write_hashing_blob(extra_nonce, &mut out)?;
+        Ok(HashingBlob(out[..len].to_vec()))
     }
 
-    /// Appends the hashing blob for `extra_nonce` to `out` as lower-case hex (what a job's
-    /// `blob` carries), without building the blob first.
-    pub fn write_hashing_blob_hex(
+    /// Writes the hashing blob for `extra_nonce` into `out` and returns its length: the
+    /// allocation-free form of [`Template::hashing_blob`] that every job uses.
+    pub fn write_hashing_blob(
         &self,
         extra_nonce: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), TemplateError> {
+        out: &mut [u8; MAX_HASHING_BLOB],
+    ) -> Result<usize, TemplateError> {
         let root = self.merkle_root(extra_nonce)?;
-        for part in [&self.blob[..HEADER_LEN], &root[..], &self.tx_count_varint] {
-            let at = out.len();
-            out.resize(at + 2 * part.len(), 0);
-            // The slice is exactly twice the input's length, the only error `hex` reports.
-            let _ = hex::encode_to_slice(part, &mut out[at..]);
-        }
-        Ok(())
+        let count = &self.tx_count_varint;
+        out[..HEADER_LEN].copy_from_slice(&self.blob[..HEADER_LEN]);
+        out[HEADER_LEN..HEADER_LEN + 32].copy_from_slice(&root);
+        out[HEADER_LEN + 32..HEADER_LEN + 32 + count.len()].copy_from_slice(count);
+        Ok(HEADER_LEN + 32 + count.len())
     }
 
     /// The Merkle root of the block's transactions with `extra_nonce` in the miner tx.
@@ -635,11 +633,6 @@ mod tests {
                         &slow_hashing_blob(&template, extra)[..],
                         "{count} transactions, extra {extra:?}"
                     );
-                    let mut hex_out = Vec::new();
-                    template
-                        .write_hashing_blob_hex(extra, &mut hex_out)
-                        .unwrap();
-                    assert_eq!(hex_out, hex::encode(fast.as_bytes()).into_bytes());
                 }
             }
         }

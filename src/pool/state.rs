@@ -83,6 +83,8 @@ pub struct Stats {
     pub blocks: AtomicU64,
     pub connections: AtomicU64,
     pub logged_in: AtomicU64,
+    /// Jobs pushed to miners on a template change (written to their sockets).
+    pub jobs_pushed: AtomicU64,
     miners_per_port: Mutex<HashMap<u16, u64>>,
 }
 
