@@ -1,15 +1,30 @@
 //! Stratum load generator and pool benchmark.
 //!
-//! `stratum-bench [--miners N] [--rate SHARES_PER_SEC] [--seconds S] [--fast]` starts a regtest
-//! monerod (devnet), runs the pool's share path in this process (real verifier, real LMDB
-//! writer, real daemon client) on a loopback port, and drives it from a CHILD process (this
-//! binary with `--client`) so the pool's RSS is measured alone. The child opens N connections
-//! from 127.0.0.x source addresses, logs every miner in (login, getjob, keepalived), then:
-//! 1. the pool re-publishes its template and the child reports when every miner had the push;
-//! 2. the child submits deliberately wrong results at the chosen rate for S seconds (every one
-//!    is hashed by the verifier, then refused), reporting replies per second and submit
-//!    latency p50/p99. Raw RandomX hashes per second are measured in the same run for the
-//!    "verified shares ÷ raw hashes" ratio.
+//! `stratum-bench [--miners N] [--pushes K] [--rate SHARES_PER_SEC] [--seconds S] [--fast]
+//! [--trust [--submitters M] [--trust-min T]]` starts a regtest monerod (devnet), runs the pool's share path in
+//! this process (real verifier, real LMDB writer, real daemon client) on a loopback port, and
+//! drives it from a CHILD process (this binary with `--client`) so the pool's RSS is measured
+//! alone. The child opens N connections from 127.0.0.x source addresses, logs every miner in
+//! (login, getjob, keepalived), then:
+//! 1. K times, the pool re-publishes its template and every miner gets a new job. Two times
+//!    per push: `pool` = from `publish_template` until the pool has written the last miner's
+//!    job into its socket (the pool's `jobs_pushed` counter, polled every 0.2 ms), and
+//!    `client` = until the child has read the last job (this includes the child's own work
+//!    on the same cores: a read and a substring search per miner, no JSON parse). Then K
+//!    more pushes "isolated": the child starts reading only after the pool has written every
+//!    job, so the pool has the cores to itself (but for monerod and anything else running).
+//! 2. Without `--trust`: the child submits deliberately wrong results at the chosen rate for S
+//!    seconds (every one is hashed by the verifier, then refused), reporting replies per
+//!    second and submit latency p50/p99. Raw RandomX hashes per second are measured in the
+//!    same run for the "verified shares ÷ raw hashes" ratio (give a rate above the raw rate).
+//! 3. With `--trust` (fast mode): M submitting miners first earn trust under the pool's
+//!    default trust settings with real shares (job difficulty 1, so every correct hash is a
+//!    share; the hashes are computed beforehand in this process, outside every timed
+//!    window), as many as it takes for the verify probability to reach its floor; then they
+//!    submit real shares at the chosen rate for S seconds. Reported: p50/p99 latency, the
+//!    share of submissions that skipped PoW, accepted and rejected per second. A verified
+//!    share waits for one RandomX hash, so p99 is a hash time whenever more than 1 % of shares
+//!    are verified; `--trust-min` lowers the floor to see the skipped path alone.
 //!
 //! Output: one `key = value` line per figure. Bans are disabled (wrong shares would ban the
 //! loopback IP) and the per-IP cap is lifted.
@@ -27,6 +42,7 @@ use rxpool::pool::services::{DaemonSubmitter, LmdbSink, VerifierHasher};
 use rxpool::pool::session::PortInfo;
 use rxpool::pool::settings::PoolSettings;
 use rxpool::pool::state::Shared;
+use rxpool::pool::trust::TrustConfig;
 use rxpool::store::lmdb::{ShareStore, StoreOptions, WriterConfig};
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -63,8 +79,22 @@ fn rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+const USAGE: &str = "stratum-bench [--miners N] [--pushes K] [--rate SHARES_PER_SEC] [--seconds S] [--fast] [--trust [--submitters M] [--trust-min T]]
+  --miners N      connections to open and log in (default 1000; the fd limit bounds it)
+  --pushes K      template re-publications to time, twice: child reading, then isolated (default 5)
+  --rate R        submissions per second in the submit phase (default 100)
+  --seconds S     length of the submit phase (default 10)
+  --fast          RandomX fast mode (dataset) instead of light mode
+  --trust         submit real shares: earn trust first, then measure at --rate (implies --fast)
+  --submitters M  miners that submit in --trust mode (default 50)
+  --trust-min T   verify-probability floor, T/256 (default: the pool's, 20)";
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -75,11 +105,26 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Shares a miner must have accepted before trust reaches its floor: the verified threshold,
+/// then one step of `change / 256` per accepted share down to `min / 256`.
+fn shares_to_full_trust(trust: &TrustConfig) -> u64 {
+    let steps = (256 - u64::from(trust.min.min(256))).div_ceil(u64::from(trust.change.max(1)));
+    u64::from(trust.threshold) + steps
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
 async fn server(args: Vec<String>) -> anyhow::Result<()> {
     let miners = arg(&args, "--miners", 1000);
     let rate = arg(&args, "--rate", 100);
     let seconds = arg(&args, "--seconds", 10);
-    let fast = args.iter().any(|a| a == "--fast");
+    let pushes = arg(&args, "--pushes", 5);
+    let trust = args.iter().any(|a| a == "--trust");
+    let submitters = arg(&args, "--submitters", 50);
+    let fast = trust || args.iter().any(|a| a == "--fast");
     let monerod = Monerod::start(MonerodOptions {
         fixed_difficulty: 1_000_000_000,
     })
@@ -114,6 +159,16 @@ async fn server(args: Vec<String>) -> anyhow::Result<()> {
     settings.submit_rate.rate_per_sec = 0;
     settings.getjob_rate.rate_per_sec = 0;
     settings.keepalive_rate.rate_per_sec = 0;
+    if let Some(min) = args
+        .iter()
+        .position(|a| a == "--trust-min")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+    {
+        settings.trust.min = min;
+    }
+    let trust_config = settings.trust.clone();
+    let warmup = shares_to_full_trust(&trust_config);
     let shared = Arc::new(Shared::new(
         settings,
         1,
@@ -181,13 +236,37 @@ async fn server(args: Vec<String>) -> anyhow::Result<()> {
         t.await?;
     }
     let raw_hps = raw_done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
-    println!("raw_randomx_hashes_per_sec = {raw_hps:.1}");
+    println!(
+        "raw_randomx_hashes_per_sec = {raw_hps:.1} ({} mode)",
+        if fast { "fast" } else { "light" }
+    );
+    if trust {
+        println!(
+            "trust_settings = {trust_config:?}; {warmup} accepted shares per miner to reach the floor"
+        );
+    }
 
     let exe = std::env::current_exe()?;
     let mut child = std::process::Command::new(exe)
         .args(["--client", "--addr", &addr.to_string()])
         .args(["--miners", &miners.to_string(), "--rate", &rate.to_string()])
-        .args(["--seconds", &seconds.to_string()])
+        .args([
+            "--seconds",
+            &seconds.to_string(),
+            "--pushes",
+            &(2 * pushes).to_string(),
+        ])
+        .args(if trust {
+            vec![
+                "--trust".to_string(),
+                "--submitters".into(),
+                submitters.to_string(),
+                "--warmup".into(),
+                warmup.to_string(),
+            ]
+        } else {
+            Vec::new()
+        })
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()?;
@@ -207,6 +286,42 @@ async fn server(args: Vec<String>) -> anyhow::Result<()> {
             }
         }
     });
+    let mut pool_ms = Vec::new();
+    let mut client_ms = Vec::new();
+    let mut pushes_done = 0;
+    let mut pending_pool: Option<std::thread::JoinHandle<f64>> = None;
+    let mut to_mine: Vec<(usize, u64, Vec<u8>)> = Vec::new();
+    let mut at_measure = (0, 0, 0);
+    let mut submit_started = (Instant::now(), 0);
+    // Rounds 1..=K: the child reads while the pool writes. Rounds K+1..=2K ("isolated"): the
+    // child is told only once the pool has written every job, so it takes no CPU meanwhile
+    // (the kernel still delivers each segment to its socket inside the pool's send).
+    let mut isolated_ms = Vec::new();
+    let push = |to_child: &mut std::process::ChildStdin,
+                isolated: bool|
+     -> anyhow::Result<std::thread::JoinHandle<f64>> {
+        let held = shared.stats.logged_in.load(Ordering::Relaxed);
+        let target = shared.stats.jobs_pushed.load(Ordering::Relaxed) + held;
+        let t0 = now_ns();
+        let started = Instant::now();
+        let watched = shared.clone();
+        shared.publish_template(slot.template.clone());
+        let poller = std::thread::spawn(move || {
+            while watched.stats.jobs_pushed.load(Ordering::Relaxed) < target {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            started.elapsed().as_secs_f64() * 1e3
+        });
+        if isolated {
+            let pool = poller.join().unwrap_or(f64::NAN);
+            writeln!(to_child, "PUSH {t0}")?;
+            to_child.flush()?;
+            return Ok(std::thread::spawn(move || pool));
+        }
+        writeln!(to_child, "PUSH {t0}")?;
+        to_child.flush()?;
+        Ok(poller)
+    };
     while let Some(line) = rx.recv().await {
         if let Some(rest) = line.strip_prefix("READY ") {
             let held = shared.stats.logged_in.load(Ordering::Relaxed);
@@ -218,19 +333,124 @@ async fn server(args: Vec<String>) -> anyhow::Result<()> {
             if let Some(per) = (rss.saturating_sub(rss_before) * 1024).checked_div(held) {
                 println!("pool_rss_per_connection_bytes = {per}");
             }
-            let t0 = now_ns();
-            let template = slot.template.clone();
-            shared.publish_template(template);
-            writeln!(to_child, "PUSH {t0}")?;
-            to_child.flush()?;
+            pending_pool = Some(push(&mut to_child, false)?);
         } else if let Some(rest) = line.strip_prefix("PUSHED ") {
-            println!("job_push_all_miners_ms = {rest}");
-            writeln!(to_child, "SUBMIT")?;
+            let pool = pending_pool
+                .take()
+                .and_then(|p| p.join().ok())
+                .unwrap_or(f64::NAN);
+            let client: f64 = rest
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN);
+            pushes_done += 1;
+            if pushes_done <= pushes {
+                println!("job_push_{pushes_done} = pool {pool:.1} ms, client {rest}");
+                pool_ms.push(pool);
+                client_ms.push(client);
+            } else {
+                println!("job_push_{pushes_done} (isolated) = pool {pool:.1} ms");
+                isolated_ms.push(pool);
+            }
+            if pushes_done < 2 * pushes {
+                pending_pool = Some(push(&mut to_child, pushes_done >= pushes)?);
+            } else {
+                let held = shared.stats.logged_in.load(Ordering::Relaxed).max(1);
+                let (p, c) = (median(&mut pool_ms), median(&mut client_ms));
+                let i = median(&mut isolated_ms);
+                println!(
+                    "job_push_all_miners_ms = pool {p:.1}, client {c:.1} (child reading meanwhile); pool {i:.1} (isolated); medians of {pushes}"
+                );
+                println!(
+                    "job_push_per_miner_us = pool {:.2}, client {:.2}, pool isolated {:.2}",
+                    p * 1e3 / held as f64,
+                    c * 1e3 / held as f64,
+                    i * 1e3 / held as f64
+                );
+                submit_started = (
+                    Instant::now(),
+                    shared.stats.verified.load(Ordering::Relaxed),
+                );
+                writeln!(to_child, "SUBMIT")?;
+                to_child.flush()?;
+            }
+        } else if let Some(rest) = line.strip_prefix("MINE ") {
+            // "MINE <miner> <shares> <blob hex>": real hashes for nonces 1..=shares.
+            let mut parts = rest.split_whitespace();
+            let (Some(i), Some(n), Some(b)) = (parts.next(), parts.next(), parts.next()) else {
+                anyhow::bail!("bad MINE line");
+            };
+            to_mine.push((i.parse()?, n.parse()?, hex::decode(b)?));
+        } else if line == "MINE-END" {
+            let started = Instant::now();
+            let total: u64 = to_mine.iter().map(|(_, n, _)| n).sum();
+            let work = Arc::new(std::sync::Mutex::new(
+                to_mine
+                    .drain(..)
+                    .flat_map(|(i, n, b)| (1..=n as u32).map(move |nonce| (i, nonce, b.clone())))
+                    .collect::<Vec<_>>(),
+            ));
+            let results = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let mut tasks = Vec::new();
+            for _ in 0..verifier.threads() * 2 {
+                let (v, work, results) = (verifier.clone(), work.clone(), results.clone());
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        let next = work.lock().ok().and_then(|mut w| w.pop());
+                        let Some((i, nonce, mut b)) = next else { break };
+                        b[39..43].copy_from_slice(&nonce.to_le_bytes());
+                        if let Ok(h) = v.hash(PowAlgo::RandomX, seed, b).await {
+                            if let Ok(mut r) = results.lock() {
+                                r.push((i, nonce, h));
+                            }
+                        }
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await?;
+            }
+            let results = results.lock().map(|r| r.clone()).unwrap_or_default();
+            println!(
+                "trust_precompute = {} real shares hashed in {:.1} s (outside the timed windows)",
+                results.len().min(total as usize),
+                started.elapsed().as_secs_f64()
+            );
+            for (i, nonce, h) in results {
+                writeln!(to_child, "SHARE {i} {nonce} {h}")?;
+            }
+            writeln!(to_child, "SHARE-END")?;
             to_child.flush()?;
+        } else if line.starts_with("MEASURE") {
+            let s = &shared.stats;
+            at_measure = (
+                s.accepted.load(Ordering::Relaxed),
+                s.trusted.load(Ordering::Relaxed),
+                s.verified.load(Ordering::Relaxed),
+            );
+            println!("{line}");
         } else if let Some(rest) = line.strip_prefix("DONE ") {
             println!("{rest}");
-            let verified = shared.stats.verified.load(Ordering::Relaxed);
+            let s = &shared.stats;
+            let verified = s.verified.load(Ordering::Relaxed);
             println!("pool_verified_shares = {verified}");
+            if trust {
+                let accepted = s.accepted.load(Ordering::Relaxed) - at_measure.0;
+                let skipped = s.trusted.load(Ordering::Relaxed) - at_measure.1;
+                let hashed = verified - at_measure.2;
+                println!(
+                    "trust_measured_phase = accepted {accepted}, skipped PoW {skipped} ({:.1} %), hashed {hashed}",
+                    skipped as f64 * 100.0 / accepted.max(1) as f64
+                );
+            } else {
+                let (since, v0) = submit_started;
+                let per_sec = (verified - v0) as f64 / since.elapsed().as_secs_f64();
+                println!(
+                    "verified_per_raw_ratio = {:.2} ({per_sec:.1} verified shares/s in the submit phase ÷ {raw_hps:.1} raw hashes/s; meaningful when --rate exceeds the raw rate)",
+                    per_sec / raw_hps
+                );
+            }
             println!("pool_rejections = {:?}", shared.rejections.snapshot());
         } else {
             println!("{line}");
@@ -245,6 +465,8 @@ struct Miner {
     io: BufReader<tokio::net::TcpStream>,
     session: String,
     job_id: String,
+    /// The hashing blob hex of the current job.
+    blob: String,
 }
 
 async fn read_json(io: &mut BufReader<tokio::net::TcpStream>) -> Option<serde_json::Value> {
@@ -252,6 +474,107 @@ async fn read_json(io: &mut BufReader<tokio::net::TcpStream>) -> Option<serde_js
     match io.read_line(&mut line).await {
         Ok(0) | Err(_) => None,
         Ok(_) => serde_json::from_str(&line).ok(),
+    }
+}
+
+/// The text of `"name":"..."` in a job line, found without parsing the JSON (the values are
+/// hex and never contain quotes).
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("\"{name}\":\"");
+    let start = line.find(&key)? + key.len();
+    let len = line[start..].find('"')?;
+    Some(&line[start..start + len])
+}
+
+/// Waits for one job push per miner; returns the miners with their new jobs, the time of the
+/// last arrival after `t0` (ns since the epoch) and how many got one.
+async fn await_push(all: Vec<Miner>, t0: u128) -> anyhow::Result<(Vec<Miner>, u64, usize)> {
+    let latest = Arc::new(AtomicU64::new(0));
+    let pushed = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::with_capacity(all.len());
+    for mut m in all {
+        let (latest, pushed) = (latest.clone(), pushed.clone());
+        handles.push(tokio::spawn(async move {
+            let mut line = String::new();
+            if let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_secs(60), m.io.read_line(&mut line)).await
+            {
+                let at = (now_ns().saturating_sub(t0)) as u64;
+                if n > 0 && line.contains("\"method\":\"job\"") {
+                    if let (Some(j), Some(b)) = (field(&line, "job_id"), field(&line, "blob")) {
+                        m.job_id = j.to_string();
+                        m.blob = b.to_string();
+                        pushed.fetch_add(1, Ordering::Relaxed);
+                        latest.fetch_max(at, Ordering::Relaxed);
+                    }
+                }
+            }
+            m
+        }));
+    }
+    let mut all = Vec::with_capacity(handles.len());
+    for h in handles {
+        all.push(h.await?);
+    }
+    let n = pushed.load(Ordering::Relaxed);
+    Ok((all, latest.load(Ordering::Relaxed), n))
+}
+
+/// Submission results of one phase.
+#[derive(Default)]
+struct Tally {
+    latencies: std::sync::Mutex<Vec<u64>>,
+    ok: AtomicU64,
+    bad: AtomicU64,
+}
+
+impl Tally {
+    async fn submit(&self, m: &mut Miner, nonce: u32, result: &str) -> bool {
+        let req = format!(
+            "{{\"id\":9,\"method\":\"submit\",\"params\":{{\"id\":\"{}\",\"job_id\":\"{}\",\"nonce\":\"{}\",\"result\":\"{result}\"}}}}\n",
+            m.session,
+            m.job_id,
+            hex::encode(nonce.to_le_bytes())
+        );
+        let sent = Instant::now();
+        if m.io.get_mut().write_all(req.as_bytes()).await.is_err() {
+            return false;
+        }
+        let Some(v) = read_json(&mut m.io).await else {
+            return false;
+        };
+        let us = sent.elapsed().as_micros() as u64;
+        if v["error"].is_null() {
+            self.ok.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.bad.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(mut l) = self.latencies.lock() {
+            l.push(us);
+        }
+        true
+    }
+
+    fn report(&self, secs: f64, rate: u64) -> String {
+        let mut l = self.latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        l.sort_unstable();
+        let pct = |p: f64| {
+            l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        let (ok, bad) = (
+            self.ok.load(Ordering::Relaxed),
+            self.bad.load(Ordering::Relaxed),
+        );
+        format!(
+            "submits_per_sec = {:.1} (accepted {ok} = {:.1}/s, rejected {bad} = {:.1}/s in {secs:.1} s, target rate {rate})\nsubmit_latency_p50_ms = {:.2}\nsubmit_latency_p99_ms = {:.2}",
+            l.len() as f64 / secs,
+            ok as f64 / secs,
+            bad as f64 / secs,
+            pct(0.50) as f64 / 1000.0,
+            pct(0.99) as f64 / 1000.0,
+        )
     }
 }
 
@@ -265,6 +588,10 @@ async fn client(args: Vec<String>) -> anyhow::Result<()> {
     let miners = arg(&args, "--miners", 1000) as usize;
     let rate = arg(&args, "--rate", 100);
     let seconds = arg(&args, "--seconds", 10);
+    let pushes = arg(&args, "--pushes", 5);
+    let trust = args.iter().any(|a| a == "--trust");
+    let submitters = arg(&args, "--submitters", 50) as usize;
+    let warmup = arg(&args, "--warmup", 0);
 
     // Log in every miner, 256 at a time.
     let start = Instant::now();
@@ -291,10 +618,11 @@ async fn client(args: Vec<String>) -> anyhow::Result<()> {
             io.get_mut().write_all(getjob.as_bytes()).await.ok()?;
             let reply = read_json(&mut io).await?;
             let job_id = reply["result"]["job_id"].as_str().map(str::to_string).unwrap_or(job_id);
+            let blob = reply["result"]["blob"].as_str()?.to_string();
             let keep = "{\"id\":3,\"method\":\"keepalived\",\"params\":{}}\n";
             io.get_mut().write_all(keep.as_bytes()).await.ok()?;
             read_json(&mut io).await?;
-            Some(Miner { io, session, job_id })
+            Some(Miner { io, session, job_id, blob })
         }));
     }
     for h in handles {
@@ -307,83 +635,54 @@ async fn client(args: Vec<String>) -> anyhow::Result<()> {
         all.len(),
         start.elapsed().as_secs_f64()
     );
+    std::io::stdout().flush()?;
     let mut stdin = std::io::stdin().lock();
     let mut line = String::new();
-    stdin.read_line(&mut line)?;
-    let t0: u128 = line
-        .trim()
-        .strip_prefix("PUSH ")
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
-
-    // Wait for every miner's push; keep the new job id.
-    let latest = Arc::new(AtomicU64::new(0));
-    let pushed = Arc::new(AtomicUsize::new(0));
-    let mut handles = Vec::with_capacity(all.len());
-    for mut m in all {
-        let (latest, pushed) = (latest.clone(), pushed.clone());
-        handles.push(tokio::spawn(async move {
-            if let Ok(Some(v)) =
-                tokio::time::timeout(Duration::from_secs(60), read_json(&mut m.io)).await
-            {
-                if let Some(j) = v["params"]["job_id"].as_str() {
-                    m.job_id = j.to_string();
-                    pushed.fetch_add(1, Ordering::Relaxed);
-                    let at = (now_ns().saturating_sub(t0)) as u64;
-                    latest.fetch_max(at, Ordering::Relaxed);
-                }
-            }
-            m
-        }));
+    for _ in 0..pushes {
+        line.clear();
+        stdin.read_line(&mut line)?;
+        let t0: u128 = line
+            .trim()
+            .strip_prefix("PUSH ")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let (back, latest, n) = await_push(all, t0).await?;
+        all = back;
+        println!(
+            "PUSHED {:.1} ms ({n} of {} miners got the job)",
+            latest as f64 / 1e6,
+            all.len()
+        );
+        std::io::stdout().flush()?;
     }
-    let mut all = Vec::with_capacity(handles.len());
-    for h in handles {
-        all.push(h.await?);
-    }
-    println!(
-        "PUSHED {:.1} ({} of {} miners got the job)",
-        latest.load(Ordering::Relaxed) as f64 / 1e6,
-        pushed.load(Ordering::Relaxed),
-        all.len()
-    );
     line.clear();
     stdin.read_line(&mut line)?;
+
+    if trust {
+        return trusted_phase(all, stdin, rate, seconds, submitters, warmup).await;
+    }
 
     // Submit wrong results at `rate` per second, spread over the miners, one in flight each.
     // At most `rate` miners submit, each once per second (idle runs use a small rate).
     let active = all.len().min(rate.max(1) as usize);
     let interval = Duration::from_secs_f64(active as f64 / rate.max(1) as f64);
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
-    let (ok, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let tally = Arc::new(Tally::default());
     let mut handles = Vec::new();
-    let mut idle = Vec::new();
-    for (i, mut m) in all.into_iter().enumerate() {
-        if i >= active {
-            idle.push(m);
-            continue;
-        }
-        let (latencies, ok, bad) = (latencies.clone(), ok.clone(), bad.clone());
+    for (i, mut m) in all.into_iter().enumerate().take(active) {
+        let tally = tally.clone();
         handles.push(tokio::spawn(async move {
             // Spread the miners' first submits evenly over one interval.
             tokio::time::sleep(interval.mul_f64(i as f64 / active.max(1) as f64)).await;
             let mut tick = tokio::time::interval(interval);
             let mut nonce = 0u32;
+            let wrong = Hash32([0x11; 32]).to_string();
             while Instant::now() < deadline {
                 tick.tick().await;
                 nonce += 1;
-                let req = format!(
-                    "{{\"id\":9,\"method\":\"submit\",\"params\":{{\"id\":\"{}\",\"job_id\":\"{}\",\"nonce\":\"{}\",\"result\":\"{}\"}}}}\n",
-                    m.session, m.job_id, hex::encode(nonce.to_le_bytes()), Hash32([0x11; 32])
-                );
-                let sent = Instant::now();
-                if m.io.get_mut().write_all(req.as_bytes()).await.is_err() {
+                if !tally.submit(&mut m, nonce, &wrong).await {
                     break;
                 }
-                let Some(v) = read_json(&mut m.io).await else { break };
-                let us = sent.elapsed().as_micros() as u64;
-                if v["error"].is_null() { ok.fetch_add(1, Ordering::Relaxed); } else { bad.fetch_add(1, Ordering::Relaxed); }
-                if let Ok(mut l) = latencies.lock() { l.push(us); }
             }
         }));
     }
@@ -391,21 +690,109 @@ async fn client(args: Vec<String>) -> anyhow::Result<()> {
     for h in handles {
         let _ = h.await;
     }
-    let secs = started.elapsed().as_secs_f64();
-    let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
-    l.sort_unstable();
-    let pct = |p: f64| {
-        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
     println!(
-        "DONE submits_per_sec = {:.1} (accepted {} rejected {} in {secs:.1} s, target rate {rate})\nsubmit_latency_p50_ms = {:.2}\nsubmit_latency_p99_ms = {:.2}",
-        l.len() as f64 / secs,
-        ok.load(Ordering::Relaxed),
-        bad.load(Ordering::Relaxed),
-        pct(0.50) as f64 / 1000.0,
-        pct(0.99) as f64 / 1000.0,
+        "DONE {}",
+        tally.report(started.elapsed().as_secs_f64(), rate)
+    );
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
+/// `--trust`: earn trust with real shares, then submit real shares at `rate`.
+async fn trusted_phase(
+    all: Vec<Miner>,
+    mut stdin: std::io::StdinLock<'static>,
+    rate: u64,
+    seconds: u64,
+    submitters: usize,
+    warmup: u64,
+) -> anyhow::Result<()> {
+    let active = all.len().min(submitters.max(1));
+    let interval = Duration::from_secs_f64(active as f64 / rate.max(1) as f64);
+    // Enough shares for the measured phase at the paced rate, with a margin.
+    let measured = (rate * seconds).div_ceil(active as u64) + 10;
+    let mut all: Vec<Miner> = all.into_iter().take(active).collect();
+    for (i, m) in all.iter().enumerate() {
+        println!("MINE {i} {} {}", warmup + measured, m.blob);
+    }
+    println!("MINE-END");
+    std::io::stdout().flush()?;
+    let mut shares: Vec<Vec<(u32, String)>> = vec![Vec::new(); active];
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stdin.read_line(&mut line)? == 0 || line.trim() == "SHARE-END" {
+            break;
+        }
+        let mut parts = line.split_whitespace().skip(1);
+        if let (Some(i), Some(nonce), Some(hash)) = (parts.next(), parts.next(), parts.next()) {
+            if let (Ok(i), Ok(nonce)) = (i.parse::<usize>(), nonce.parse::<u32>()) {
+                if let Some(list) = shares.get_mut(i) {
+                    list.push((nonce, hash.to_string()));
+                }
+            }
+        }
+    }
+
+    // Warm-up: every share real and verified until trust is earned; as fast as the pool goes.
+    let warm = Arc::new(Tally::default());
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for (m, mut list) in all.drain(..).zip(shares) {
+        let warm = warm.clone();
+        let rest = list.split_off((warmup as usize).min(list.len()));
+        let mut m = m;
+        handles.push(tokio::spawn(async move {
+            for (nonce, hash) in &list {
+                if !warm.submit(&mut m, *nonce, hash).await {
+                    break;
+                }
+            }
+            (m, rest)
+        }));
+    }
+    let mut ready = Vec::new();
+    for h in handles {
+        ready.push(h.await?);
+    }
+    println!(
+        "trust_warmup = {} accepted, {} rejected in {:.1} s ({warmup} per miner, {active} miners)",
+        warm.ok.load(Ordering::Relaxed),
+        warm.bad.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "MEASURE {active} miners at {:.1} ms intervals",
+        interval.as_secs_f64() * 1e3
+    );
+    std::io::stdout().flush()?;
+
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let tally = Arc::new(Tally::default());
+    let mut handles = Vec::new();
+    for (i, (mut m, list)) in ready.into_iter().enumerate() {
+        let tally = tally.clone();
+        handles.push(tokio::spawn(async move {
+            tokio::time::sleep(interval.mul_f64(i as f64 / active.max(1) as f64)).await;
+            let mut tick = tokio::time::interval(interval);
+            for (nonce, hash) in &list {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                tick.tick().await;
+                if !tally.submit(&mut m, *nonce, hash).await {
+                    break;
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    for h in handles {
+        let _ = h.await;
+    }
+    println!(
+        "DONE {}",
+        tally.report(started.elapsed().as_secs_f64(), rate)
     );
     std::io::stdout().flush()?;
     Ok(())

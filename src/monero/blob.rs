@@ -7,9 +7,13 @@
 //! transaction prefix that the extra nonce changes, and the Merkle root over the transaction
 //! hashes. It does no I/O (templates come from `daemon`) and no proof of work (`pow`).
 //!
-//! Cost model: `Template::parse` deserializes and re-serializes the template once and checks
-//! our hashing blob against monerod's. A job then costs one Keccak over the miner-tx prefix
-//! plus the Merkle root (`hashing_blob`); a share costs a 4-byte write (`HashingBlob::with_nonce`).
+//! Cost model: `Template::parse` deserializes and re-serializes the template once, computes the
+//! Merkle branch of the miner transaction (the sibling hashes on its path to the root, which do
+//! not depend on the extra nonce) and checks our hashing blob against monerod's. A job then
+//! costs one Keccak over the miner-tx prefix, one more for a v2 transaction id and one per
+//! branch level (⌊log2(transactions + 1)⌋), whatever the number of transactions
+//! (`write_hashing_blob`); a share costs a 4-byte write
+//! (`HashingBlob::with_nonce`).
 
 use monero::consensus::encode::{VarInt, deserialize, serialize};
 use monero::cryptonote::hash::{Hash, Hashable, keccak_256, tree_hash};
@@ -27,6 +31,9 @@ pub const HEADER_LEN: usize = 43;
 pub const NONCE_OFFSET: usize = 39;
 /// monerod refuses `reserve_size` above this.
 pub const MAX_RESERVE_SIZE: usize = 255;
+/// Longest hashing blob: the header, the Merkle root and a transaction count (a varint of at
+/// most 9 bytes for a u64).
+pub const MAX_HASHING_BLOB: usize = HEADER_LEN + 32 + 9;
 
 /// Why a template cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,9 +93,96 @@ pub struct Template {
     /// End of the whole miner tx in `blob`.
     miner_tx_end: usize,
     miner_tx_hashing: MinerTxHashing,
-    tx_hashes: Vec<Hash>,
-    /// `VarInt(1 + tx_hashes.len())`, the hashing blob's last field.
+    /// Transactions besides the miner transaction.
+    tx_count: usize,
+    /// The miner transaction's Merkle branch: fold `keccak(acc || sibling)` over it, starting
+    /// from the miner tx id, to get the root (see [`MerkleBranch`]).
+    miner_branch: MerkleBranch,
+    /// `VarInt(1 + tx_count)`, the hashing blob's last field.
     tx_count_varint: Vec<u8>,
+}
+
+/// The sibling hashes on the path from the first leaf (the miner transaction) to the root of
+/// Monero's `tree_hash`, which only depend on the other transactions.
+///
+/// `tree_hash` over `count` leaves: one leaf is the root; two are hashed together; otherwise,
+/// with `cnt` the largest power of two below `count`, the first `2·cnt − count` leaves pass to
+/// the next level unchanged and the rest are hashed in pairs, giving `cnt` nodes, which are then
+/// halved pairwise down to two and hashed into the root. Leaf 0 is always the leftmost node,
+/// so on each level where it is paired its sibling is the node to its right; the branch lists
+/// those siblings bottom-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerkleBranch(Vec<Hash>);
+
+impl MerkleBranch {
+    /// The branch of leaf 0 in `tree_hash(leaf0, others)`.
+    pub fn of_first_leaf(others: &[Hash]) -> MerkleBranch {
+        let count = others.len() + 1;
+        match count {
+            1 => return MerkleBranch(Vec::new()),
+            2 => return MerkleBranch(vec![others[0]]),
+            _ => {}
+        }
+        // `leaves[0]` stands for the miner tx and is never read: the only node that depends on
+        // it is `level[0]`, whose value the branch does not need.
+        let leaves: Vec<Hash> = std::iter::once(Hash::null())
+            .chain(others.iter().copied())
+            .collect();
+        let mut cnt = 2usize;
+        while cnt < count {
+            cnt <<= 1;
+        }
+        cnt >>= 1;
+        let passed = 2 * cnt - count;
+        let mut branch = Vec::new();
+        let mut level: Vec<Hash> = Vec::with_capacity(cnt);
+        level.extend_from_slice(&leaves[..passed]);
+        if passed == 0 {
+            // Leaf 0 is paired with leaf 1 on the first level.
+            branch.push(leaves[1]);
+        }
+        let mut i = passed;
+        while level.len() < cnt {
+            level.push(hash_pair(&leaves[i], &leaves[i + 1]));
+            i += 2;
+        }
+        while level.len() > 2 {
+            branch.push(level[1]);
+            let next: Vec<Hash> = level
+                .chunks_exact(2)
+                .map(|pair| hash_pair(&pair[0], &pair[1]))
+                .collect();
+            level = next;
+        }
+        branch.push(level[1]);
+        MerkleBranch(branch)
+    }
+
+    /// The tree root when leaf 0 is `leaf`.
+    pub fn root(&self, leaf: [u8; 32]) -> [u8; 32] {
+        self.0.iter().fold(leaf, |acc, sibling| {
+            let mut pair = [0u8; 64];
+            pair[..32].copy_from_slice(&acc);
+            pair[32..].copy_from_slice(sibling.as_bytes());
+            keccak_256(&pair)
+        })
+    }
+
+    /// Hashes per root (the branch length).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn hash_pair(a: &Hash, b: &Hash) -> Hash {
+    let mut pair = [0u8; 64];
+    pair[..32].copy_from_slice(a.as_bytes());
+    pair[32..].copy_from_slice(b.as_bytes());
+    Hash(keccak_256(&pair))
 }
 
 /// A hashing blob (header, Merkle root, transaction count) for one extra nonce. At least
@@ -234,13 +328,14 @@ impl Template {
             miner_tx_end,
             miner_tx_hashing,
             tx_count_varint: serialize(&VarInt(1 + block.tx_hashes.len() as u64)),
-            tx_hashes: block.tx_hashes.clone(),
+            tx_count: block.tx_hashes.len(),
+            miner_branch: MerkleBranch::of_first_leaf(&block.tx_hashes),
             blob,
         };
 
-        if Hash(template.miner_tx_hash_of_prefix(&template.blob[HEADER_LEN..template.hashed_end()]))
-            != block.miner_tx.hash()
-        {
+        let miner_tx_id =
+            template.miner_tx_hash_of_prefix(&template.blob[HEADER_LEN..template.hashed_end()]);
+        if Hash(miner_tx_id) != block.miner_tx.hash() {
             return Err(TemplateError::Mismatch {
                 what: "miner transaction id",
             });
@@ -248,8 +343,15 @@ impl Template {
         if template.prev_hash.0 != block.header.prev_id.0 {
             return Err(TemplateError::Mismatch { what: "prev_hash" });
         }
-        let ours =
-            template.hashing_blob_from_prefix(&template.blob[HEADER_LEN..template.hashed_end()]);
+        if template.miner_branch.root(miner_tx_id)
+            != tree_hash(Hash(miner_tx_id), &block.tx_hashes).0
+        {
+            return Err(TemplateError::Mismatch {
+                what: "Merkle root from the miner tx branch",
+            });
+        }
+        // The template's reserved space is as monerod left it: an empty extra nonce keeps it.
+        let ours = template.hashing_blob(&[])?;
         let theirs = parse_hex("blockhashing_blob", &response.blockhashing_blob)?;
         if ours.0 != theirs {
             return Err(TemplateError::Mismatch {
@@ -268,8 +370,44 @@ impl Template {
     /// The extra nonce is written at the start of the reserved space; shorter ones leave the
     /// rest of the space zero.
     pub fn hashing_blob(&self, extra_nonce: &[u8]) -> Result<HashingBlob, TemplateError> {
-        let prefix = self.miner_prefix_with(extra_nonce)?;
-        Ok(self.hashing_blob_from_prefix(&prefix))
+        let mut out = [0u8; MAX_HASHING_BLOB];
+        let len = self.write_hashing_blob(extra_nonce, &mut out)?;
+        Ok(HashingBlob(out[..len].to_vec()))
+    }
+
+    /// Writes the hashing blob for `extra_nonce` into `out` and returns its length: the
+    /// allocation-free form of [`Template::hashing_blob`] that every job uses.
+    pub fn write_hashing_blob(
+        &self,
+        extra_nonce: &[u8],
+        out: &mut [u8; MAX_HASHING_BLOB],
+    ) -> Result<usize, TemplateError> {
+        let root = self.merkle_root(extra_nonce)?;
+        let count = &self.tx_count_varint;
+        out[..HEADER_LEN].copy_from_slice(&self.blob[..HEADER_LEN]);
+        out[HEADER_LEN..HEADER_LEN + 32].copy_from_slice(&root);
+        out[HEADER_LEN + 32..HEADER_LEN + 32 + count.len()].copy_from_slice(count);
+        Ok(HEADER_LEN + 32 + count.len())
+    }
+
+    /// The Merkle root of the block's transactions with `extra_nonce` in the miner tx.
+    fn merkle_root(&self, extra_nonce: &[u8]) -> Result<[u8; 32], TemplateError> {
+        self.check_extra_nonce(extra_nonce)?;
+        let prefix = &self.blob[HEADER_LEN..self.hashed_end()];
+        let at = self.reserved_offset - HEADER_LEN;
+        // Miner transactions are a few hundred bytes: hash them from the stack.
+        let mut stack = [0u8; 1024];
+        let mut heap = Vec::new();
+        let copy = if prefix.len() <= stack.len() {
+            let copy = &mut stack[..prefix.len()];
+            copy.copy_from_slice(prefix);
+            copy
+        } else {
+            heap.extend_from_slice(prefix);
+            &mut heap[..]
+        };
+        copy[at..at + extra_nonce.len()].copy_from_slice(extra_nonce);
+        Ok(self.miner_branch.root(self.miner_tx_hash_of_prefix(copy)))
     }
 
     /// The complete block for `submit_block`: the template with `extra_nonce` in the reserved
@@ -332,7 +470,7 @@ impl Template {
 
     /// Transactions in the block besides the miner transaction.
     pub fn tx_count(&self) -> usize {
-        self.tx_hashes.len()
+        self.tx_count
     }
 
     /// The template blob exactly as monerod gave it.
@@ -348,15 +486,6 @@ impl Template {
             });
         }
         Ok(())
-    }
-
-    /// The miner tx bytes (prefix, and for v1 the whole tx) with `extra_nonce` written in.
-    fn miner_prefix_with(&self, extra_nonce: &[u8]) -> Result<Vec<u8>, TemplateError> {
-        self.check_extra_nonce(extra_nonce)?;
-        let mut prefix = self.blob[HEADER_LEN..self.hashed_end()].to_vec();
-        let at = self.reserved_offset - HEADER_LEN;
-        prefix[at..at + extra_nonce.len()].copy_from_slice(extra_nonce);
-        Ok(prefix)
     }
 
     fn miner_tx_hash_of_prefix(&self, prefix: &[u8]) -> [u8; 32] {
@@ -378,16 +507,6 @@ impl Template {
             MinerTxHashing::V1 => self.miner_tx_end,
             MinerTxHashing::V2 { .. } => self.prefix_end,
         }
-    }
-
-    fn hashing_blob_from_prefix(&self, prefix: &[u8]) -> HashingBlob {
-        let miner_hash = Hash(self.miner_tx_hash_of_prefix(prefix));
-        let root = tree_hash(miner_hash, &self.tx_hashes);
-        let mut out = Vec::with_capacity(HEADER_LEN + 32 + self.tx_count_varint.len());
-        out.extend_from_slice(&self.blob[..HEADER_LEN]);
-        out.extend_from_slice(root.as_bytes());
-        out.extend_from_slice(&self.tx_count_varint);
-        HashingBlob(out)
     }
 }
 
@@ -476,6 +595,67 @@ mod tests {
             assert_eq!(ours.as_bytes(), &hashable[..], "{count} transactions");
             assert_eq!(ours.block_id(), id);
             assert_eq!(nonce, 0x0102_0304);
+        }
+    }
+
+    /// The slow hashing blob, as the pool computed it before the Merkle branch: write the
+    /// extra nonce into a copy of the whole template, re-parse it with the `monero` crate and
+    /// take its hashing blob (Keccak over the miner tx, `tree_hash` over every transaction).
+    fn slow_hashing_blob(template: &Template, extra: &[u8]) -> Vec<u8> {
+        let blob = template.block_blob(extra, 0).unwrap();
+        let block: monero::Block = deserialize(&blob).unwrap();
+        let root = tree_hash(block.miner_tx.hash(), &block.tx_hashes);
+        let mut slow = blob[..HEADER_LEN].to_vec();
+        slow.extend_from_slice(root.as_bytes());
+        slow.extend_from_slice(&serialize(&VarInt(1 + block.tx_hashes.len() as u64)));
+        assert_eq!(slow, block.serialize_hashable(), "the two slow paths agree");
+        slow
+    }
+
+    #[test]
+    fn fast_hashing_blob_equals_the_slow_one_for_every_tree_shape() {
+        // Leaves = transactions + 1: 1 (root is the miner tx), 2 (one pair), 3 (one leaf passes
+        // up), 4 and 9 and 14 (powers of two and odd remainders), 6 (two levels).
+        for count in [0, 1, 2, 3, 5, 8, 13] {
+            for seed in [1u8, 2] {
+                let template = Template::parse(&response_with_transactions(count, seed), 8)
+                    .unwrap_or_else(|e| panic!("{count} transactions: {e}"));
+                assert_eq!(template.tx_count(), count);
+                for extra in [
+                    &[][..],
+                    &[0xff][..],
+                    &[1, 2, 3, 4, 5, 6, 7, 8][..],
+                    &[0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 9][..],
+                ] {
+                    let fast = template.hashing_blob(extra).unwrap();
+                    assert_eq!(
+                        fast.as_bytes(),
+                        &slow_hashing_blob(&template, extra)[..],
+                        "{count} transactions, extra {extra:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn merkle_branch_root_equals_tree_hash_for_any_leaf_count() {
+        for others in (0..=40).chain([127, 128, 129, 255, 256, 300]) {
+            let hashes: Vec<Hash> = (0..others)
+                .map(|i: usize| Hash(keccak_256(&i.to_le_bytes())))
+                .collect();
+            let branch = MerkleBranch::of_first_leaf(&hashes);
+            for leaf in [[0u8; 32], [0xab; 32]] {
+                assert_eq!(
+                    branch.root(leaf),
+                    tree_hash(Hash(leaf), &hashes).0,
+                    "{others} other transactions"
+                );
+            }
+            // Leaf 0 is leftmost: it skips the first level unless the leaf count is a power
+            // of two, so it meets floor(log2(leaves)) siblings.
+            let depth = (others + 1).ilog2() as usize;
+            assert_eq!(branch.len(), depth, "{others}: one hash per level");
         }
     }
 

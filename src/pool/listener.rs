@@ -12,8 +12,10 @@ use super::session::{Action, PortInfo, Session};
 use super::state::Shared;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -135,23 +137,39 @@ pub async fn connection<S>(
     let mut session = Session::new(&shared, peer.ip(), port.clone());
     let mut templates = shared.subscribe();
     templates.mark_unchanged();
+    // One cancellation waiter and one timer for the connection's life. The timer is re-armed
+    // only when the deadline moves (after a request), so a job push costs neither a timer
+    // registration nor a waiter on the shared shutdown token.
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
+    let mut armed = deadline_ms(&shared, &session);
+    let timeout = tokio::time::sleep_until(instant_of(&shared, armed));
+    tokio::pin!(timeout);
     loop {
-        let deadline = deadline(&shared, &session);
+        let due = deadline_ms(&shared, &session);
+        if due != armed {
+            armed = due;
+            timeout.as_mut().reset(instant_of(&shared, due));
+        }
         let action = tokio::select! {
             biased;
-            _ = shutdown.cancelled() => break,
+            _ = &mut cancelled => break,
             changed = templates.changed(), if session.miner().is_some() => {
                 if changed.is_err() {
                     break;
                 }
                 let current = templates.borrow_and_update().clone();
                 let Some(slot) = current else { continue };
-                match session.next_job(&shared, &slot) {
-                    Ok(job) => Action::Reply(protocol::push_job(&job)),
-                    Err(_) => continue,
+                let Ok(push) = session.next_job(&shared, &slot, protocol::push_job) else {
+                    continue;
+                };
+                if write_all(&mut write, &push).await.is_err() {
+                    break;
                 }
+                shared.stats.jobs_pushed.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = &mut timeout => {
                 tracing::debug!(ip = %peer.ip(), "connection timed out");
                 break;
             }
@@ -198,18 +216,33 @@ pub async fn connection<S>(
     shared.stats.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Writes `bytes`, dropping a miner that does not read within [`WRITE_TIMEOUT`]. A line
+/// almost always fits the socket buffer at once, so the first attempt is made without a
+/// timer; only the rest of a line the socket would not take is written under the timeout.
 async fn write_all<W: AsyncWrite + Unpin>(write: &mut W, bytes: &[u8]) -> std::io::Result<()> {
-    match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(bytes)).await {
+    let first = std::future::poll_fn(|cx| match Pin::new(&mut *write).poll_write(cx, bytes) {
+        Poll::Ready(result) => Poll::Ready(Some(result)),
+        // Not writable now: the waker is registered, the timed write below takes over.
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    let rest = match first {
+        Some(Ok(n)) if n == bytes.len() => return Ok(()),
+        Some(Ok(0)) if !bytes.is_empty() => return Err(std::io::ErrorKind::WriteZero.into()),
+        Some(Ok(n)) => &bytes[n..],
+        Some(Err(error)) => return Err(error),
+        None => bytes,
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(rest)).await {
         Ok(r) => r,
         Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
     }
 }
 
-/// When the connection is dropped if nothing happens: login timeout before login, the
-/// first-share timeout until a share, then the idle miner timeout.
-fn deadline(shared: &Shared, session: &Session) -> tokio::time::Instant {
+/// When the connection is dropped if nothing happens (Unix milliseconds): login timeout
+/// before login, the first-share timeout until a share, then the idle miner timeout.
+fn deadline_ms(shared: &Shared, session: &Session) -> u64 {
     let settings = shared.settings();
-    let now_ms = shared.now().0;
     let (from, length) = if session.miner().is_none() {
         (session.connected_at.0, settings.login_timeout)
     } else if !session.has_shared() {
@@ -217,6 +250,39 @@ fn deadline(shared: &Shared, session: &Session) -> tokio::time::Instant {
     } else {
         (session.last_contact.0, settings.miner_timeout)
     };
-    let end = from.saturating_add(length.as_millis() as u64);
-    tokio::time::Instant::now() + Duration::from_millis(end.saturating_sub(now_ms))
+    from.saturating_add(u64::try_from(length.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The reactor instant of a Unix-milliseconds deadline.
+fn instant_of(shared: &Shared, unix_ms: u64) -> tokio::time::Instant {
+    let now_ms = shared.now().0;
+    tokio::time::Instant::now() + Duration::from_millis(unix_ms.saturating_sub(now_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn write_all_finishes_a_line_the_socket_takes_only_in_parts() {
+        // Far more than a loopback socket buffers, read only after a pause: the untimed first
+        // attempt writes a part and the timed write must deliver the rest, in order.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut got = Vec::new();
+            stream.read_to_end(&mut got).await.map(|_| got)
+        });
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let data: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
+        write_all(&mut stream, &data).await.unwrap();
+        write_all(&mut stream, b"\n").await.unwrap();
+        stream.shutdown().await.unwrap();
+        let got = reader.await.unwrap().unwrap();
+        assert_eq!(got.len(), data.len() + 1);
+        assert!(got[..data.len()] == data[..] && got[data.len()] == b'\n');
+    }
 }

@@ -218,24 +218,25 @@ pub fn params<T: for<'de> Deserialize<'de>>(raw: Option<&RawValue>) -> Option<T>
     }
 }
 
-/// A job as sent to a miner (login reply, `getjob` reply, `job` push).
+/// A job as sent to a miner (login reply, `getjob` reply, `job` push). It borrows every
+/// text, so a job is cut and serialized without allocating anything but the output line.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct JobMessage {
+pub struct JobMessage<'a> {
     /// Hashing blob hex (normal miners).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub blob: Option<String>,
-    pub job_id: String,
+    pub blob: Option<&'a str>,
+    pub job_id: &'a str,
     /// Target hex (normal miners).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
+    pub target: Option<&'a str>,
     /// The session id.
-    pub id: String,
+    pub id: &'a str,
     pub algo: &'static str,
     pub height: u64,
-    pub seed_hash: String,
+    pub seed_hash: &'a str,
     /// Proxy jobs: the whole template with our nonces written.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub blocktemplate_blob: Option<String>,
+    pub blocktemplate_blob: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub difficulty: Option<u128>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,14 +248,46 @@ pub struct JobMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_diff: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub target_diff_hex: Option<String>,
+    pub target_diff_hex: Option<&'a str>,
+}
+
+/// Lower-case hex of up to `CHARS / 2` bytes, kept on the stack (job ids, targets, seed
+/// hashes and hashing blobs are short and written for every job).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HexStr<const CHARS: usize> {
+    len: usize,
+    buf: [u8; CHARS],
+}
+
+impl<const CHARS: usize> HexStr<CHARS> {
+    /// The hex of `bytes`; bytes beyond `CHARS / 2` are not written (callers size `CHARS`
+    /// for their longest input).
+    pub fn of(bytes: &[u8]) -> HexStr<CHARS> {
+        let bytes = &bytes[..bytes.len().min(CHARS / 2)];
+        let mut buf = [0u8; CHARS];
+        let len = 2 * bytes.len();
+        // The output slice is exactly twice the input, the only error `hex` reports.
+        let _ = hex::encode_to_slice(bytes, &mut buf[..len]);
+        HexStr { len, buf }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Hex digits are ASCII: this never fails.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl<const CHARS: usize> std::fmt::Debug for HexStr<CHARS> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The `result` of a successful login.
 #[derive(Debug, Serialize)]
 pub struct LoginResult<'a> {
     pub id: &'a str,
-    pub job: &'a JobMessage,
+    pub job: &'a JobMessage<'a>,
     pub status: &'static str,
     pub extensions: &'static [&'static str],
 }
@@ -312,7 +345,7 @@ pub fn reply_err(id: Option<&RawValue>, message: &str) -> Vec<u8> {
 }
 
 /// A `job` push line (with `\n`).
-pub fn push_job(job: &JobMessage) -> Vec<u8> {
+pub fn push_job(job: &JobMessage<'_>) -> Vec<u8> {
     line(&Push {
         jsonrpc: "2.0",
         method: "job",
@@ -320,10 +353,17 @@ pub fn push_job(job: &JobMessage) -> Vec<u8> {
     })
 }
 
+/// Room for a normal miner's job push, so the line is written without reallocating.
+const LINE_CAPACITY: usize = 512;
+
 fn line<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(LINE_CAPACITY);
     // Serializing these plain structs cannot fail (no maps with non-string keys, no
     // failing Serialize impls); an empty object keeps the stream well-formed regardless.
-    let mut out = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    if serde_json::to_writer(&mut out, value).is_err() {
+        out.clear();
+        out.extend_from_slice(b"{}");
+    }
     out.push(b'\n');
     out
 }
@@ -426,6 +466,16 @@ mod tests {
         assert!(params::<SessionParams>(None).is_some());
         let raw = RawValue::from_string("\"string\"".into()).ok();
         assert!(params::<SessionParams>(raw.as_deref()).is_none());
+    }
+
+    #[test]
+    fn hex_str_is_hex_encode_on_the_stack() {
+        for bytes in [&[][..], &[0xab][..], &[0x5a; 32][..]] {
+            assert_eq!(HexStr::<64>::of(bytes).as_str(), hex::encode(bytes));
+        }
+        // Job ids go out as 16 hex digits of the big-endian u64.
+        let id = super::super::jobs::JobId(0x0123_4567_89ab_cdef);
+        assert_eq!(HexStr::<16>::of(&id.0.to_be_bytes()).as_str(), id.to_hex());
     }
 
     #[test]

@@ -7,8 +7,7 @@
 use super::bans::{BanConfig, RateLimit};
 use super::settings::PoolSettings;
 use super::state::{
-    AcceptedShare, BlockSubmitResult, BlockSubmitter, BoxFuture, FoundBlock, HashFailure,
-    ShareHasher, ShareSink, SinkError,
+    BlockSubmitResult, BlockSubmitter, BoxFuture, HashFailure, ShareHasher, ShareSink, SinkError,
 };
 use super::trust::TrustConfig;
 use super::vardiff::VardiffConfig;
@@ -16,7 +15,7 @@ use crate::config::Settings;
 use crate::domain::Hash32;
 use crate::monero::daemon::{Daemon, DaemonClient, SubmitStatus};
 use crate::monero::pow::{PowAlgo, PowError, Verifier};
-use crate::store::lmdb::{self, ShareWriter};
+use crate::store::lmdb::{FoundBlock, NewShare, ShareWriter};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,20 +46,10 @@ impl ShareHasher for VerifierHasher {
 pub struct LmdbSink(pub ShareWriter);
 
 impl ShareSink for LmdbSink {
-    fn append(&self, share: AcceptedShare) -> BoxFuture<'_, Result<(), SinkError>> {
+    fn append(&self, share: NewShare) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
             self.0
-                .append(lmdb::NewShare {
-                    height: share.height,
-                    timestamp: share.timestamp,
-                    miner: share.miner,
-                    worker: share.worker,
-                    difficulty: share.difficulty,
-                    job_difficulty: share.difficulty,
-                    pool_type: share.pool_type,
-                    trusted: share.trusted,
-                    found_block: share.found_block,
-                })
+                .append(share)
                 .await
                 .map_err(|e| SinkError(e.to_string()))
         })
@@ -69,17 +58,7 @@ impl ShareSink for LmdbSink {
     fn record_block(&self, block: FoundBlock) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
             self.0
-                .record_block(lmdb::FoundBlock {
-                    height: block.height,
-                    hash: block.hash,
-                    network_difficulty: block.network_difficulty,
-                    reward: block.reward,
-                    pool_type: block.pool_type,
-                    miner: block.miner,
-                    worker: block.worker,
-                    timestamp: block.timestamp,
-                    shares_at_find: None,
-                })
+                .record_block(block)
                 .await
                 .map(|_| ())
                 .map_err(|e| SinkError(e.to_string()))

@@ -14,7 +14,7 @@ use super::jobs::{
 };
 use super::login::{self, ClientKind};
 use super::protocol::{
-    self, EXTENSIONS, JobMessage, LoginParams, LoginResult, Request, SessionParams, Status,
+    self, EXTENSIONS, HexStr, JobMessage, LoginParams, LoginResult, Request, SessionParams, Status,
     SubmitParams,
 };
 use super::rejection::Rejection;
@@ -23,7 +23,7 @@ use super::templates::TemplateSlot;
 use super::trust::Trust;
 use super::vardiff::{DiffMode, Vardiff};
 use crate::domain::{Difficulty, PoolType, Target, UnixMillis, WalletAddress};
-use crate::monero::blob::Template;
+use crate::monero::blob::{MAX_HASHING_BLOB, Template};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -52,6 +52,8 @@ pub struct Miner {
     pub trust: Trust,
     pub ratio: ShareRatio,
     pub jobs: JobRing,
+    /// The target hex of `difficulty`, for jobs.
+    pub target: TargetCache,
     /// Whether the miner's client takes `algo` in submits (it sent an `algo` list).
     pub algo_extension: bool,
     pub shares: u64,
@@ -327,25 +329,31 @@ impl Session {
             trust: Trust::new(&settings.trust),
             ratio: ShareRatio::default(),
             jobs: JobRing::default(),
+            target: TargetCache::default(),
             algo_extension: params.algo.is_some(),
             shares: 0,
         };
         self.phase = Phase::Mining(Box::new(miner));
         shared.stats.miner_joined(self.port.port);
-        let job = match self.next_job(shared, &slot) {
-            Ok(job) => job,
-            Err(r) => return self.reject(shared, id, r),
-        };
-        tracing::debug!(session = %self.id, ip = %self.ip, port = self.port.port, "miner logged in");
-        Action::Reply(protocol::reply_ok(
-            req_id,
-            &LoginResult {
-                id: &self.id,
-                job: &job,
-                status: "OK",
-                extensions: EXTENSIONS,
-            },
-        ))
+        let session_id = self.id.clone();
+        let reply = self.next_job(shared, &slot, |job| {
+            protocol::reply_ok(
+                req_id,
+                &LoginResult {
+                    id: &session_id,
+                    job,
+                    status: "OK",
+                    extensions: EXTENSIONS,
+                },
+            )
+        });
+        match reply {
+            Ok(reply) => {
+                tracing::debug!(session = %self.id, ip = %self.ip, port = self.port.port, "miner logged in");
+                Action::Reply(reply)
+            }
+            Err(r) => self.reject(shared, id, r),
+        }
     }
 
     fn getjob(
@@ -360,23 +368,25 @@ impl Session {
         let Some(slot) = shared.current_template() else {
             return self.reject(shared, Some(req_id), Rejection::NoTemplate);
         };
-        match self.next_job(shared, &slot) {
-            Ok(job) => Action::Reply(protocol::reply_ok(req_id, &job)),
+        match self.next_job(shared, &slot, |job| protocol::reply_ok(req_id, job)) {
+            Ok(reply) => Action::Reply(reply),
             Err(r) => self.reject(shared, Some(req_id), r),
         }
     }
 
-    /// Retargets (vardiff) and cuts a new job from `slot` for this miner.
-    pub fn next_job(
+    /// Retargets (vardiff), cuts a new job from `slot` for this miner and hands it to
+    /// `render` (which serializes it into a reply or a push). The job borrows stack buffers
+    /// and the session, so nothing is allocated here.
+    pub fn next_job<R>(
         &mut self,
         shared: &Shared,
         slot: &Arc<TemplateSlot<Template>>,
-    ) -> Result<JobMessage, Rejection> {
+        render: impl FnOnce(&JobMessage<'_>) -> R,
+    ) -> Result<R, Rejection> {
         let settings = shared.settings();
         let now = shared.now();
-        let session_id = self.id.clone();
-        let instance = shared.instance_id;
-        let Some(miner) = self.miner_mut() else {
+        let Session { id, phase, .. } = self;
+        let Phase::Mining(miner) = phase else {
             return Err(Rejection::Unauthenticated);
         };
         if let Some(d) =
@@ -388,25 +398,23 @@ impl Session {
         }
         let extra = ExtraNonce {
             counter: slot.next_job_counter(),
-            instance,
+            instance: shared.instance_id,
         };
         let template = &slot.template;
         let job_id = JobId::next(&shared.job_ids);
+        let job_id_hex = HexStr::<16>::of(&job_id.0.to_be_bytes());
+        let seed_hash = HexStr::<64>::of(&template.seed_hash().0);
         let proxy = miner.client == ClientKind::Proxy;
         let difficulty = miner.difficulty;
-        let target = if difficulty.0 <= u128::from(u32::MAX) {
-            Target::Four
-        } else {
-            Target::Eight
-        };
+        let target = miner.target.of(difficulty);
         let mut message = JobMessage {
             blob: None,
-            job_id: job_id.to_hex(),
+            job_id: job_id_hex.as_str(),
             target: None,
-            id: session_id,
+            id,
             algo: ALGO,
             height: template.height().0,
-            seed_hash: template.seed_hash().to_string(),
+            seed_hash: seed_hash.as_str(),
             blocktemplate_blob: None,
             difficulty: None,
             reserved_offset: None,
@@ -415,28 +423,56 @@ impl Session {
             target_diff: None,
             target_diff_hex: None,
         };
-        if proxy {
+        let rendered = if proxy {
             let blob = template
                 .block_blob(&extra.bytes(), 0)
                 .map_err(|_| Rejection::NoTemplate)?;
+            let blob = hex::encode(blob);
             let offset = template.reserved_offset();
-            message.blocktemplate_blob = Some(hex::encode(blob));
+            message.blocktemplate_blob = Some(&blob);
             message.difficulty = Some(template.difficulty().0);
             message.reserved_offset = Some(offset);
             message.client_pool_offset = Some(offset + PROXY_POOL_NONCE_OFFSET);
             message.client_nonce_offset = Some(offset + PROXY_WORKER_NONCE_OFFSET);
             message.target_diff = difficulty.as_u64();
-            message.target_diff_hex = Some(target.hex(difficulty));
+            message.target_diff_hex = Some(target);
+            render(&message)
         } else {
-            let blob = template
-                .hashing_blob(&extra.bytes())
+            let mut raw = [0u8; MAX_HASHING_BLOB];
+            let len = template
+                .write_hashing_blob(&extra.bytes(), &mut raw)
                 .map_err(|_| Rejection::NoTemplate)?;
-            message.blob = Some(hex::encode(blob.as_bytes()));
-            message.target = Some(target.hex(difficulty));
-        }
+            let blob = HexStr::<{ 2 * MAX_HASHING_BLOB }>::of(&raw[..len]);
+            message.blob = Some(blob.as_str());
+            message.target = Some(target);
+            render(&message)
+        };
         miner
             .jobs
             .push(Job::new(job_id, slot.seq, extra, difficulty, proxy));
-        Ok(message)
+        Ok(rendered)
+    }
+}
+
+/// The stratum target of the miner's difficulty, recomputed only when the difficulty changes
+/// (a 256-bit division otherwise paid on every job).
+#[derive(Debug, Clone, Default)]
+pub struct TargetCache {
+    cached: Option<(Difficulty, String)>,
+}
+
+impl TargetCache {
+    /// The target hex for `difficulty`: 4 bytes up to 2^32 − 1, 8 bytes above.
+    pub fn of(&mut self, difficulty: Difficulty) -> &str {
+        let stale = self.cached.as_ref().is_none_or(|(d, _)| *d != difficulty);
+        if stale {
+            let width = if difficulty.0 <= u128::from(u32::MAX) {
+                Target::Four
+            } else {
+                Target::Eight
+            };
+            self.cached = Some((difficulty, width.hex(difficulty)));
+        }
+        self.cached.as_ref().map_or("", |(_, hex)| hex)
     }
 }

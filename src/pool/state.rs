@@ -11,8 +11,9 @@ use super::jobs::JobIdSource;
 use super::rejection::RejectionCounters;
 use super::settings::PoolSettings;
 use super::templates::{TemplateRing, TemplateSlot};
-use crate::domain::{Atomic, Clock, Difficulty, Hash32, Height, PoolType, UnixMillis};
+use crate::domain::{Clock, Hash32, UnixMillis};
 use crate::monero::blob::Template;
+use crate::store::lmdb::{FoundBlock, NewShare};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -44,37 +45,10 @@ pub trait ShareHasher: Send + Sync + std::fmt::Debug {
 #[error("share store: {0}")]
 pub struct SinkError(pub String);
 
-/// An accepted share, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AcceptedShare {
-    pub height: Height,
-    pub timestamp: UnixMillis,
-    /// Payout key: `address` or `address.paymentid`.
-    pub miner: Arc<str>,
-    pub worker: Arc<str>,
-    /// Credited difficulty (the job's).
-    pub difficulty: u64,
-    pub pool_type: PoolType,
-    pub trusted: bool,
-    pub found_block: bool,
-}
-
-/// A block found by a miner, as recorded before the miner's reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundBlock {
-    pub height: Height,
-    pub hash: Hash32,
-    pub network_difficulty: Difficulty,
-    pub reward: Atomic,
-    pub pool_type: PoolType,
-    pub miner: Arc<str>,
-    pub worker: Arc<str>,
-    pub timestamp: UnixMillis,
-}
-
-/// Where accepted shares and found blocks go (one group-committing writer per process).
+/// Where accepted shares and found blocks go (one group-committing writer per process). The
+/// records are the share store's own types: the pool hands over what LMDB keeps.
 pub trait ShareSink: Send + Sync + std::fmt::Debug {
-    fn append(&self, share: AcceptedShare) -> BoxFuture<'_, Result<(), SinkError>>;
+    fn append(&self, share: NewShare) -> BoxFuture<'_, Result<(), SinkError>>;
     /// Returns once the block is durably stored.
     fn record_block(&self, block: FoundBlock) -> BoxFuture<'_, Result<(), SinkError>>;
     /// Returns once everything appended before is durable.
@@ -109,6 +83,8 @@ pub struct Stats {
     pub blocks: AtomicU64,
     pub connections: AtomicU64,
     pub logged_in: AtomicU64,
+    /// Jobs pushed to miners on a template change (written to their sockets).
+    pub jobs_pushed: AtomicU64,
     miners_per_port: Mutex<HashMap<u16, u64>>,
 }
 

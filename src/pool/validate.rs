@@ -10,8 +10,9 @@ use super::jobs::{self, SubmitKeyError};
 use super::protocol::SubmitParams;
 use super::rejection::Rejection;
 use super::session::{ALGO, Session};
-use super::state::{AcceptedShare, FoundBlock, HashFailure, Shared};
+use super::state::{HashFailure, Shared};
 use crate::domain::{Hash32, Height};
+use crate::store::lmdb::{FoundBlock, NewShare};
 use std::sync::atomic::Ordering;
 
 /// An accepted share.
@@ -184,6 +185,7 @@ async fn check(
                 miner: miner.payout.clone(),
                 worker: miner.worker.clone(),
                 timestamp: now,
+                shares_at_find: None,
             };
             if let Err(e) = shared.sink.record_block(found).await {
                 tracing::error!(error = %e, block.hash = %block_id, "could not record a found block");
@@ -196,12 +198,13 @@ async fn check(
             tracing::warn!(block.height = %template.height(), details = ?result.details, "block rejected by every daemon");
         }
     }
-    let share = AcceptedShare {
+    let share = NewShare {
         height: template.height(),
         timestamp: now,
         miner: miner.payout.clone(),
         worker: miner.worker.clone(),
         difficulty: job_diff,
+        job_difficulty: job_diff,
         pool_type,
         trusted: !verify,
         found_block: matches!(outcome, ShareOutcome::Block { .. }),
