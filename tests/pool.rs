@@ -663,3 +663,88 @@ async fn a_tls_client_logs_in_and_submits() {
         .await;
     assert!(plain.closed().await);
 }
+
+/// What xmr-node-proxy does with a pool job: writes its pool nonce and a worker's nonce
+/// (big-endian) into the block template at the offsets the job gives, turns the block into
+/// its hashing blob (here with the `monero` crate, as the proxy does with cnUtil), and mines
+/// it to the job's `target_diff`. Returns (nonce hex, result hex).
+async fn proxy_mine(
+    verifier: &Verifier,
+    job: &Value,
+    pool_nonce: u32,
+    worker_nonce: u32,
+) -> (String, String) {
+    let mut block = hex::decode(job["blocktemplate_blob"].as_str().unwrap()).unwrap();
+    let pool_at = job["client_pool_offset"].as_u64().unwrap() as usize;
+    let worker_at = job["client_nonce_offset"].as_u64().unwrap() as usize;
+    block[pool_at..pool_at + 4].copy_from_slice(&pool_nonce.to_be_bytes());
+    block[worker_at..worker_at + 4].copy_from_slice(&worker_nonce.to_be_bytes());
+    let parsed: monero::Block = monero::consensus::deserialize(&block).unwrap();
+    let blob = parsed.serialize_hashable();
+    let seed: Hash32 = job["seed_hash"].as_str().unwrap().parse().unwrap();
+    let diff = Difficulty(u128::from(job["target_diff"].as_u64().unwrap()));
+    for nonce in 0u32..100_000 {
+        let mut b = blob.clone();
+        b[39..43].copy_from_slice(&nonce.to_le_bytes());
+        let hash = verifier.hash(PowAlgo::RandomX, seed, b).await.unwrap();
+        if diff.is_met_by(&hash) {
+            return (hex::encode(nonce.to_le_bytes()), hash.to_string());
+        }
+    }
+    panic!("no nonce found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xmr_node_proxy_mines_on_block_template_jobs_with_its_own_nonces() {
+    // A high network difficulty: the proxy's shares are shares, not blocks.
+    let monerod = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1_000_000_000,
+    })
+    .await
+    .unwrap();
+    let pool = start_pool(&[monerod.rpc_url()], test_settings(), 4, None).await;
+    let mut c = connect(&pool).await;
+    let r = c
+        .call(
+            "login",
+            json!({"login": ADDR, "pass": "proxy", "agent": "xmr-node-proxy/0.3.2"}),
+        )
+        .await;
+    assert_eq!(error_of(&r), None, "{r}");
+    let job = r["result"]["job"].clone();
+    assert!(
+        job["blob"].is_null(),
+        "a proxy gets the whole template: {job}"
+    );
+    assert!(job["blocktemplate_blob"].is_string(), "{job}");
+    let reserved = job["reserved_offset"].as_u64().unwrap();
+    assert_eq!(job["client_pool_offset"].as_u64(), Some(reserved + 8));
+    assert_eq!(job["client_nonce_offset"].as_u64(), Some(reserved + 12));
+    assert_eq!(job["difficulty"].as_u64(), Some(1_000_000_000));
+    assert_eq!(job["target_diff"].as_u64(), Some(4));
+
+    let submit = |pool_nonce: u32, worker_nonce: u32, nonce: &str, result: &str| {
+        json!({"id": job["id"], "job_id": job["job_id"], "nonce": nonce, "result": result,
+               "poolNonce": pool_nonce, "workerNonce": worker_nonce})
+    };
+    let (nonce, result) = proxy_mine(&pool.verifier, &job, 5, 9).await;
+    let r = c.call("submit", submit(5, 9, &nonce, &result)).await;
+    assert_eq!(error_of(&r), None, "{r}");
+    assert_eq!(r["result"]["status"], "OK");
+    // The same nonces twice is a duplicate; the proxy nonces are part of the share's identity.
+    let r = c.call("submit", submit(5, 9, &nonce, &result)).await;
+    assert_eq!(error_of(&r), Some("Duplicate share"), "{r}");
+    // Another worker behind the proxy: another blob, so the old result is wrong for it...
+    let r = c.call("submit", submit(5, 10, &nonce, &result)).await;
+    assert_eq!(error_of(&r), Some("Low difficulty share"), "{r}");
+    // ...and its own share, even with the same nonce, is accepted.
+    let (nonce2, result2) = proxy_mine(&pool.verifier, &job, 5, 11).await;
+    let r = c.call("submit", submit(5, 11, &nonce2, &result2)).await;
+    assert_eq!(error_of(&r), None, "{r}");
+    // A proxy job without the proxy's nonces is malformed.
+    let r = c
+        .call("submit", submit_params(&job, &nonce2, &result2))
+        .await;
+    assert_eq!(error_of(&r), Some("Duplicate share"), "{r}");
+    assert_eq!(shares_in_store(&pool).await, 2);
+}
