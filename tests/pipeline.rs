@@ -37,7 +37,7 @@ use rxpool::domain::{Atomic, Bps, Difficulty, Hash32, Height, PoolType};
 use rxpool::monero::daemon::{Daemon, DaemonClient};
 use rxpool::monero::pow::{Verifier, VerifierConfig};
 use rxpool::store::lmdb::{Block, BlockStatus, ShareStore, StoreOptions};
-use rxpool::store::mysql::{self, PortConfig, credits};
+use rxpool::store::mysql::{self, PortConfig, credits, payouts};
 use sqlx::{MySqlPool, Row};
 use tokio_util::sync::CancellationToken;
 
@@ -328,7 +328,7 @@ async fn set(db: &MySqlPool, item: &str, value: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn miners_mine_through_the_pool_and_the_block_manager_credits_the_exact_split() {
+async fn miners_mine_through_the_pool_and_every_payee_is_credited_and_paid_to_the_atomic_unit() {
     let started = Instant::now();
     let phase = |what: &str| eprintln!("[{:>7.1?}] {what}", started.elapsed());
     // 20 coinbase outputs for the pool wallet (unlocked by the time payments run), then
@@ -350,7 +350,7 @@ async fn miners_mine_through_the_pool_and_the_block_manager_credits_the_exact_sp
         .await;
     let alice = wallets[0].standard.clone();
     let (bob_sub, bob_minor) = chain.subaddress(&wallets[1]).await;
-    let (carol_int, _carol_pid) = chain.integrated(&wallets[2]).await;
+    let (carol_int, carol_pid) = chain.integrated(&wallets[2]).await;
     let dave = wallets[3].standard.clone();
     let dave_pid = "5e".repeat(32);
     let erin = wallets[4].standard.clone();
@@ -373,6 +373,12 @@ async fn miners_mine_through_the_pool_and_the_block_manager_credits_the_exact_sp
         ("payout.blocksRequired", &BLOCKS_REQUIRED.to_string()),
         ("pplns.shareMulti", &SHARE_MULTI.to_string()),
         ("pps.enable", "true"),
+        // Payouts: pay every credited balance whole (no denomination dust, no fee reserve).
+        ("payout.walletMin", "0.01"),
+        ("payout.exchangeMin", "0.01"),
+        ("payout.denom", "0.000000000001"),
+        ("payout.feesForTXN", "0"),
+        ("payout.confirmations", "2"),
     ] {
         set(&db, item, value).await;
     }
@@ -609,6 +615,198 @@ verifier_threads = 1
     }
     let owed: u64 = credited.values().sum();
     assert_eq!(credits::owed_total(&db).await.unwrap(), Atomic(owed));
+
+    // Payments: ring members need about 100 blocks, and the pool wallet's first outputs
+    // must be unlocked (60 deep).
+    let tip = daemon.last_block_header(false).await.unwrap().height;
+    chain.mine(100u64.saturating_sub(tip.0).max(1)).await;
+    let rows = balance_rows(&db).await;
+    let legacy = rows
+        .iter()
+        .find(|r| r.payment_id == dave_pid)
+        .expect("the legacy payment ID balance")
+        .clone();
+    phase("starting payments");
+    let mut payments = Role::spawn(&config, "payments", dir.path().join("payments.log"));
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        payments.assert_running();
+        let live = payouts::live(&db).await.unwrap();
+        let mut unpaid = Vec::new();
+        for r in balance_rows(&db).await {
+            if r.id != legacy.id && r.amount > 0 {
+                unpaid.push(r);
+            }
+        }
+        if live.is_empty()
+            && unpaid.is_empty()
+            && !payouts::list(&db, &[], 1).await.unwrap().is_empty()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "payouts not settled: live {live:?}, unpaid {unpaid:?}:\n{}",
+            payments.log_tail()
+        );
+        // Confirmations come from new blocks; the role runs a cycle on request.
+        chain.mine(1).await;
+        payouts::request_run(&db).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    payments.stop().await;
+    phase("payments settled");
+
+    // The legacy payment ID payee: credited, set aside with its reason, balance kept.
+    let aside = payouts::set_aside_list(&db).await.unwrap();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(aside[0].balance_id, legacy.id);
+    assert!(
+        aside[0].reason.contains("64-hex payment IDs"),
+        "{}",
+        aside[0].reason
+    );
+    let after: BTreeMap<u64, u64> = balance_rows(&db)
+        .await
+        .iter()
+        .map(|r| (r.id, r.amount))
+        .collect();
+    assert_eq!(
+        after[&legacy.id], legacy.amount,
+        "the set-aside balance is kept"
+    );
+    assert!(legacy.amount > 0);
+
+    // Each receiving wallet saw exactly the balances credited to its addresses.
+    let wallet_of = |address: &str| {
+        [
+            (&alice, 0),
+            (&bob_sub, 1),
+            (&carol_int, 2),
+            (&dave, 3),
+            (&erin, 4),
+            (&fees.fee_address, 5),
+            (&fees.dev_address, 6),
+        ]
+        .into_iter()
+        .find(|(a, _)| a.as_str() == address)
+        .map(|(_, w)| w)
+        .unwrap_or_else(|| panic!("a balance for an unknown address {address}"))
+    };
+    let mut want: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.id != legacy.id) {
+        want.entry(wallet_of(&r.address))
+            .or_default()
+            .push(r.amount);
+    }
+    let mut by_tx: BTreeMap<String, Vec<(usize, u64)>> = BTreeMap::new();
+    for (w, wallet) in wallets.iter().enumerate() {
+        let seen = chain.received(wallet).await;
+        let mut got: Vec<u64> = seen.iter().map(|t| t.amount).collect();
+        got.sort_unstable();
+        let mut expected = want.get(&w).cloned().unwrap_or_default();
+        expected.sort_unstable();
+        assert_eq!(got, expected, "wallet {} received {seen:?}", wallet.name);
+        for t in &seen {
+            match w {
+                1 => assert_eq!(
+                    t.subaddr_minor,
+                    u64::from(bob_minor),
+                    "bob is paid to his subaddress"
+                ),
+                2 => assert_eq!(t.payment_id, carol_pid, "carol's payment id arrives"),
+                _ => assert_eq!(t.subaddr_minor, 0),
+            }
+            by_tx.entry(t.txid.clone()).or_default().push((w, t.amount));
+        }
+    }
+    assert!(
+        want.len() == 6 && !want.contains_key(&3),
+        "dave's wallet got nothing"
+    );
+
+    // MySQL's payments and transactions match the chain: one payments row per paid balance,
+    // in a confirmed transaction whose hash the receiving wallet saw with that amount, mined.
+    let paid = sqlx::query(
+        "SELECT pm.payment_address, pm.payment_id, pm.pool_type, \
+                CAST(pm.amount AS UNSIGNED) AS amount, t.transaction_hash, t.confirmed \
+         FROM payments pm JOIN transactions t ON t.id = pm.transaction_id",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(paid.len(), rows.len() - 1, "one payment per paid balance");
+    for row in &paid {
+        let address: String = row.get("payment_address");
+        let amount: u64 = row.get("amount");
+        let hash: String = row.get("transaction_hash");
+        let credited = rows
+            .iter()
+            .find(|r| {
+                r.address == address
+                    && r.payment_id == row.get::<String, _>("payment_id")
+                    && r.pool_type == row.get::<String, _>("pool_type")
+            })
+            .expect("a payment for a credited balance");
+        assert_eq!(amount, credited.amount, "{address} paid its whole balance");
+        assert!(
+            by_tx
+                .get(&hash)
+                .is_some_and(|seen| seen.contains(&(wallet_of(&address), amount))),
+            "{hash} paying {amount} to {address} was not seen by its wallet"
+        );
+        assert!(row.get::<bool, _>("confirmed"), "{hash} confirmed in MySQL");
+    }
+    let hashes: Vec<String> = paid.iter().map(|r| r.get("transaction_hash")).collect();
+    let txs: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/get_transactions", chain.daemon_url()))
+        .json(&serde_json::json!({"txs_hashes": hashes}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for tx in txs["txs"].as_array().expect("txs") {
+        assert_eq!(tx["in_pool"], false, "{tx}");
+        assert!(tx["block_height"].as_u64().unwrap() > 0, "{tx}");
+    }
+    assert!(
+        txs["missed_tx"].is_null() || txs["missed_tx"].as_array().unwrap().is_empty(),
+        "{txs}"
+    );
+    let totals = payouts::pool_totals(&db).await.unwrap();
+    assert_eq!(totals.paid, Atomic(owed - legacy.amount));
+    phase("done");
+}
+
+/// One `balance` row.
+#[derive(Debug, Clone)]
+struct BalanceRow {
+    id: u64,
+    address: String,
+    payment_id: String,
+    pool_type: String,
+    amount: u64,
+}
+
+async fn balance_rows(db: &MySqlPool) -> Vec<BalanceRow> {
+    sqlx::query(
+        "SELECT id, payment_address, payment_id, pool_type, CAST(amount AS UNSIGNED) AS amount \
+         FROM balance ORDER BY id",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| BalanceRow {
+        id: r.get("id"),
+        address: r.get("payment_address"),
+        payment_id: r.get("payment_id"),
+        pool_type: r.get("pool_type"),
+        amount: r.get("amount"),
+    })
+    .collect()
 }
 
 async fn on_chain_hash(daemon: &DaemonClient, height: Height) -> Hash32 {
