@@ -195,6 +195,24 @@ impl Chain {
             .expect("restored wallet refresh");
     }
 
+    /// Writes a `config.toml` in `dir` for a payments child process on `mysql_url`, this
+    /// chain's daemon and the pool wallet-rpc; returns its path.
+    pub fn payments_config(&self, dir: &std::path::Path, mysql_url: &str) -> std::path::PathBuf {
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[mysql]\nurl = \"{mysql_url}\"\n[lmdb]\npath = \"{lmdb}\"\n[daemon]\nurls = [\"{daemon}\"]\n\
+                 [wallet]\nurl = \"{wallet}\"\n[pool]\nbind = \"127.0.0.1\"\npool_id = 1\nhostname = \"test\"\n",
+                lmdb = dir.join("lmdb").display(),
+                daemon = self.daemon_url(),
+                wallet = self.pool_wallet_url(),
+            ),
+        )
+        .expect("write config.toml");
+        config
+    }
+
     /// The pool wallet-rpc's URL (for a payments child process).
     pub fn pool_wallet_url(&self) -> String {
         self.pool_rpc.rpc_url()
