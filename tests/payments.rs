@@ -713,3 +713,70 @@ async fn a_recorded_payout_whose_inputs_were_spent_elsewhere_is_held_for_review_
         BatchStatus::Reverted
     );
 }
+
+#[tokio::test]
+async fn a_relayed_payout_that_left_the_pool_without_a_double_spend_is_relayed_again_and_paid_once()
+{
+    let chain = Chain::start().await;
+    let db = common::database("payouts_flushed").await;
+    let payees = chain.receivers(&["nina"]).await;
+    let id =
+        common::seed_balance(&db, &payees[0].standard, "", BalanceType::Pplns, xmr("2.5")).await;
+    let processor = chain.processor(&db, FeePolicy::PoolPaysNetworkFee);
+    let report = processor.run_cycle().await.expect("cycle");
+    assert_eq!(report.batches_sent, 1, "{report:?}");
+    let batch = payouts::list(&db, &[BatchStatus::Relayed], 10)
+        .await
+        .unwrap()[0]
+        .clone();
+    let hash = batch.tx_hash.unwrap().to_string();
+    let daemon_pool = async || -> Vec<String> {
+        let pool: serde_json::Value = reqwest::Client::new()
+            .post(format!(
+                "{}/get_transaction_pool_hashes",
+                chain.daemon_url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        serde_json::from_value(pool["tx_hashes"].clone()).unwrap_or_default()
+    };
+    assert_eq!(daemon_pool().await, vec![hash.clone()]);
+
+    // The daemon drops it from its pool (as a restart or an eviction would); its inputs are
+    // not spent elsewhere. The next cycle relays the same tx again, and one more (the tx
+    // now in the pool) changes nothing: no review, no new tx.
+    let daemon = rxpool::monero::daemon::DaemonClient::new(&[chain.daemon_url()]).unwrap();
+    daemon.flush_txpool().await.unwrap();
+    assert!(daemon_pool().await.is_empty());
+    for _ in 0..2 {
+        let report = processor.run_cycle().await.expect("cycle");
+        assert_eq!(
+            (report.re_relayed, report.batches_sent, report.manual_review),
+            (1, 0, 0),
+            "{report:?}"
+        );
+        assert_eq!(
+            daemon_pool().await,
+            vec![hash.clone()],
+            "back in the pool, once"
+        );
+    }
+    chain.mine(12).await;
+    let report = processor.run_cycle().await.expect("cycle");
+    assert_eq!((report.confirmed, report.re_relayed), (1, 0), "{report:?}");
+    let row = payouts::get(&db, batch.id).await.unwrap().unwrap();
+    assert_eq!(row.status, BatchStatus::Confirmed);
+    assert_eq!(
+        row.tx_hash, batch.tx_hash,
+        "the same tx, never signed again"
+    );
+    let seen = chain.received(&payees[0]).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].amount, xmr("2.5").0);
+    assert_eq!(seen[0].txid, hash);
+    assert_eq!(common::balance(&db, id).await, Atomic::ZERO);
+}
