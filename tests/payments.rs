@@ -731,17 +731,9 @@ async fn a_relayed_payout_that_left_the_pool_without_a_double_spend_is_relayed_a
         .clone();
     let hash = batch.tx_hash.unwrap().to_string();
     let daemon_pool = async || -> Vec<String> {
-        let pool: serde_json::Value = reqwest::Client::new()
-            .post(format!(
-                "{}/get_transaction_pool_hashes",
-                chain.daemon_url()
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let pool = chain
+            .daemon_other("get_transaction_pool_hashes", serde_json::json!({}))
+            .await;
         serde_json::from_value(pool["tx_hashes"].clone()).unwrap_or_default()
     };
     assert_eq!(daemon_pool().await, vec![hash.clone()]);

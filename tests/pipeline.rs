@@ -331,14 +331,15 @@ async fn set(db: &MySqlPool, item: &str, value: &str) {
 async fn miners_mine_through_the_pool_and_every_payee_is_credited_and_paid_to_the_atomic_unit() {
     let started = Instant::now();
     let phase = |what: &str| eprintln!("[{:>7.1?}] {what}", started.elapsed());
-    // 20 coinbase outputs for the pool wallet (unlocked by the time payments run), then
-    // other blocks; more follow before payments, for ring members.
+    // 30 coinbase outputs (~530 XMR) for the pool wallet, unlocked by the time payments run
+    // (the pool's own finds are still locked then), then other blocks; more follow before
+    // payments, for ring members.
     let chain = Chain::start_with(
         MonerodOptions {
             fixed_difficulty: NETWORK_DIFFICULTY,
         },
-        20,
-        40,
+        30,
+        30,
     )
     .await;
     phase("chain ready");
@@ -758,15 +759,12 @@ verifier_threads = 1
         assert!(row.get::<bool, _>("confirmed"), "{hash} confirmed in MySQL");
     }
     let hashes: Vec<String> = paid.iter().map(|r| r.get("transaction_hash")).collect();
-    let txs: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/get_transactions", chain.daemon_url()))
-        .json(&serde_json::json!({"txs_hashes": hashes}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let txs = chain
+        .daemon_other(
+            "get_transactions",
+            serde_json::json!({"txs_hashes": hashes}),
+        )
+        .await;
     for tx in txs["txs"].as_array().expect("txs") {
         assert_eq!(tx["in_pool"], false, "{tx}");
         assert!(tx["block_height"].as_u64().unwrap() > 0, "{tx}");

@@ -218,6 +218,19 @@ impl Chain {
         self.pool_rpc.rpc_url()
     }
 
+    /// One of the daemon's plain JSON endpoints (`/get_transactions`, ...), not JSON-RPC.
+    pub async fn daemon_other(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("{}/{path}", self.daemon_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("daemon send")
+            .json()
+            .await
+            .expect("daemon json")
+    }
+
     /// A raw JSON-RPC call to `url` (a daemon or a wallet-rpc); panics on an error answer.
     pub async fn rpc(
         &self,
