@@ -203,6 +203,27 @@ async fn a_bad_destination_among_good_ones_is_set_aside_and_the_others_are_paid(
     assert_eq!(chain.received(&payees[1]).await.len(), 1);
 }
 
+/// Runs `rxpool payments` with `payments:after_commit` armed: it signs and records one batch
+/// with its debits, then aborts before relaying. Returns that batch.
+async fn crash_after_commit(
+    config: &std::path::Path,
+    db: &sqlx::MySqlPool,
+    log: &std::path::Path,
+) -> payouts::BatchRow {
+    let status = spawn_payments(config, Some("payments:after_commit"), log)
+        .wait()
+        .unwrap();
+    assert!(!status.success(), "the process was meant to abort");
+    let mut signed = payouts::list(db, &[BatchStatus::Signed], 10).await.unwrap();
+    assert_eq!(
+        signed.len(),
+        1,
+        "{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+    signed.remove(0)
+}
+
 /// `rxpool payments` as a child process with `failpoint` armed (or none), against `config`.
 fn spawn_payments(
     config: &std::path::Path,
@@ -390,19 +411,7 @@ async fn wallet_rpc_down_debits_nothing_and_a_recorded_tx_survives_a_wallet_rpc_
     )
     .unwrap();
     let log = dir.path().join("child.log");
-    let status = spawn_payments(&config, Some("payments:after_commit"), &log)
-        .wait()
-        .unwrap();
-    assert!(!status.success());
-    let signed = payouts::list(&db, &[BatchStatus::Signed], 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        signed.len(),
-        1,
-        "{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    let signed = [crash_after_commit(&config, &db, &log).await];
     assert_eq!(common::balance(&db, a).await, Atomic::ZERO);
 
     // ...and the wallet-rpc is killed and replaced by one restored from the seed. Recovery
@@ -543,4 +552,223 @@ async fn admin_commands_follow_the_transition_table_and_refuse_what_it_forbids()
     );
     let totals = run(PaymentsCommand::Totals).await.unwrap();
     assert!(totals.contains("1 payments"), "{totals}");
+}
+
+/// Runs `rxpool payments` (no fail point), asking for a cycle every second, until `done`
+/// holds; then stops it with SIGTERM.
+async fn run_payments_until<F, Fut>(
+    config: &std::path::Path,
+    db: &sqlx::MySqlPool,
+    log: &std::path::Path,
+    what: &str,
+    mut done: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut child = spawn_payments(config, None, log);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !done().await {
+        assert!(
+            child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline,
+            "{what}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        payouts::request_run(db).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    assert!(child.wait().unwrap().success(), "payments stopped cleanly");
+}
+
+#[tokio::test]
+async fn a_recorded_payout_whose_inputs_were_spent_elsewhere_is_held_for_review_never_paid_twice_nor_lost()
+ {
+    use rxpool::admin::payments::{PaymentsCommand, execute};
+    use rxpool::monero::wallet::WalletClient;
+    let chain = Chain::start().await;
+    let (db, url) = common::database_with_url("payouts_double_spend").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = chain.payments_config(dir.path(), &url);
+    let payees = chain.receivers(&["lena", "mike"]).await;
+    let owed = [xmr("1.5"), xmr("0.5")];
+    let mut ids = Vec::new();
+    for (payee, amount) in payees.iter().zip(owed) {
+        ids.push(common::seed_balance(&db, &payee.standard, "", BalanceType::Pplns, amount).await);
+    }
+    let (a, b) = (ids[0], ids[1]);
+
+    // Signed and committed with the debits, then the process dies before relaying.
+    let log = dir.path().join("crash.log");
+    let batch = crash_after_commit(&config, &db, &log).await.id;
+    assert_eq!(common::balance(&db, a).await, Atomic::ZERO);
+    assert_eq!(common::balance(&db, b).await, Atomic::ZERO);
+
+    // Meanwhile the same outputs are spent elsewhere: the wallet never saw the unrelayed tx,
+    // so a sweep of everything it holds (to itself) takes its inputs; the sweep is mined.
+    let swept = chain
+        .rpc(
+            &chain.pool_wallet_url(),
+            "sweep_all",
+            serde_json::json!({"address": chain.pool_address}),
+        )
+        .await;
+    assert!(
+        !swept["tx_hash_list"].as_array().unwrap().is_empty(),
+        "{swept}"
+    );
+    chain.mine(2).await;
+
+    // Restarted, payments finds the recorded tx refused on relay: manual review, with an
+    // alert, and nothing new signed for those balances.
+    let log = dir.path().join("restart.log");
+    run_payments_until(
+        &config,
+        &db,
+        &log,
+        "the batch never reached manual review",
+        || async {
+            payouts::get(&db, batch).await.unwrap().unwrap().status == BatchStatus::ManualReview
+        },
+    )
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains("held for manual review") && text.contains("alert"),
+        "{text}"
+    );
+    let row = payouts::get(&db, batch).await.unwrap().unwrap();
+    assert!(
+        row.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("relay refused")),
+        "{row:?}"
+    );
+    assert_eq!(
+        payouts::list(&db, &[], 10).await.unwrap().len(),
+        1,
+        "nothing else signed"
+    );
+    assert_eq!(
+        common::balance(&db, a).await,
+        Atomic::ZERO,
+        "not paid twice"
+    );
+    assert_eq!(
+        common::balance(&db, b).await,
+        Atomic::ZERO,
+        "not paid twice"
+    );
+    chain.mine(1).await;
+    assert!(chain.received(&payees[0]).await.is_empty());
+    assert!(chain.received(&payees[1]).await.is_empty());
+
+    // Not lost either: the operator reverts (the wallet reports the tx unknown), the debits
+    // are credited back, and the next cycle pays each payee once.
+    let wallet = WalletClient::new(&chain.pool_wallet_url()).unwrap();
+    execute(
+        &db,
+        Some(&wallet),
+        None,
+        PaymentsCommand::Release {
+            batch: Some(batch),
+            revert: true,
+            balance: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(common::balance(&db, a).await, owed[0]);
+    assert_eq!(common::balance(&db, b).await, owed[1]);
+    // The swept outputs unlock after 10 blocks.
+    chain.mine(10).await;
+    let log = dir.path().join("repay.log");
+    run_payments_until(
+        &config,
+        &db,
+        &log,
+        "the reverted balances were not paid again",
+        || async {
+            common::balance(&db, a).await == Atomic::ZERO
+                && common::balance(&db, b).await == Atomic::ZERO
+        },
+    )
+    .await;
+    chain.mine(1).await;
+    let lena = chain.received(&payees[0]).await;
+    let mike = chain.received(&payees[1]).await;
+    assert_eq!(
+        lena.iter().map(|r| r.amount).collect::<Vec<_>>(),
+        vec![owed[0].0]
+    );
+    assert_eq!(
+        mike.iter().map(|r| r.amount).collect::<Vec<_>>(),
+        vec![owed[1].0]
+    );
+    assert_eq!(
+        payouts::get(&db, batch).await.unwrap().unwrap().status,
+        BatchStatus::Reverted
+    );
+}
+
+#[tokio::test]
+async fn a_relayed_payout_that_left_the_pool_without_a_double_spend_is_relayed_again_and_paid_once()
+{
+    let chain = Chain::start().await;
+    let db = common::database("payouts_flushed").await;
+    let payees = chain.receivers(&["nina"]).await;
+    let id =
+        common::seed_balance(&db, &payees[0].standard, "", BalanceType::Pplns, xmr("2.5")).await;
+    let processor = chain.processor(&db, FeePolicy::PoolPaysNetworkFee);
+    let report = processor.run_cycle().await.expect("cycle");
+    assert_eq!(report.batches_sent, 1, "{report:?}");
+    let batch = payouts::list(&db, &[BatchStatus::Relayed], 10)
+        .await
+        .unwrap()[0]
+        .clone();
+    let hash = batch.tx_hash.unwrap().to_string();
+    let daemon_pool = async || -> Vec<String> {
+        let pool = chain
+            .daemon_other("get_transaction_pool_hashes", serde_json::json!({}))
+            .await;
+        serde_json::from_value(pool["tx_hashes"].clone()).unwrap_or_default()
+    };
+    assert_eq!(daemon_pool().await, vec![hash.clone()]);
+
+    // The daemon drops it from its pool (as a restart or an eviction would); its inputs are
+    // not spent elsewhere. The next cycle relays the same tx again, and one more (the tx
+    // now in the pool) changes nothing: no review, no new tx.
+    let daemon = rxpool::monero::daemon::DaemonClient::new(&[chain.daemon_url()]).unwrap();
+    daemon.flush_txpool().await.unwrap();
+    assert!(daemon_pool().await.is_empty());
+    for _ in 0..2 {
+        let report = processor.run_cycle().await.expect("cycle");
+        assert_eq!(
+            (report.re_relayed, report.batches_sent, report.manual_review),
+            (1, 0, 0),
+            "{report:?}"
+        );
+        assert_eq!(
+            daemon_pool().await,
+            vec![hash.clone()],
+            "back in the pool, once"
+        );
+    }
+    chain.mine(12).await;
+    let report = processor.run_cycle().await.expect("cycle");
+    assert_eq!((report.confirmed, report.re_relayed), (1, 0), "{report:?}");
+    let row = payouts::get(&db, batch.id).await.unwrap().unwrap();
+    assert_eq!(row.status, BatchStatus::Confirmed);
+    assert_eq!(
+        row.tx_hash, batch.tx_hash,
+        "the same tx, never signed again"
+    );
+    let seen = chain.received(&payees[0]).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].amount, xmr("2.5").0);
+    assert_eq!(seen[0].txid, hash);
+    assert_eq!(common::balance(&db, id).await, Atomic::ZERO);
 }

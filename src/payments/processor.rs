@@ -246,8 +246,8 @@ impl<W: Wallet> Processor<W> {
         }
     }
 
-    /// Follows a relayed (or reviewed) tx: confirmed after N, re-relayed if it left the pool
-    /// unmined, manual review if that is refused.
+    /// Follows a relayed (or reviewed) tx: confirmed after N; until then relayed again each
+    /// cycle (it may have left the pool unmined), manual review if that is refused.
     async fn track(&self, batch: &BatchRow, report: &mut CycleReport) -> Result<(), CycleError> {
         let Some(hash) = batch.tx_hash else {
             return Err(PayoutError::Malformed(format!("batch {} has no tx", batch.id)).into());
@@ -280,15 +280,18 @@ impl<W: Wallet> Processor<W> {
                 }
                 Ok(())
             }
-            Some(t) if t.kind != "failed" => {
-                // Pending or in the pool: wait.
+            Some(t) if t.kind != "failed" && batch.status == BatchStatus::ManualReview => {
                 payouts::note_confirmations(&self.db, batch.id, 0, None).await?;
                 Ok(())
             }
             _ if batch.status == BatchStatus::ManualReview => Ok(()),
-            gone => {
-                // Failed or unknown to the wallet (restored or rescanned wallet): relay the
-                // same tx again; a double spend is refused and goes to review.
+            seen => {
+                // Pending, failed, or unknown to the wallet (restored or rescanned wallet):
+                // relay the same tx again; a double spend is refused and goes to review.
+                // Pending ones too: wallet-rpc 0.18 goes on listing a tx the daemon dropped
+                // from its pool as pending (it does not turn failed), and relaying a tx that
+                // is still in the pool changes nothing (same hash, one tx in the pool).
+                let pending = seen.as_ref().is_some_and(|t| t.kind != "failed");
                 let Some(metadata) = batch.tx_metadata.as_deref() else {
                     return Err(PayoutError::Malformed(format!(
                         "batch {} has no metadata",
@@ -296,17 +299,24 @@ impl<W: Wallet> Processor<W> {
                     ))
                     .into());
                 };
-                tracing::warn!(batch = batch.id, tx = %hash, seen = gone.is_some(),
-                    "relayed payout is not in the wallet's pool or chain; relaying it again");
+                if pending {
+                    payouts::note_confirmations(&self.db, batch.id, 0, None).await?;
+                    tracing::debug!(batch = batch.id, tx = %hash, "payout still pending; relaying it again");
+                } else {
+                    tracing::warn!(batch = batch.id, tx = %hash, seen = seen.is_some(),
+                        "relayed payout is not in the wallet's pool or chain; relaying it again");
+                }
                 self.count_call();
                 match self.wallet.relay_tx(metadata).await {
                     Ok(_) => {
-                        payouts::note_error(
-                            &self.db,
-                            batch.id,
-                            "re-relayed after leaving the pool",
-                        )
-                        .await?;
+                        if !pending {
+                            payouts::note_error(
+                                &self.db,
+                                batch.id,
+                                "re-relayed after leaving the pool",
+                            )
+                            .await?;
+                        }
                         report.re_relayed += 1;
                         Ok(())
                     }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rxpool::devnet::{MariaDb, Monerod, WalletRpc};
+use rxpool::devnet::{MariaDb, Monerod, MonerodOptions, WalletRpc};
 use rxpool::domain::{Atomic, BalanceType, Network};
 use rxpool::monero::wallet::{Wallet, WalletClient};
 use rxpool::payments::planner::{FeePolicy, PayoutPolicy};
@@ -120,7 +120,14 @@ impl Chain {
     /// Its own regtest daemon (tests mine a lot; a shared chain would make them wait on each
     /// other), a funded pool wallet and a wallet-rpc for receivers.
     pub async fn start() -> Chain {
-        let daemon = Monerod::start(Default::default()).await.expect("monerod");
+        // Coinbase unlocks after 60 blocks; ring members need ~100 outputs on the chain.
+        Chain::start_with(MonerodOptions::default(), 40, 80).await
+    }
+
+    /// As [`Chain::start`] on a daemon started with `options`: `pool_blocks` mined to the pool
+    /// wallet, then `other_blocks` to a burn address.
+    pub async fn start_with(options: MonerodOptions, pool_blocks: u64, other_blocks: u64) -> Chain {
+        let daemon = Monerod::start(options).await.expect("monerod");
         let pool_rpc = WalletRpc::start(&daemon, Network::Mainnet)
             .await
             .expect("pool wallet-rpc");
@@ -144,9 +151,10 @@ impl Chain {
             pool_rpc,
             _recv_rpc: recv_rpc,
         };
-        // Coinbase unlocks after 60 blocks; ring members need ~100 outputs on the chain.
-        chain.mine_to(&chain.pool_address.clone(), 40).await;
-        chain.mine(80).await;
+        chain
+            .mine_to(&chain.pool_address.clone(), pool_blocks)
+            .await;
+        chain.mine(other_blocks).await;
         chain
     }
 
@@ -187,12 +195,49 @@ impl Chain {
             .expect("restored wallet refresh");
     }
 
+    /// Writes a `config.toml` in `dir` for a payments child process on `mysql_url`, this
+    /// chain's daemon and the pool wallet-rpc; returns its path.
+    pub fn payments_config(&self, dir: &std::path::Path, mysql_url: &str) -> std::path::PathBuf {
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[mysql]\nurl = \"{mysql_url}\"\n[lmdb]\npath = \"{lmdb}\"\n[daemon]\nurls = [\"{daemon}\"]\n\
+                 [wallet]\nurl = \"{wallet}\"\n[pool]\nbind = \"127.0.0.1\"\npool_id = 1\nhostname = \"test\"\n",
+                lmdb = dir.join("lmdb").display(),
+                daemon = self.daemon_url(),
+                wallet = self.pool_wallet_url(),
+            ),
+        )
+        .expect("write config.toml");
+        config
+    }
+
     /// The pool wallet-rpc's URL (for a payments child process).
     pub fn pool_wallet_url(&self) -> String {
         self.pool_rpc.rpc_url()
     }
 
-    async fn rpc(&self, url: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
+    /// One of the daemon's plain JSON endpoints (`/get_transactions`, ...), not JSON-RPC.
+    pub async fn daemon_other(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("{}/{path}", self.daemon_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("daemon send")
+            .json()
+            .await
+            .expect("daemon json")
+    }
+
+    /// A raw JSON-RPC call to `url` (a daemon or a wallet-rpc); panics on an error answer.
+    pub async fn rpc(
+        &self,
+        url: &str,
+        method: &str,
+        params: serde_json::Value,
+    ) -> serde_json::Value {
         let body =
             serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": method, "params": params});
         let reply: serde_json::Value = reqwest::Client::new()
