@@ -229,6 +229,9 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
     tracing::info!("pool stopping: closing connections and flushing shares");
     tracker.close();
     tracker.wait().await;
+    // Shares answered before their spot check are recorded when it ends.
+    shared.spot_checks.close();
+    shared.spot_checks.wait().await;
     writer
         .flush()
         .await

@@ -748,3 +748,88 @@ async fn an_xmr_node_proxy_mines_on_block_template_jobs_with_its_own_nonces() {
     assert_eq!(error_of(&r), Some("Duplicate share"), "{r}");
     assert_eq!(shares_in_store(&pool).await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_miners_sampled_share_is_answered_first_and_credited_only_if_its_hash_holds() {
+    use rxpool::pool::rejection::Rejection;
+    use std::sync::atomic::Ordering;
+    let monerod = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1_000_000_000,
+    })
+    .await
+    .unwrap();
+    // Trust after 2 verified shares, but every later share is sampled (probability 256/256):
+    // every share of the trusted miner is spot-checked after its reply.
+    let settings = PoolSettings {
+        trust: rxpool::pool::trust::TrustConfig {
+            enabled: true,
+            threshold: 2,
+            min: 256,
+            change: 0,
+            penalty: 0,
+            max_difficulty: 1_000_000,
+        },
+        ..test_settings()
+    };
+    let pool = start_pool(&[monerod.rpc_url()], settings, 1, None).await;
+    let mut c = connect(&pool).await;
+    let job = login(&mut c, ADDR).await["job"].clone();
+    let blob = hex::decode(job["blob"].as_str().unwrap()).unwrap();
+    let seed: Hash32 = job["seed_hash"].as_str().unwrap().parse().unwrap();
+    // Job difficulty 1: every hash is a share, so a made-up result passes the target check
+    // and only hashing can tell it is wrong.
+    let mut share = async |nonce: u32, honest: bool| {
+        let mut b = blob.clone();
+        b[39..43].copy_from_slice(&nonce.to_le_bytes());
+        let hash = pool.verifier.hash(PowAlgo::RandomX, seed, b).await.unwrap();
+        let result = if honest {
+            hash.to_string()
+        } else {
+            "ab".repeat(32)
+        };
+        let nonce = hex::encode(nonce.to_le_bytes());
+        c.call("submit", submit_params(&job, &nonce, &result)).await
+    };
+    let stats = &pool.shared.stats;
+    let wait_verified = async |n: u64| {
+        for _ in 0..600 {
+            if stats.verified.load(Ordering::Relaxed) >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("spot checks did not finish");
+    };
+
+    for nonce in 0..3 {
+        assert_eq!(error_of(&share(nonce, true).await), None);
+    }
+    // Trusted now: a wrong result is answered OK, then found out by its spot check.
+    assert_eq!(error_of(&share(3, false).await), None);
+    wait_verified(4).await;
+    assert_eq!(pool.shared.rejections.get(Rejection::WrongHash), 1);
+    assert_eq!(
+        shares_in_store(&pool).await,
+        3,
+        "the bad share is not credited"
+    );
+    // The failed check broke trust: the next honest share is hashed before its reply, and a
+    // wrong one is refused at once.
+    assert_eq!(error_of(&share(4, true).await), None);
+    assert_eq!(stats.verified.load(Ordering::Relaxed), 5);
+    assert_eq!(
+        error_of(&share(5, false).await),
+        Some("Low difficulty share")
+    );
+    assert_eq!(pool.shared.rejections.get(Rejection::WrongHash), 2);
+    assert_eq!(shares_in_store(&pool).await, 4);
+    let trusted = pool
+        .store
+        .read()
+        .unwrap()
+        .shares_at(rxpool::domain::Height(job["height"].as_u64().unwrap()))
+        .unwrap()
+        .filter(|s| s.as_ref().is_ok_and(|s| s.trusted()))
+        .count();
+    assert_eq!(trusted, 0, "every credited share was hashed");
+}

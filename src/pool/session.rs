@@ -26,6 +26,7 @@ use crate::domain::{Difficulty, PoolType, Target, UnixMillis, WalletAddress};
 use crate::monero::blob::{MAX_HASHING_BLOB, Template};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 
 /// The algorithm name jobs carry (`algo` extension).
 pub const ALGO: &str = "rx/0";
@@ -57,6 +58,9 @@ pub struct Miner {
     /// Whether the miner's client takes `algo` in submits (it sent an `algo` list).
     pub algo_extension: bool,
     pub shares: u64,
+    /// Spot checks (run after the reply) that found a bad share, not yet applied to trust
+    /// and the ban ratio; the next submit applies them.
+    pub failed_spot_checks: Arc<AtomicU32>,
 }
 
 /// Where the session is.
@@ -172,7 +176,7 @@ impl Session {
     }
 
     /// Handles one request.
-    pub async fn handle(&mut self, shared: &Shared, request: Request) -> Action {
+    pub async fn handle(&mut self, shared: &Arc<Shared>, request: Request) -> Action {
         let now = shared.now();
         let id = Some(&*request.id);
         if shared.bans.is_ip_banned(self.ip, now) {
@@ -332,6 +336,7 @@ impl Session {
             target: TargetCache::default(),
             algo_extension: params.algo.is_some(),
             shares: 0,
+            failed_spot_checks: Arc::default(),
         };
         self.phase = Phase::Mining(Box::new(miner));
         shared.stats.miner_joined(self.port.port);

@@ -149,6 +149,9 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     pub stats: Stats,
     pub emails: Option<tokio::sync::mpsc::Sender<EmailRegistration>>,
+    /// Spot checks of trusted miners' sampled shares, running after the reply; shutdown
+    /// waits for them before the share writer is flushed.
+    pub spot_checks: tokio_util::task::TaskTracker,
 }
 
 impl Shared {
@@ -179,6 +182,7 @@ impl Shared {
             clock,
             stats: Stats::default(),
             emails: None,
+            spot_checks: tokio_util::task::TaskTracker::new(),
         }
     }
 

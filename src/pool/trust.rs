@@ -89,6 +89,8 @@ impl Trust {
         self.probability = 256;
     }
 
+    /// Whether the miner has earned trust: its verified shares reached the threshold and no
+    /// bad share has happened since (its shares are then hashed only as random samples).
     pub fn is_trusted(&self) -> bool {
         self.remaining == 0
     }

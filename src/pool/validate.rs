@@ -4,15 +4,23 @@
 //! hash, job difficulty, block candidate; then records the share (and a found block, durably,
 //! BEFORE the miner's reply) through the share sink, and updates vardiff, trust and the ban
 //! ratio. Returns a [`ShareOutcome`] or a [`Refusal`].
+//!
+//! Spot checks: a trusted miner's share that the trust draw picks for hashing (and that is
+//! not a block candidate) is answered at once and hashed afterwards on
+//! `Shared::spot_checks`; it is recorded only if the hash matches, so nothing unverified is
+//! credited that trust would not have credited anyway. A failed spot check is counted and,
+//! at the miner's next submit, breaks its trust and counts against its ban ratio. Untrusted
+//! miners' shares and block candidates are always hashed before the reply.
 
 use super::bans::ShareRatio;
 use super::jobs::{self, SubmitKeyError};
 use super::protocol::SubmitParams;
 use super::rejection::Rejection;
-use super::session::{ALGO, Session};
+use super::session::{ALGO, Miner, Session};
 use super::state::{HashFailure, Shared};
 use crate::domain::{Hash32, Height};
 use crate::store::lmdb::{FoundBlock, NewShare};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// An accepted share.
@@ -42,28 +50,34 @@ impl From<Rejection> for Refusal {
 
 /// Validates and records one share.
 pub async fn submit(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     session: &mut Session,
     params: SubmitParams,
 ) -> Result<ShareOutcome, Refusal> {
+    let ip = session.ip;
+    if let Some(miner) = session.miner_mut() {
+        // Shares answered earlier whose spot check failed: each is a bad share now (this
+        // one is then hashed before its reply, trust being gone).
+        for _ in 0..miner.failed_spot_checks.swap(0, Ordering::Relaxed) {
+            if bad_share(shared, ip, miner) {
+                return Err(Refusal {
+                    rejection: Rejection::WrongHash,
+                    ban: true,
+                });
+            }
+        }
+    }
     let result = check(shared, session, &params).await;
     let Some(miner) = session.miner_mut() else {
         return result;
     };
-    let settings = shared.settings();
     match result {
         Ok(_) => {
-            miner.ratio.record(&settings.bans, true);
+            miner.ratio.record(&shared.settings().bans, true);
             result
         }
         Err(refusal) if refusal.rejection.is_bad_share() => {
-            miner.trust.broken(&settings.trust);
-            if miner.ratio.record(&settings.bans, false) {
-                miner.ratio = ShareRatio::default();
-                shared
-                    .bans
-                    .ban_ip(session.ip, shared.now(), settings.bans.length_secs);
-                tracing::info!(ip = %session.ip, secs = settings.bans.length_secs, "IP banned for invalid shares");
+            if bad_share(shared, ip, miner) {
                 return Err(Refusal {
                     rejection: refusal.rejection,
                     ban: true,
@@ -75,8 +89,24 @@ pub async fn submit(
     }
 }
 
+/// A bad share breaks the miner's trust and counts against its IP's ratio; returns whether
+/// that banned the IP.
+fn bad_share(shared: &Shared, ip: std::net::IpAddr, miner: &mut Miner) -> bool {
+    let settings = shared.settings();
+    miner.trust.broken(&settings.trust);
+    if !miner.ratio.record(&settings.bans, false) {
+        return false;
+    }
+    miner.ratio = ShareRatio::default();
+    shared
+        .bans
+        .ban_ip(ip, shared.now(), settings.bans.length_secs);
+    tracing::info!(%ip, secs = settings.bans.length_secs, "IP banned for invalid shares");
+    true
+}
+
 async fn check(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     session: &mut Session,
     params: &SubmitParams,
 ) -> Result<ShareOutcome, Refusal> {
@@ -124,6 +154,41 @@ async fn check(
     let verify = miner
         .trust
         .must_verify(&settings.trust, job_diff, claimed_block, draw);
+    if verify
+        && !claimed_block
+        && settings.trust.enabled
+        && miner.trust.is_trusted()
+        && job_diff < settings.trust.max_difficulty
+        && job.difficulty.is_met_by(&claimed)
+    {
+        let blob = template
+            .hashing_blob(&extra)
+            .map_err(|_| Rejection::BlockExpired)?
+            .with_nonce(nonce)
+            .into_bytes();
+        let now = shared.now();
+        let share = NewShare {
+            height: template.height(),
+            timestamp: now,
+            miner: miner.payout.clone(),
+            worker: miner.worker.clone(),
+            difficulty: job_diff,
+            job_difficulty: job_diff,
+            pool_type,
+            trusted: false,
+            found_block: false,
+        };
+        let seed = template.seed_hash();
+        let failed = miner.failed_spot_checks.clone();
+        let checker = shared.clone();
+        shared.spot_checks.spawn(async move {
+            spot_check(&checker, seed, blob, claimed, share, &failed).await;
+        });
+        miner.trust.accepted(&settings.trust, true);
+        miner.vardiff.record(&settings.vardiff, now, job.difficulty);
+        miner.shares += 1;
+        return Ok(ShareOutcome::Accepted { trusted: false });
+    }
     let hash = if verify {
         let blob = template
             .hashing_blob(&extra)
@@ -221,4 +286,46 @@ async fn check(
     miner.vardiff.record(&settings.vardiff, now, job.difficulty);
     miner.shares += 1;
     Ok(outcome)
+}
+
+/// Hashes a trusted miner's sampled share after its reply and records it only if the hash
+/// is the one the miner claimed. A verifier too busy to take it leaves the share as trust
+/// would have left it: recorded, flagged trusted (unverified).
+async fn spot_check(
+    shared: &Shared,
+    seed: Hash32,
+    blob: Vec<u8>,
+    claimed: Hash32,
+    mut share: NewShare,
+    failed: &std::sync::atomic::AtomicU32,
+) {
+    // Counters move last, so whoever watches them sees the share already recorded.
+    let verified = match shared.hasher.hash(seed, blob).await {
+        Ok(hash) if hash != claimed => {
+            shared.rejections.count(Rejection::WrongHash);
+            failed.fetch_add(1, Ordering::Relaxed);
+            shared.stats.verified.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(miner = %share.miner, "a trusted miner's spot-checked share was bad");
+            return;
+        }
+        Ok(_) => true,
+        Err(e) => {
+            if let HashFailure::Failed(msg) = e {
+                tracing::warn!(error = %msg, "PoW spot check failed");
+            }
+            share.trusted = true;
+            false
+        }
+    };
+    if let Err(e) = shared.sink.append(share).await {
+        tracing::error!(error = %e, "could not record a spot-checked share");
+        return;
+    }
+    let counter = if verified {
+        &shared.stats.verified
+    } else {
+        &shared.stats.trusted
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
 }
