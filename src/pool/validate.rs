@@ -149,6 +149,26 @@ async fn check(
     let network = template.difficulty();
     let job_diff = job.difficulty.as_u64().unwrap_or(u64::MAX);
 
+    let hashing_blob = || -> Result<Vec<u8>, Rejection> {
+        Ok(template
+            .hashing_blob(&extra)
+            .map_err(|_| Rejection::BlockExpired)?
+            .with_nonce(nonce)
+            .into_bytes())
+    };
+    let (payout, worker) = (miner.payout.clone(), miner.worker.clone());
+    let share_at = |timestamp, trusted, found_block| NewShare {
+        height: template.height(),
+        timestamp,
+        miner: payout.clone(),
+        worker: worker.clone(),
+        difficulty: job_diff,
+        job_difficulty: job_diff,
+        pool_type,
+        trusted,
+        found_block,
+    };
+
     let claimed_block = network.is_met_by(&claimed);
     let draw: u8 = rand::random();
     let verify = miner
@@ -161,23 +181,9 @@ async fn check(
         && job_diff < settings.trust.max_difficulty
         && job.difficulty.is_met_by(&claimed)
     {
-        let blob = template
-            .hashing_blob(&extra)
-            .map_err(|_| Rejection::BlockExpired)?
-            .with_nonce(nonce)
-            .into_bytes();
+        let blob = hashing_blob()?;
         let now = shared.now();
-        let share = NewShare {
-            height: template.height(),
-            timestamp: now,
-            miner: miner.payout.clone(),
-            worker: miner.worker.clone(),
-            difficulty: job_diff,
-            job_difficulty: job_diff,
-            pool_type,
-            trusted: false,
-            found_block: false,
-        };
+        let share = share_at(now, false, false);
         let seed = template.seed_hash();
         let failed = miner.failed_spot_checks.clone();
         let checker = shared.clone();
@@ -190,11 +196,7 @@ async fn check(
         return Ok(ShareOutcome::Accepted { trusted: false });
     }
     let hash = if verify {
-        let blob = template
-            .hashing_blob(&extra)
-            .map_err(|_| Rejection::BlockExpired)?
-            .with_nonce(nonce)
-            .into_bytes();
+        let blob = hashing_blob()?;
         let hash = shared
             .hasher
             .hash(template.seed_hash(), blob)
@@ -263,17 +265,7 @@ async fn check(
             tracing::warn!(block.height = %template.height(), details = ?result.details, "block rejected by every daemon");
         }
     }
-    let share = NewShare {
-        height: template.height(),
-        timestamp: now,
-        miner: miner.payout.clone(),
-        worker: miner.worker.clone(),
-        difficulty: job_diff,
-        job_difficulty: job_diff,
-        pool_type,
-        trusted: !verify,
-        found_block: matches!(outcome, ShareOutcome::Block { .. }),
-    };
+    let share = share_at(now, !verify, matches!(outcome, ShareOutcome::Block { .. }));
     if let Err(e) = shared.sink.append(share).await {
         tracing::error!(error = %e, "could not record a share");
         return Err(Rejection::Overloaded.into());
