@@ -4,9 +4,10 @@
 //! datagram, exit codes and input errors; `pools.ip`/`ports.ip_address` carry
 //! `[pool] public_address`, never the bind address.
 
-use rxpool::devnet::{MariaDb, Monerod, MonerodOptions, free_port};
-use rxpool::domain::PoolType;
-use rxpool::store::mysql::{self, PortConfig};
+#[path = "support/pool_db.rs"]
+mod pool_db;
+
+use rxpool::devnet::{Monerod, MonerodOptions, free_port};
 use serde_json::{Value, json};
 use std::net::UdpSocket;
 use std::path::Path;
@@ -19,34 +20,8 @@ use tokio_util::sync::CancellationToken;
 const ADDR: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
 const BLOCK: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-/// A fresh migrated database with the pool address set and one stratum port; returns its URL,
-/// the connection pool and the port.
 async fn database(name: &str) -> (String, sqlx::MySqlPool, u16) {
-    let maria = MariaDb::shared().await.unwrap();
-    let url = maria.create_database(name).await.unwrap();
-    let db = mysql::connect(&url).await.unwrap();
-    mysql::migrate(&db).await.unwrap();
-    mysql::set_setting(&db, "pool.address", ADDR).await.unwrap();
-    // Only our port: the seeded ones (3333, ...) may be taken by other processes on this host.
-    sqlx::query("DELETE FROM port_config")
-        .execute(&db)
-        .await
-        .unwrap();
-    let port = free_port().unwrap();
-    mysql::registry::upsert_port(
-        &db,
-        &PortConfig {
-            port,
-            difficulty: 1000,
-            description: "test".into(),
-            pool_type: PoolType::Pplns,
-            hidden: false,
-            tls: false,
-        },
-    )
-    .await
-    .unwrap();
-    (url, db, port)
+    pool_db::pool_database(name, ADDR, 1000).await
 }
 
 fn config(url: &str, lmdb: &Path, daemon: &str, pool_lines: &str) -> rxpool::config::FileConfig {

@@ -2,11 +2,14 @@
 //! monerod + LMDB. Proves the port comes from `port_config`, the `pools`/`ports` heartbeat is
 //! written, a real RandomX share is accepted, and SIGTERM-style shutdown flushes it to LMDB.
 
-use rxpool::devnet::{MariaDb, Monerod, MonerodOptions, free_port};
-use rxpool::domain::{Hash32, PoolType, Target};
+#[path = "support/pool_db.rs"]
+mod pool_db;
+
+use rxpool::devnet::{Monerod, MonerodOptions};
+use rxpool::domain::{Hash32, Target};
 use rxpool::monero::pow::{PowAlgo, Verifier, VerifierConfig};
 use rxpool::store::lmdb::{ShareStore, StoreOptions};
-use rxpool::store::mysql::{self, PortConfig};
+use rxpool::store::mysql;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -40,33 +43,10 @@ async fn call(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_mysql_ports_heartbeats_and_flushes_shares_on_shutdown() {
-    let maria = MariaDb::shared().await.unwrap();
-    let url = maria.create_database("pool_run").await.unwrap();
-    let db = mysql::connect(&url).await.unwrap();
-    mysql::migrate(&db).await.unwrap();
-    mysql::set_setting(&db, "pool.address", ADDR).await.unwrap();
+    let (url, db, port) = pool_db::pool_database("pool_run", ADDR, 1).await;
     mysql::set_setting(&db, "pool.minDifficulty", "1")
         .await
         .unwrap();
-    // Only our port: the seeded ones (3333, ...) may be taken by other processes on this host.
-    sqlx::query("DELETE FROM port_config")
-        .execute(&db)
-        .await
-        .unwrap();
-    let port = free_port().unwrap();
-    mysql::registry::upsert_port(
-        &db,
-        &PortConfig {
-            port,
-            difficulty: 1,
-            description: "test".into(),
-            pool_type: PoolType::Pplns,
-            hidden: false,
-            tls: false,
-        },
-    )
-    .await
-    .unwrap();
     let monerod = Monerod::start(MonerodOptions {
         fixed_difficulty: 1_000_000,
     })
