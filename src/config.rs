@@ -133,6 +133,7 @@ pub struct PoolConfig {
     /// This host's id in the `pools` table; also its extra-nonce instance id unless
     /// `instance_id` is set.
     pub pool_id: u32,
+    /// This host's name in the `pools` table and e-mails. Defaults to the machine's hostname.
     #[serde(default = "defaults::hostname")]
     pub hostname: String,
     /// This host's public name or IP as miners and other hosts reach it, written to
@@ -242,10 +243,10 @@ mod defaults {
         "0.0.0.0".into()
     }
     pub fn hostname() -> String {
-        "localhost".into()
+        super::machine_hostname().unwrap_or_else(|| "localhost".into())
     }
     pub fn public_address() -> String {
-        super::machine_hostname().unwrap_or_else(|| "localhost".into())
+        hostname()
     }
     pub fn api_bind() -> String {
         "127.0.0.1:8001".into()
@@ -525,6 +526,7 @@ bind = "127.0.0.1:8001"
         let config = FileConfig::parse(MINIMAL).unwrap();
         let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
         assert_eq!(config.pool.public_address, kernel.trim());
+        assert_eq!(defaults::hostname(), kernel.trim());
         assert_ne!(config.pool.public_address, config.pool.bind);
         let with = |value: &str| {
             FileConfig::parse(&MINIMAL.replace(
