@@ -25,29 +25,8 @@ async fn database(name: &str) -> (String, sqlx::MySqlPool, u16) {
 }
 
 fn config(url: &str, lmdb: &Path, daemon: &str, pool_lines: &str) -> rxpool::config::FileConfig {
-    rxpool::config::FileConfig::parse(&format!(
-        r#"
-[mysql]
-url = "{url}"
-[lmdb]
-path = "{}"
-map_size_mb = 64
-[daemon]
-urls = ["{daemon}"]
-template_poll_ms = 60000
-[wallet]
-url = "http://127.0.0.1:1"
-[pool]
-bind = "127.0.0.1"
-hostname = "test-pool"
-{pool_lines}
-[pow]
-randomx_mode = "light"
-verifier_threads = 1
-"#,
-        lmdb.display(),
-    ))
-    .unwrap()
+    // A minute between polls: a new job sooner than that came from the block notification.
+    pool_db::pool_config(url, lmdb, daemon, 60_000, pool_lines)
 }
 
 /// Cancels the role and waits for it to finish cleanly.

@@ -53,30 +53,7 @@ async fn run_serves_mysql_ports_heartbeats_and_flushes_shares_on_shutdown() {
     .await
     .unwrap();
     let lmdb = tempfile::tempdir().unwrap();
-    let config = rxpool::config::FileConfig::parse(&format!(
-        r#"
-[mysql]
-url = "{url}"
-[lmdb]
-path = "{}"
-map_size_mb = 64
-[daemon]
-urls = ["{}"]
-template_poll_ms = 200
-[wallet]
-url = "http://127.0.0.1:1"
-[pool]
-bind = "127.0.0.1"
-pool_id = 7
-hostname = "test-pool"
-[pow]
-randomx_mode = "light"
-verifier_threads = 1
-"#,
-        lmdb.path().display(),
-        monerod.rpc_url()
-    ))
-    .unwrap();
+    let config = pool_db::pool_config(&url, lmdb.path(), &monerod.rpc_url(), 200, "pool_id = 7");
     let shutdown = CancellationToken::new();
     let role = tokio::spawn(rxpool::pool::run(config, shutdown.clone()));
 

@@ -157,11 +157,12 @@ async fn check(
             .into_bytes())
     };
     let (payout, worker) = (miner.payout.clone(), miner.worker.clone());
-    let share_at = |timestamp, trusted, found_block| NewShare {
+    // Called once, on whichever path records the share: it takes the two names.
+    let share_at = move |timestamp, trusted, found_block| NewShare {
         height: template.height(),
         timestamp,
-        miner: payout.clone(),
-        worker: worker.clone(),
+        miner: payout,
+        worker,
         difficulty: job_diff,
         job_difficulty: job_diff,
         pool_type,

@@ -1,11 +1,12 @@
-//! A pool's MySQL database for tests that run the pool role: a fresh migrated database on
-//! the shared devnet MariaDB, `pool.address` set, and `port_config` holding exactly one
-//! stratum port on a free loopback port (the seeded 3333/5555/7777 may be taken by other
-//! processes on this host).
+//! What tests that run the pool role (`pool::run`) need: a fresh migrated database on the
+//! shared devnet MariaDB with `pool.address` set and `port_config` holding exactly one stratum
+//! port on a free loopback port (the seeded 3333/5555/7777 may be taken by other processes on
+//! this host), and the role's `config.toml`.
 
 use rxpool::devnet::{MariaDb, free_port};
 use rxpool::domain::PoolType;
 use rxpool::store::mysql::{self, PortConfig};
+use std::path::Path;
 
 /// Returns the database URL, a connection pool and the stratum port (pplns, `difficulty`).
 pub async fn pool_database(
@@ -39,4 +40,38 @@ pub async fn pool_database(
     .await
     .unwrap();
     (url, db, port)
+}
+
+/// The pool role's config: light-mode RandomX on one thread, no wallet, polling `daemon`
+/// every `poll_ms`; `pool_lines` adds `[pool]` keys (`pool_id` at least).
+pub fn pool_config(
+    url: &str,
+    lmdb: &Path,
+    daemon: &str,
+    poll_ms: u64,
+    pool_lines: &str,
+) -> rxpool::config::FileConfig {
+    rxpool::config::FileConfig::parse(&format!(
+        r#"
+[mysql]
+url = "{url}"
+[lmdb]
+path = "{}"
+map_size_mb = 64
+[daemon]
+urls = ["{daemon}"]
+template_poll_ms = {poll_ms}
+[wallet]
+url = "http://127.0.0.1:1"
+[pool]
+bind = "127.0.0.1"
+hostname = "test-pool"
+{pool_lines}
+[pow]
+randomx_mode = "light"
+verifier_threads = 1
+"#,
+        lmdb.display(),
+    ))
+    .unwrap()
 }
