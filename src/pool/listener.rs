@@ -112,27 +112,33 @@ pub async fn serve(
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
                             .await;
                     if let Ok(Ok(stream)) = handshake {
-                        connection(shared, stream, peer, port, shutdown).await;
+                        let (read, write) = tokio::io::split(stream);
+                        connection(shared, read, write, peer, port, shutdown).await;
                     }
                 }
-                None => connection(shared, stream, peer, port, shutdown).await,
+                None => {
+                    // Owned halves: no lock between reading and writing, unlike `io::split`.
+                    let (read, write) = stream.into_split();
+                    connection(shared, read, write, peer, port, shutdown).await;
+                }
             }
         });
     }
 }
 
-/// Runs one connection to its end.
-pub async fn connection<S>(
+/// Runs one connection, given its two halves, to its end.
+pub async fn connection<R, W>(
     shared: Arc<Shared>,
-    stream: S,
+    read: R,
+    mut write: W,
     peer: SocketAddr,
     port: PortInfo,
     shutdown: CancellationToken,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
 {
     shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-    let (read, mut write) = tokio::io::split(stream);
     let mut reader = LineReader::new(read);
     let mut session = Session::new(&shared, peer.ip(), port.clone());
     let mut templates = shared.subscribe();
