@@ -30,8 +30,9 @@
 //!    share waits for one RandomX hash, so p99 is a hash time whenever more than 1 % of shares
 //!    are verified; `--trust-min` lowers the floor to see the skipped path alone.
 //!
-//! The child runs at nice 10 (`--client-nice`): it stands in for miners on other hosts, so on
-//! these shared cores it yields to the pool rather than taking the verifier's time.
+//! Without `--trust` the child runs at nice 10 (`--client-nice`): it stands in for miners on
+//! other hosts, so on these shared cores it yields to the pool rather than taking the
+//! verifier's time. With `--trust` it runs at nice 0, since it times every reply.
 //!
 //! Output: one `key = value` line per figure. Bans are disabled (wrong shares would ban the
 //! loopback IP) and the per-IP cap is lifted.
@@ -109,7 +110,7 @@ const USAGE: &str = "stratum-bench [--miners N] [--pushes K] [--rate SHARES_PER_
   --trust         submit real shares: earn trust first, then measure at --rate (implies --fast)
   --submitters M  miners that submit in --trust mode (default 50)
   --trust-min T   verify-probability floor, T/256 (default: the pool's, 20)
-  --client-nice P nice value of the load-generating child (default 10; 0 to compete evenly)";
+  --client-nice P nice value of the load-generating child (default 10, or 0 with --trust)";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -121,7 +122,7 @@ fn main() -> anyhow::Result<()> {
     if is_client {
         // The load generator stands in for miners on other hosts: on these shared cores it
         // yields to the pool (threads inherit this, so set it before the runtime starts).
-        let nice = arg(&args, "--client-nice", 10).min(19);
+        let nice = arg(&args, "--client-nice", default_client_nice(&args)).min(19);
         // SAFETY: plain syscall on this thread; no pointers.
         if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice as libc::c_int) } != 0 {
             eprintln!("could not lower the client's priority; figures include its CPU");
@@ -134,6 +135,18 @@ fn main() -> anyhow::Result<()> {
         rt.block_on(client(args))
     } else {
         rt.block_on(server(args))
+    }
+}
+
+/// The child's nice value unless `--client-nice` says otherwise: 10 where the verifier keeps
+/// both cores busy and the child would take its time (the verified ÷ raw ratio), 0 with
+/// `--trust`, where the child times each reply and a lowered priority would be counted as
+/// the pool's latency.
+fn default_client_nice(args: &[String]) -> u64 {
+    if args.iter().any(|a| a == "--trust") {
+        0
+    } else {
+        10
     }
 }
 
@@ -297,7 +310,7 @@ async fn server(args: Vec<String>) -> anyhow::Result<()> {
         .args(["--miners", &miners.to_string(), "--rate", &rate.to_string()])
         .args([
             "--client-nice",
-            &arg(&args, "--client-nice", 10).to_string(),
+            &arg(&args, "--client-nice", default_client_nice(&args)).to_string(),
         ])
         .args([
             "--seconds",
@@ -437,18 +450,18 @@ async fn server(args: Vec<String>) -> anyhow::Result<()> {
                     Instant::now(),
                     shared.stats.verified.load(Ordering::Relaxed),
                 );
-                let watched = shared.clone();
-                steady = Some(tokio::spawn(async move {
-                    tokio::time::sleep(STEADY_MARGIN).await;
-                    let (t0, v0) = (
-                        Instant::now(),
-                        watched.stats.verified.load(Ordering::Relaxed),
-                    );
-                    let window = Duration::from_secs(seconds).saturating_sub(2 * STEADY_MARGIN);
-                    tokio::time::sleep(window.max(Duration::from_secs(1))).await;
-                    let v1 = watched.stats.verified.load(Ordering::Relaxed);
-                    (v1 - v0) as f64 / t0.elapsed().as_secs_f64()
-                }));
+                // A phase too short for a steady middle is taken whole.
+                let window = Duration::from_secs(seconds).saturating_sub(2 * STEADY_MARGIN);
+                if !window.is_zero() {
+                    let watched = shared.clone();
+                    steady = Some(tokio::spawn(async move {
+                        tokio::time::sleep(STEADY_MARGIN).await;
+                        let verified = || watched.stats.verified.load(Ordering::Relaxed);
+                        let (t0, v0) = (Instant::now(), verified());
+                        tokio::time::sleep(window).await;
+                        (verified() - v0) as f64 / t0.elapsed().as_secs_f64()
+                    }));
+                }
                 writeln!(to_child, "SUBMIT")?;
                 to_child.flush()?;
             }
