@@ -685,6 +685,24 @@ fn unpark(parked: Vec<Parked>) -> anyhow::Result<Vec<Miner>> {
         .collect()
 }
 
+/// Waits for the submitting miners, then tells the server how the phase went (`DONE ...`).
+async fn report_done(
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    tally: &Tally,
+    rate: u64,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    for h in handles {
+        let _ = h.await;
+    }
+    println!(
+        "DONE {}",
+        tally.report(started.elapsed().as_secs_f64(), rate)
+    );
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
 /// Submission results of one phase.
 #[derive(Default)]
 struct Tally {
@@ -870,16 +888,7 @@ async fn client(args: Vec<String>) -> anyhow::Result<()> {
             }
         }));
     }
-    let started = Instant::now();
-    for h in handles {
-        let _ = h.await;
-    }
-    println!(
-        "DONE {}",
-        tally.report(started.elapsed().as_secs_f64(), rate)
-    );
-    std::io::stdout().flush()?;
-    Ok(())
+    report_done(handles, &tally, rate).await
 }
 
 /// `--trust`: earn trust with real shares, then submit real shares at `rate`.
@@ -970,14 +979,5 @@ async fn trusted_phase(
             }
         }));
     }
-    let started = Instant::now();
-    for h in handles {
-        let _ = h.await;
-    }
-    println!(
-        "DONE {}",
-        tally.report(started.elapsed().as_secs_f64(), rate)
-    );
-    std::io::stdout().flush()?;
-    Ok(())
+    report_done(handles, &tally, rate).await
 }
