@@ -29,16 +29,6 @@ fn config(url: &str, lmdb: &Path, daemon: &str, pool_lines: &str) -> rxpool::con
     pool_db::pool_config(url, lmdb, daemon, 60_000, pool_lines)
 }
 
-/// Cancels the role and waits for it to finish cleanly.
-async fn stop(shutdown: CancellationToken, role: tokio::task::JoinHandle<anyhow::Result<()>>) {
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), role)
-        .await
-        .expect("pool did not stop")
-        .unwrap()
-        .unwrap();
-}
-
 /// The next line from the pool that satisfies `want`, within `within`.
 async fn next_line(
     io: &mut BufReader<TcpStream>,
@@ -124,7 +114,7 @@ async fn monerod_block_notify_pushes_the_new_job_long_before_the_poll_interval()
         assert!(elapsed < Duration::from_secs(15), "{elapsed:?}");
     }
 
-    stop(shutdown, role).await;
+    pool_db::stop(shutdown, role).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,7 +161,7 @@ async fn pools_and_ports_carry_the_public_address_and_a_taken_pool_id_is_refused
         (ip.as_str(), hostname.as_str()),
         ("pool-a.example.org", "test-pool")
     );
-    stop(shutdown, role).await;
+    pool_db::stop(shutdown, role).await;
 
     // Another host with the same pool_id would share extra nonces: it must not start.
     let second = config(

@@ -143,12 +143,7 @@ async fn run_serves_mysql_ports_heartbeats_and_flushes_shares_on_shutdown() {
         .unwrap();
     assert_eq!(email.as_deref(), Some("me@example.com"));
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), role)
-        .await
-        .expect("pool did not stop")
-        .unwrap()
-        .unwrap();
+    pool_db::stop(shutdown, role).await;
     let store = ShareStore::open(&StoreOptions {
         map_size: 64 << 20,
         ..StoreOptions::new(lmdb.path())

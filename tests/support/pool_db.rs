@@ -1,12 +1,14 @@
 //! What tests that run the pool role (`pool::run`) need: a fresh migrated database on the
 //! shared devnet MariaDB with `pool.address` set and `port_config` holding exactly one stratum
 //! port on a free loopback port (the seeded 3333/5555/7777 may be taken by other processes on
-//! this host), and the role's `config.toml`.
+//! this host), the role's `config.toml`, and a clean stop of the role.
 
 use rxpool::devnet::{MariaDb, free_port};
 use rxpool::domain::PoolType;
 use rxpool::store::mysql::{self, PortConfig};
 use std::path::Path;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Returns the database URL, a connection pool and the stratum port (pplns, `difficulty`).
 pub async fn pool_database(
@@ -74,4 +76,14 @@ verifier_threads = 1
         lmdb.display(),
     ))
     .unwrap()
+}
+
+/// Cancels the pool role and waits for it to finish cleanly (30 s at most).
+pub async fn stop(shutdown: CancellationToken, role: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), role)
+        .await
+        .expect("pool did not stop")
+        .unwrap()
+        .unwrap();
 }
