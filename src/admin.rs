@@ -13,7 +13,7 @@ pub mod blocks;
 pub mod payments;
 
 use crate::config::FileConfig;
-use crate::config::settings::ITEMS;
+use crate::config::settings::{self, ITEMS};
 use crate::domain::PoolType;
 use crate::store::mysql::{self, BanTarget, PortConfig, registry};
 
@@ -39,8 +39,13 @@ pub enum AdminCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Sets MODULE.ITEM to VALUE after validating it.
-    Set { key: String, value: String },
+    /// Sets MODULE.ITEM to VALUE after checking it against the item's rule.
+    Set {
+        key: String,
+        /// Taken as given, also when it starts with `-`, so the item's rule judges it.
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
     /// Prints the stored value of MODULE.ITEM.
     Get { key: String },
     /// Lists every setting with its value and description.
@@ -118,28 +123,32 @@ pub async fn migrate(config: &FileConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `rxpool config check`: config.toml is already validated by loading; this adds the shared
-/// settings and prints everything with secrets masked.
+/// `rxpool config check`: config.toml is already validated by loading; this checks the shared
+/// settings (stored rows with this host's overrides) by every item's rule, prints them with
+/// secrets masked, and fails listing every problem, each naming its item and rule.
 pub async fn config_check(config: &FileConfig) -> anyhow::Result<()> {
     println!("# config.toml (secrets masked)\n{}", config.masked());
     let pool = connect(config).await?;
-    let settings = mysql::load_settings(&pool, &config.overrides)
+    let rows = mysql::setting_rows(&pool)
         .await
         .context("shared settings")?;
-    let mut problems = Vec::new();
-    if settings.pool.address.is_empty() {
-        problems.push("pool.address is not set: block templates need the pool wallet");
+    let report = settings::check(rows, &config.overrides);
+    if let Some(settings) = &report.settings {
+        println!("\n# shared settings (MySQL config, config.toml overrides win)\n{settings:#?}");
     }
-    if settings.payout.fee_address.is_empty() {
-        problems.push("payout.feeAddress is not set: fees have nowhere to go");
+    for key in &report.unknown {
+        println!("note: {key}: not a setting of this version (ignored)");
     }
-    println!("\n# shared settings (MySQL config, config.toml overrides win)\n{settings:#?}");
-    if problems.is_empty() {
+    if report.problems.is_empty() {
         println!("\nconfiguration OK");
-        Ok(())
-    } else {
-        anyhow::bail!("configuration incomplete:\n  {}", problems.join("\n  "))
+        return Ok(());
     }
+    let lines: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    anyhow::bail!(
+        "{} shared setting problem(s) (fix with `rxpool admin config set MODULE.ITEM VALUE`):\n  {}",
+        lines.len(),
+        lines.join("\n  ")
+    )
 }
 
 /// `rxpool admin ...`.
@@ -152,16 +161,26 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::Config(ConfigCommand::Get { key }) => {
             let rows: BTreeMap<_, _> = mysql::setting_rows(&pool).await?.into_iter().collect();
-            let item = crate::config::settings::item(&key).ok_or_else(|| {
+            let item = settings::item(&key).ok_or_else(|| {
                 anyhow::anyhow!("{key}: no such setting (see `rxpool admin config list`)")
             })?;
             println!("{}", rows.get(&key).map_or(item.default, String::as_str));
         }
         AdminCommand::Config(ConfigCommand::List) => {
-            let rows: BTreeMap<_, _> = mysql::setting_rows(&pool).await?.into_iter().collect();
+            let stored = mysql::setting_rows(&pool).await?;
+            let network = settings::check(stored.clone(), &config.overrides)
+                .settings
+                .map(|s| s.general.network);
+            let rows: BTreeMap<_, _> = stored.into_iter().collect();
             for item in ITEMS {
                 let value = rows.get(item.key).map_or(item.default, String::as_str);
-                println!("{:<32} {:<24} {}", item.key, value, item.description);
+                println!(
+                    "{:<32} {:<24} {} Rule: {}.",
+                    item.key,
+                    value,
+                    item.description,
+                    item.kind.rule(network)
+                );
             }
         }
         AdminCommand::Port(PortCommand::Add(args)) => {

@@ -1,5 +1,7 @@
 //! The operator CLI contract (design.md §1) through the real binary against a throwaway
-//! MariaDB: migrate, config check, admin config set/get, admin port add/list.
+//! MariaDB: migrate, config check, admin config set/get, admin port add/list; shared settings
+//! checked by type and meaning when set and by `config check`; and the `[mysql]` section a
+//! role's connection pool is built from.
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -9,6 +11,8 @@ use rxpool::devnet::MariaDb;
 struct Fixture {
     _dir: tempfile::TempDir,
     config: PathBuf,
+    /// The fixture database, for writing rows as another program (or an older rxpool) would.
+    url: String,
 }
 
 async fn fixture(name: &str) -> Fixture {
@@ -25,7 +29,11 @@ async fn fixture(name: &str) -> Fixture {
         ),
     )
     .unwrap();
-    Fixture { _dir: dir, config }
+    Fixture {
+        _dir: dir,
+        config,
+        url,
+    }
 }
 
 fn rxpool(f: &Fixture, args: &[&str]) -> Output {
@@ -158,4 +166,228 @@ fn a_config_with_an_unknown_key_is_refused_naming_it() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("surprise"));
+}
+
+/// The Monero general fund's mainnet address.
+const MAINNET: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
+
+/// The same keys as [`MAINNET`] in another form: (testnet standard, mainnet subaddress).
+fn other_addresses() -> (String, String) {
+    let keys: monero::Address = MAINNET.parse().unwrap();
+    let testnet = monero::Address::standard(
+        monero::Network::Testnet,
+        keys.public_spend,
+        keys.public_view,
+    );
+    let sub = monero::Address::subaddress(
+        monero::Network::Mainnet,
+        keys.public_spend,
+        keys.public_view,
+    );
+    (testnet.to_string(), sub.to_string())
+}
+
+/// Every row of the `config` table.
+async fn config_table(f: &Fixture) -> Vec<(String, String, String)> {
+    let db = rxpool::store::mysql::connect(&f.url).await.unwrap();
+    let rows = sqlx::query_as("SELECT module, item, item_value FROM config ORDER BY module, item")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    rows
+}
+
+async fn store_directly(f: &Fixture, module: &str, item: &str, value: &str) {
+    let db = rxpool::store::mysql::connect(&f.url).await.unwrap();
+    let done = sqlx::query("UPDATE config SET item_value = ? WHERE module = ? AND item = ?")
+        .bind(value)
+        .bind(module)
+        .bind(item)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1, "{module}.{item}");
+    db.close().await;
+}
+
+#[tokio::test]
+async fn admin_config_set_refuses_values_that_break_their_items_rule_and_writes_nothing() {
+    let f = fixture("cli_config_rules").await;
+    assert!(rxpool(&f, &["migrate"]).status.success());
+    let set = rxpool(&f, &["admin", "config", "set", "pool.address", MAINNET]);
+    assert!(set.status.success(), "{}", text(&set));
+    let (testnet, subaddress) = other_addresses();
+    let before = config_table(&f).await;
+    for (key, value, rule) in [
+        // The example: any text was taken as an address.
+        (
+            "pool.address",
+            "not-an-address",
+            "must be a standard mainnet wallet address",
+        ),
+        ("pool.address", subaddress.as_str(), "it is a subaddress"),
+        (
+            "payout.feeAddress",
+            testnet.as_str(),
+            "address is for testnet",
+        ),
+        (
+            "payout.devAddress",
+            &MAINNET[..94],
+            "must be a mainnet wallet address",
+        ),
+        (
+            "pool.exchangeAddresses",
+            &format!("{MAINNET},junk"),
+            "entry 2",
+        ),
+        ("pool.bannedAddresses", "x", "wallet addresses"),
+        ("payout.pplnsFee", "65", "a percentage between 0 and 50"),
+        (
+            "payout.devDonation",
+            "100.5",
+            "a percentage between 0 and 100",
+        ),
+        ("payout.walletMin", "0", "an XMR amount between"),
+        (
+            "payout.denom",
+            "2",
+            "an XMR amount between 0.000000000001 and 1",
+        ),
+        (
+            "pool.targetTime",
+            "0",
+            "a duration between 1 and 3600 seconds",
+        ),
+        (
+            "payout.timer",
+            "-5",
+            "a duration between 1 and 35791 minutes",
+        ),
+        (
+            "payout.maxPaymentTxns",
+            "16",
+            "a whole number between 1 and 15",
+        ),
+        (
+            "pool.trustMin",
+            "256",
+            "a probability between 0 and 255 in 256",
+        ),
+        ("general.adminEmail", "root", "an e-mail address"),
+        ("pool.banEnabled", "yes", "true or false"),
+        (
+            "pool.maxDifficulty",
+            "50",
+            "at most pool.maxDifficulty (50)",
+        ),
+        // Switching the network would strand the mainnet pool address.
+        (
+            "general.network",
+            "testnet",
+            "it would break another setting: pool.address",
+        ),
+        // A required item cannot be emptied.
+        ("pool.address", "", "not set"),
+    ] {
+        let out = rxpool(&f, &["admin", "config", "set", key, value]);
+        let shown = text(&out);
+        assert!(
+            !out.status.success(),
+            "{key} = {value:?} was accepted: {shown}"
+        );
+        assert!(
+            shown.contains(key),
+            "{key}: the message does not name the item: {shown}"
+        );
+        assert!(
+            shown.contains(rule),
+            "{key}: the message does not name the rule {rule:?}: {shown}"
+        );
+    }
+    assert_eq!(
+        config_table(&f).await,
+        before,
+        "a refused value changed the config table"
+    );
+    let get = rxpool(&f, &["admin", "config", "get", "pool.address"]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), MAINNET);
+}
+
+#[tokio::test]
+async fn admin_config_set_accepts_values_that_keep_their_rules() {
+    let f = fixture("cli_config_good").await;
+    assert!(rxpool(&f, &["migrate"]).status.success());
+    let (_, subaddress) = other_addresses();
+    for (key, value) in [
+        ("pool.address", MAINNET),
+        ("payout.feeAddress", subaddress.as_str()),
+        ("payout.devAddress", ""),
+        (
+            "pool.exchangeAddresses",
+            &format!("{MAINNET}, {subaddress}"),
+        ),
+        ("payout.pplnsFee", "1.25"),
+        ("payout.walletMin", "0.01"),
+        ("payout.feesForTXN", "0"),
+        ("pool.targetTime", "15"),
+        ("general.adminEmail", "ops@pool.example.org"),
+    ] {
+        let out = rxpool(&f, &["admin", "config", "set", key, value]);
+        assert!(out.status.success(), "{key} = {value:?}: {}", text(&out));
+        let get = rxpool(&f, &["admin", "config", "get", key]);
+        assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), value.trim());
+    }
+    let check = rxpool(&f, &["config", "check"]);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(
+        text(&check).contains("configuration OK"),
+        "{}",
+        text(&check)
+    );
+    // The listing states each item's rule for the stored network.
+    let list = text(&rxpool(&f, &["admin", "config", "list"]));
+    let line = list
+        .lines()
+        .find(|l| l.starts_with("pool.address "))
+        .unwrap();
+    assert!(
+        line.contains("Rule: a standard mainnet wallet address"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn config_check_reports_bad_values_stored_directly_in_mysql() {
+    let f = fixture("cli_check_stored").await;
+    assert!(rxpool(&f, &["migrate"]).status.success());
+    for (key, value) in [("pool.address", MAINNET), ("payout.feeAddress", MAINNET)] {
+        assert!(
+            rxpool(&f, &["admin", "config", "set", key, value])
+                .status
+                .success()
+        );
+    }
+    assert!(rxpool(&f, &["config", "check"]).status.success());
+    // What an older rxpool (or a hand-written UPDATE) may have stored.
+    store_directly(&f, "payout", "feeAddress", "not-an-address").await;
+    store_directly(&f, "pool", "targetTime", "0").await;
+    store_directly(&f, "payout", "pplnsFee", "65").await;
+    let out = rxpool(&f, &["config", "check"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    for expected in [
+        "payout.feeAddress: \"not-an-address\" breaks the rule: must be a mainnet wallet address",
+        "pool.targetTime: \"0\" breaks the rule: must be a duration between 1 and 3600 seconds",
+        "payout.pplnsFee: \"65\" breaks the rule: must be a percentage between 0 and 50",
+        "3 shared setting problem(s)",
+    ] {
+        assert!(shown.contains(expected), "missing {expected:?} in: {shown}");
+    }
+    // Each can be repaired on its own while the others are still broken.
+    let fix = rxpool(&f, &["admin", "config", "set", "pool.targetTime", "30"]);
+    assert!(fix.status.success(), "{}", text(&fix));
+    let shown = text(&rxpool(&f, &["config", "check"]));
+    assert!(shown.contains("2 shared setting problem(s)"), "{shown}");
 }

@@ -1,54 +1,34 @@
 //! The shared settings of every pool host: the MySQL `config` table (module/item/value/type,
 //! nodejs-pool's item names) as one typed struct.
 //!
-//! [`ITEMS`] is the one registry of items: name, kind, default and description. It seeds
-//! missing rows at `rxpool migrate` (never overwriting an operator's value), validates
-//! `rxpool admin config set` before anything is written, and fills [`Settings`]. Values are
-//! parsed exactly: XMR amounts into [`Atomic`], percentages into [`Bps`]; there are no floats.
-//! An item's error always names `module.item` and the offending value.
+//! [`ITEMS`] is the one registry of items: name, rule, default and description. It seeds
+//! missing rows at `rxpool migrate` (never overwriting an operator's value), checks
+//! `rxpool admin config set` before anything is written ([`check_change`]) and
+//! `rxpool config check` ([`check`]), and fills [`Settings`]. Each item's [`Kind`] is its rule
+//! by type and meaning (bounds and unit, an address of `general.network`; see [`rule`]); rules
+//! that span items are in [`Settings::relations`]. Values are parsed exactly: XMR amounts into
+//! [`Atomic`], percentages into [`Bps`]; there are no floats. Every refusal names `module.item`,
+//! the offending value and the rule it breaks.
+//!
+//! A new item is one row of `items!` (and a field of [`Settings`]); its rule comes with it.
+
+pub mod rule;
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::domain::amount::ATOMIC_PER_XMR;
 use crate::domain::{Atomic, Bps, Network};
 
-/// What kind of value an item holds, and its bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// An integer in `min..=max`.
-    Int { min: u64, max: u64 },
-    /// `true`/`false` (also `1`/`0`).
-    Bool,
-    /// Free text.
-    Text,
-    /// A decimal XMR amount, e.g. `0.3`, stored exactly as atomic units.
-    Xmr,
-    /// A percentage with up to two decimals, e.g. `0.6`, stored as basis points.
-    Percent,
-    /// `mainnet`, `testnet` or `stagenet`.
-    Network,
-    /// `pool` (the pool pays the network fee) or `slew` (nodejs-pool's withdrawal-fee slew).
-    FeePolicy,
-    /// A comma-separated list of words (addresses).
-    List,
-}
-
-impl Kind {
-    /// The `item_type` column value, as nodejs-pool names it.
-    pub fn sql_type(self) -> &'static str {
-        match self {
-            Kind::Int { .. } => "int",
-            Kind::Bool => "bool",
-            Kind::Xmr | Kind::Percent => "float",
-            Kind::Text | Kind::Network | Kind::FeePolicy | Kind::List => "string",
-        }
-    }
-}
+use rule::Unit::{Blocks, Count, Difficulty, Minutes, Of256, PerSecond, Percent, Seconds};
+pub use rule::{AddressRule, Kind, Unit};
+use rule::{Value, percent_text, xmr_text};
 
 /// One item of the `config` table.
 #[derive(Debug, Clone, Copy)]
 pub struct Item {
     /// `module.item`.
     pub key: &'static str,
+    /// The item's rule: type, bounds, unit or address kind.
     pub kind: Kind,
     pub default: &'static str,
     pub description: &'static str,
@@ -64,91 +44,118 @@ impl Item {
     }
 }
 
+// The rule constructors of the table below; whole numbers are `Unit::range`, e.g.
+// `Seconds.range(1, 3600)`.
+
+/// A count in `min..=max`.
 const fn int(min: u64, max: u64) -> Kind {
-    Kind::Int { min, max }
+    Count.range(min, max)
+}
+/// An XMR amount in `min..=max` atomic units.
+const fn xmr(min: u64, max: u64) -> Kind {
+    Kind::Xmr {
+        min: Atomic(min),
+        max: Atomic(max),
+    }
+}
+/// A percentage with two decimals, at most `max_bps` basis points.
+const fn percent(max_bps: u16) -> Kind {
+    Kind::Percent { max: Bps(max_bps) }
+}
+const fn text(max_len: usize) -> Kind {
+    Kind::Text { max_len }
 }
 
 const DAY: u64 = 86_400;
+const XMR: u64 = ATOMIC_PER_XMR;
+/// A pool fee above half of every reward is a typo (`65` for `6.5`), not a policy.
+const FEE_MAX: Kind = percent(5_000);
+/// Donations are shares of the pool fee.
+const SHARE_OF_FEE: Kind = percent(10_000);
+const POOL_WALLET: Kind = Kind::Address(AddressRule::PoolWallet);
+const REQUIRED_ADDRESS: Kind = Kind::Address(AddressRule::Required);
+const OPTIONAL_ADDRESS: Kind = Kind::Address(AddressRule::Optional);
+const TEXT: Kind = text(4096);
 
 macro_rules! items {
     ($($key:literal, $kind:expr, $default:literal, $desc:literal;)*) => {
-        /// Every shared setting the pool uses, with its default.
+        /// Every shared setting the pool uses, with its rule and default.
         pub static ITEMS: &[Item] = &[$(Item { key: $key, kind: $kind, default: $default, description: $desc }),*];
     };
 }
 
 items! {
-    "pool.address", Kind::Text, "", "Pool wallet address: block templates pay here. Must be set.";
-    "pool.minerTimeout", int(30, DAY), "900", "Seconds without any message before a miner is dropped.";
+    "pool.address", POOL_WALLET, "", "Pool wallet address: block templates pay here. A standard address of general.network. Must be set.";
+    "pool.minerTimeout", Seconds.range(30, DAY), "900", "Seconds without any message before a miner is dropped.";
     "pool.banEnabled", Kind::Bool, "true", "Ban IPs whose invalid-share ratio is too high.";
-    "pool.banLength", int(1, 30 * DAY), "900", "Seconds a temporary IP ban lasts.";
-    "pool.banPercent", int(1, 100), "25", "Invalid/valid share percentage that bans an IP.";
+    "pool.banLength", Seconds.range(1, 30 * DAY), "900", "Seconds a temporary IP ban lasts.";
+    "pool.banPercent", Percent.range(1, 100), "25", "Invalid/valid share percentage that bans an IP.";
     "pool.banThreshold", int(1, 1_000_000), "30", "Shares counted before the ban ratio is checked.";
-    "pool.targetTime", int(1, 3600), "30", "Vardiff target seconds per share.";
-    "pool.retargetTime", int(1, 3600), "60", "Least seconds between two vardiff adjustments of one miner.";
-    "pool.varDiffWindow", int(60, DAY), "600", "Seconds of share history the vardiff hashrate estimate uses.";
+    "pool.targetTime", Seconds.range(1, 3600), "30", "Vardiff target seconds per share.";
+    "pool.retargetTime", Seconds.range(1, 3600), "60", "Least seconds between two vardiff adjustments of one miner.";
+    "pool.varDiffWindow", Seconds.range(60, DAY), "600", "Seconds of share history the vardiff hashrate estimate uses.";
     "pool.proxyDiffMultiplier", int(1, 1000), "5", "Proxies aim at this many times the per-share work of a miner.";
-    "pool.varDiffVariance", int(0, 100), "20", "Percent band around the target time inside which difficulty stays.";
-    "pool.varDiffMaxChange", int(1, 10_000), "125", "Largest vardiff change in one step, in percent of the current difficulty.";
-    "pool.minDifficulty", int(1, u64::MAX), "100", "Lowest miner difficulty (vardiff and fixed).";
-    "pool.maxDifficulty", int(1, u64::MAX), "500000", "Highest miner difficulty (vardiff and fixed; not for proxies).";
-    "pool.niceHashDiff", int(1, u64::MAX), "400000", "Minimum difficulty for NiceHash miners.";
+    "pool.varDiffVariance", Percent.range(0, 100), "20", "Percent band around the target time inside which difficulty stays.";
+    "pool.varDiffMaxChange", Percent.range(1, 10_000), "125", "Largest vardiff change in one step, in percent of the current difficulty.";
+    "pool.minDifficulty", Difficulty.range(1, u64::MAX), "100", "Lowest miner difficulty (vardiff and fixed).";
+    "pool.maxDifficulty", Difficulty.range(1, u64::MAX), "500000", "Highest miner difficulty (vardiff and fixed; not for proxies).";
+    "pool.niceHashDiff", Difficulty.range(1, u64::MAX), "400000", "Minimum difficulty for NiceHash miners.";
     "pool.trustedMiners", Kind::Bool, "true", "Let proven miners skip some PoW checks.";
     "pool.trustThreshold", int(0, 1_000_000), "30", "Verified shares before trust starts.";
-    "pool.trustMin", int(0, 255), "20", "Lowest verification probability (of 256) trust can reach.";
-    "pool.trustChange", int(0, 255), "1", "Verification probability drop (of 256) per accepted share.";
+    "pool.trustMin", Of256.range(0, 255), "20", "Lowest verification probability (of 256) trust can reach.";
+    "pool.trustChange", Of256.range(0, 255), "1", "Verification probability drop (of 256) per accepted share.";
     "pool.trustPenalty", int(0, 1_000_000), "30", "Shares to re-earn trust after a bad share.";
-    "pool.trustMaxDifficulty", int(0, u64::MAX), "400000", "Shares above this difficulty are always verified.";
+    "pool.trustMaxDifficulty", Difficulty.range(0, u64::MAX), "400000", "Shares above this difficulty are always verified.";
     "pool.maxConnectionsPerIp", int(1, 1_000_000), "256", "Stratum connections allowed from one IP.";
-    "pool.loginTimeout", int(1, 3600), "30", "Seconds a new connection has to log in.";
-    "pool.firstShareTimeout", int(1, DAY), "600", "Seconds a logged-in miner has to send a first share.";
+    "pool.loginTimeout", Seconds.range(1, 3600), "30", "Seconds a new connection has to log in.";
+    "pool.firstShareTimeout", Seconds.range(1, DAY), "600", "Seconds a logged-in miner has to send a first share.";
     "pool.previousTemplates", int(0, 64), "4", "Previous templates whose jobs still earn credit.";
     "pool.protocolErrorLimit", int(1, 1000), "5", "Invalid requests tolerated on one connection before it is cut.";
-    "pool.loginRate", int(1, 1_000_000), "1", "Logins per second allowed on one connection (token bucket rate).";
+    "pool.loginRate", PerSecond.range(1, 1_000_000), "1", "Logins per second allowed on one connection (token bucket rate).";
     "pool.loginBurst", int(1, 1_000_000), "5", "Logins one connection may send at once (token bucket size).";
-    "pool.getjobRate", int(1, 1_000_000), "5", "getjob requests per second allowed on one connection.";
+    "pool.getjobRate", PerSecond.range(1, 1_000_000), "5", "getjob requests per second allowed on one connection.";
     "pool.getjobBurst", int(1, 1_000_000), "20", "getjob requests one connection may send at once.";
-    "pool.submitRate", int(1, 1_000_000), "200", "Share submissions per second allowed on one connection.";
+    "pool.submitRate", PerSecond.range(1, 1_000_000), "200", "Share submissions per second allowed on one connection.";
     "pool.submitBurst", int(1, 1_000_000), "400", "Share submissions one connection may send at once.";
-    "pool.keepaliveRate", int(1, 1_000_000), "1", "keepalived requests per second allowed on one connection.";
+    "pool.keepaliveRate", PerSecond.range(1, 1_000_000), "1", "keepalived requests per second allowed on one connection.";
     "pool.keepaliveBurst", int(1, 1_000_000), "10", "keepalived requests one connection may send at once.";
-    "pool.exchangeAddresses", Kind::List, "", "Comma-separated exchange addresses that must log in with a payment ID.";
-    "pool.bannedAddresses", Kind::List, "", "Comma-separated payout addresses refused at login.";
-    "payout.feeAddress", Kind::Text, "", "Address that receives the pool fees. Must be set.";
-    "payout.pplnsFee", Kind::Percent, "0.6", "PPLNS pool fee, percent.";
-    "payout.ppsFee", Kind::Percent, "6.5", "PPS pool fee, percent.";
-    "payout.soloFee", Kind::Percent, "0.4", "Solo pool fee, percent.";
-    "payout.devDonation", Kind::Percent, "0", "Share of the pool fee donated to payout.devAddress, percent.";
-    "payout.poolDevDonation", Kind::Percent, "0", "Share of the pool fee donated to payout.poolDevAddress, percent.";
-    "payout.devAddress", Kind::Text, "", "Monero development donation address.";
-    "payout.poolDevAddress", Kind::Text, "", "Pool software donation address.";
-    "payout.walletMin", Kind::Xmr, "0.3", "Smallest payout, XMR; the floor of every miner threshold.";
-    "payout.exchangeMin", Kind::Xmr, "5", "Smallest payout to integrated, payment-ID and exchange payees, XMR.";
-    "payout.denom", Kind::Xmr, "0.000001", "Payouts are rounded down to a multiple of this, XMR.";
-    "payout.blocksRequired", int(1, 10_000), "60", "Confirmations before a found block is credited.";
-    "payout.feesForTXN", Kind::Xmr, "10", "XMR kept back when paying the fee address.";
+    "pool.exchangeAddresses", Kind::AddressList, "", "Comma-separated exchange addresses that must log in with a payment ID.";
+    "pool.bannedAddresses", Kind::AddressList, "", "Comma-separated payout addresses refused at login.";
+    "payout.feeAddress", REQUIRED_ADDRESS, "", "Address that receives the pool fees. Must be set.";
+    "payout.pplnsFee", FEE_MAX, "0.6", "PPLNS pool fee, percent (0 to 50).";
+    "payout.ppsFee", FEE_MAX, "6.5", "PPS pool fee, percent (0 to 50).";
+    "payout.soloFee", FEE_MAX, "0.4", "Solo pool fee, percent (0 to 50).";
+    "payout.devDonation", SHARE_OF_FEE, "0", "Share of the pool fee donated to payout.devAddress, percent.";
+    "payout.poolDevDonation", SHARE_OF_FEE, "0", "Share of the pool fee donated to payout.poolDevAddress, percent.";
+    "payout.devAddress", OPTIONAL_ADDRESS, "", "Monero development donation address.";
+    "payout.poolDevAddress", OPTIONAL_ADDRESS, "", "Pool software donation address.";
+    "payout.walletMin", xmr(1, 1000 * XMR), "0.3", "Smallest payout, XMR; the floor of every miner threshold.";
+    "payout.exchangeMin", xmr(1, 1000 * XMR), "5", "Smallest payout to integrated, payment-ID and exchange payees, XMR.";
+    "payout.denom", xmr(1, XMR), "0.000001", "Payouts are rounded down to a multiple of this, XMR.";
+    "payout.blocksRequired", Blocks.range(1, 10_000), "60", "Confirmations before a found block is credited.";
+    "payout.feesForTXN", xmr(0, 1000 * XMR), "10", "XMR kept back when paying the fee address.";
     "payout.feePolicy", Kind::FeePolicy, "pool", "Who pays the network fee: pool, or slew (nodejs-pool's withdrawal-fee slew).";
-    "payout.feeSlewAmount", Kind::Xmr, "0.011", "Withdrawal fee at payout.walletMin under the slew policy, XMR.";
-    "payout.feeSlewEnd", Kind::Xmr, "4", "Payout above which the slew fee is zero, XMR.";
+    "payout.feeSlewAmount", xmr(0, XMR), "0.011", "Withdrawal fee at payout.walletMin under the slew policy, XMR.";
+    "payout.feeSlewEnd", xmr(0, 1000 * XMR), "4", "Payout above which the slew fee is zero, XMR.";
     "payout.maxPaymentTxns", int(1, 15), "15", "Destinations per batched transfer (Monero allows 16 outputs with change).";
-    "payout.timer", int(1, 35_791), "120", "Minutes between payout cycles.";
-    "payout.timerRetry", int(1, 35_791), "25", "Minutes before retrying when the wallet lacked unlocked funds.";
+    "payout.timer", Minutes.range(1, 35_791), "120", "Minutes between payout cycles.";
+    "payout.timerRetry", Minutes.range(1, 35_791), "25", "Minutes before retrying when the wallet lacked unlocked funds.";
     "payout.priority", int(0, 4), "0", "Transfer priority (0 default, 1 low, ...).";
-    "payout.confirmations", int(1, 1000), "10", "Confirmations before a payout transaction counts as final.";
-    "payout.walletAlertMinutes", int(1, 10_000), "30", "Minutes of wallet-rpc failures before an alert.";
+    "payout.confirmations", Blocks.range(1, 1000), "10", "Confirmations before a payout transaction counts as final.";
+    "payout.walletAlertMinutes", Minutes.range(1, 10_000), "30", "Minutes of wallet-rpc failures before an alert.";
     "pplns.enable", Kind::Bool, "true", "Open PPLNS ports.";
     "pplns.shareMulti", int(1, 100), "2", "PPLNS window: shareMulti x block difficulty.";
     "pps.enable", Kind::Bool, "false", "Open PPS ports and credit PPS shares.";
     "solo.enable", Kind::Bool, "true", "Open solo ports.";
     "general.network", Kind::Network, "mainnet", "Network of every address: mainnet, testnet or stagenet.";
-    "general.blockCleaner", Kind::Bool, "true", "Let the cleaner delete shares no payout window needs.";
-    "general.adminEmail", Kind::Text, "", "Where admin alerts are sent.";
-    "general.emailSig", Kind::Text, "rxpool Administration Team", "Signature under every e-mail.";
-    "general.statsBufferLength", int(1, 100_000), "480", "History points kept for charts.";
-    "email.workerNotHashingSubject", Kind::Text, "Status of your worker(s)", "Subject when a worker stops hashing.";
-    "email.workerNotHashingBody", Kind::Text, "Your worker: %(worker)s has stopped submitting hashes at: %(timestamp)s UTC", "Body when a worker stops hashing.";
-    "email.workerStartHashingSubject", Kind::Text, "Status of your worker(s)", "Subject when a worker resumes hashing.";
-    "email.workerStartHashingBody", Kind::Text, "Your worker: %(worker)s has started submitting hashes at: %(timestamp)s UTC", "Body when a worker resumes hashing.";
+    "general.blockCleaner", Kind::Bool, "true", "For the cleaner role, which does nothing yet: nothing reads this today.";
+    "general.adminEmail", Kind::Email, "", "Where admin alerts will be sent (worker role, not built yet: nothing reads this today).";
+    "general.emailSig", TEXT, "rxpool Administration Team", "Signature under every e-mail (worker role, not built yet: nothing reads this today).";
+    "general.statsBufferLength", int(1, 100_000), "480", "History points kept for charts (worker role, not built yet: nothing reads this today).";
+    "email.workerNotHashingSubject", TEXT, "Status of your worker(s)", "Subject when a worker stops hashing (worker role, not built yet: nothing sends it today).";
+    "email.workerNotHashingBody", TEXT, "Your worker: %(worker)s has stopped submitting hashes at: %(timestamp)s UTC", "Body when a worker stops hashing (worker role, not built yet: nothing sends it today).";
+    "email.workerStartHashingSubject", TEXT, "Status of your worker(s)", "Subject when a worker resumes hashing (worker role, not built yet: nothing sends it today).";
+    "email.workerStartHashingBody", TEXT, "Your worker: %(worker)s has started submitting hashes at: %(timestamp)s UTC", "Body when a worker resumes hashing (worker role, not built yet: nothing sends it today).";
 }
 
 /// The registry entry for `module.item`.
@@ -156,91 +163,66 @@ pub fn item(key: &str) -> Option<&'static Item> {
     ITEMS.iter().find(|i| i.key == key)
 }
 
-/// Why a setting cannot be used.
+/// Why a setting cannot be used. Each names the item, and all but `Unknown` the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
     #[error("{0}: no such setting (see `rxpool admin config list`)")]
     Unknown(String),
-    #[error("{key}: {value:?} is not valid: {reason}")]
+    /// The value breaks its item's rule, or a rule spanning items.
+    #[error("{key}: {value:?} breaks the rule: must be {rule}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Invalid {
         key: String,
         value: String,
-        reason: String,
+        rule: String,
+        detail: Option<String>,
+    },
+    /// A required item is empty.
+    #[error("{key}: not set; must be {rule}")]
+    Unset { key: String, rule: String },
+    /// Setting `key` to `value` would make another item invalid (`because`).
+    #[error("{key}: {value:?} is refused: it would break another setting: {because}")]
+    Breaks {
+        key: String,
+        value: String,
+        because: Box<SettingsError>,
     },
 }
 
-/// A parsed value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Value {
-    Int(u64),
-    Bool(bool),
-    Text(String),
-    Xmr(Atomic),
-    Percent(Bps),
-    Network(Network),
-    FeePolicy(FeePolicy),
-    List(Vec<String>),
+impl SettingsError {
+    /// The item the problem is about.
+    pub fn key(&self) -> &str {
+        match self {
+            SettingsError::Unknown(key)
+            | SettingsError::Invalid { key, .. }
+            | SettingsError::Unset { key, .. }
+            | SettingsError::Breaks { key, .. } => key,
+        }
+    }
+
+    /// What makes two problems the same one, whatever their wording (a rule's text names the
+    /// network, which a change may switch).
+    fn identity(&self) -> (u8, &str, &str) {
+        match self {
+            SettingsError::Unknown(key) => (0, key, ""),
+            SettingsError::Invalid { key, value, .. } => (1, key, value),
+            SettingsError::Unset { key, .. } => (2, key, ""),
+            SettingsError::Breaks { key, value, .. } => (3, key, value),
+        }
+    }
 }
 
-fn parse(item: &Item, value: &str) -> Result<Value, SettingsError> {
-    let invalid = |reason: &str| SettingsError::Invalid {
+fn invalid(
+    item: &Item,
+    value: &str,
+    network: Option<Network>,
+    detail: Option<String>,
+) -> SettingsError {
+    SettingsError::Invalid {
         key: item.key.to_owned(),
         value: value.chars().take(80).collect(),
-        reason: reason.to_owned(),
-    };
-    let v = value.trim();
-    Ok(match item.kind {
-        Kind::Int { min, max } => {
-            let n: u64 = v.parse().map_err(|_| invalid("expected a whole number"))?;
-            if n < min || n > max {
-                return Err(invalid(&format!("must be between {min} and {max}")));
-            }
-            Value::Int(n)
-        }
-        Kind::Bool => match v {
-            "true" | "1" => Value::Bool(true),
-            "false" | "0" => Value::Bool(false),
-            _ => return Err(invalid("expected true or false")),
-        },
-        Kind::Text => {
-            if value.len() > 4096 {
-                return Err(invalid("longer than 4096 bytes"));
-            }
-            Value::Text(v.to_owned())
-        }
-        Kind::Xmr => {
-            Value::Xmr(Atomic::from_xmr_str(v).ok_or_else(|| {
-                invalid("expected an XMR amount such as 0.3 (at most 12 decimals)")
-            })?)
-        }
-        Kind::Percent => Value::Percent(Bps::from_percent_str(v).ok_or_else(|| {
-            invalid("expected a percentage from 0 to 100 with at most 2 decimals")
-        })?),
-        Kind::Network => Value::Network(match v {
-            "mainnet" => Network::Mainnet,
-            "testnet" => Network::Testnet,
-            "stagenet" => Network::Stagenet,
-            _ => return Err(invalid("expected mainnet, testnet or stagenet")),
-        }),
-        Kind::FeePolicy => Value::FeePolicy(match v {
-            "pool" => FeePolicy::PoolPays,
-            "slew" => FeePolicy::Slew,
-            _ => return Err(invalid("expected pool or slew")),
-        }),
-        Kind::List => Value::List(
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        ),
-    })
-}
-
-/// Checks `value` for `key` without storing it.
-pub fn validate(key: &str, value: &str) -> Result<(), SettingsError> {
-    let item = item(key).ok_or_else(|| SettingsError::Unknown(key.to_owned()))?;
-    parse(item, value).map(|_| ())
+        rule: item.kind.rule(network),
+        detail,
+    }
 }
 
 /// Who pays the network fee of a payout.
@@ -392,6 +374,117 @@ impl Values {
     }
 }
 
+/// What `rxpool config check` reports: every problem of the stored rows and overrides.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// The settings, when no value breaks a rule (they may still have unset items).
+    pub settings: Option<Settings>,
+    /// Every broken rule and unset required item, in registry order.
+    pub problems: Vec<SettingsError>,
+    /// Stored items this version does not know (ignored; a newer or older host may).
+    pub unknown: Vec<String>,
+}
+
+/// Checks stored `(module.item, value)` rows and `config.toml` overrides (which win) by every
+/// item's rule and the rules spanning items; items absent from both take their default.
+pub fn check(
+    rows: impl IntoIterator<Item = (String, String)>,
+    overrides: &BTreeMap<String, String>,
+) -> Check {
+    let mut problems = Vec::new();
+    let mut unknown = Vec::new();
+    let mut raw: HashMap<&'static str, String> = ITEMS
+        .iter()
+        .map(|i| (i.key, i.default.to_owned()))
+        .collect();
+    for (key, value) in rows {
+        match item(&key) {
+            Some(i) => {
+                raw.insert(i.key, value);
+            }
+            None => unknown.push(key),
+        }
+    }
+    for (key, value) in overrides {
+        match item(key) {
+            Some(i) => {
+                raw.insert(i.key, value.clone());
+            }
+            None => problems.push(SettingsError::Unknown(key.clone())),
+        }
+    }
+    // Addresses are checked against the network, so it is read first; when it is itself
+    // broken, addresses are checked for their form only.
+    let network = match Kind::Network.parse(&raw[NETWORK_KEY], None) {
+        Ok(Value::Network(n)) => Some(n),
+        _ => None,
+    };
+    let mut values = HashMap::new();
+    for i in ITEMS {
+        let value = &raw[i.key];
+        match i.kind.parse(value, network) {
+            Ok(v) => {
+                if i.kind.required() && value.trim().is_empty() {
+                    problems.push(SettingsError::Unset {
+                        key: i.key.to_owned(),
+                        rule: i.kind.rule(network),
+                    });
+                }
+                values.insert(i.key, v);
+            }
+            Err(detail) => problems.push(invalid(i, value, network, detail)),
+        }
+    }
+    let settings = (values.len() == ITEMS.len()).then(|| Settings::from_values(&Values(values)));
+    if let Some(s) = &settings {
+        problems.extend(s.relations());
+    }
+    let broken = problems
+        .iter()
+        .any(|p| !matches!(p, SettingsError::Unset { .. }));
+    Check {
+        settings: settings.filter(|_| !broken),
+        problems,
+        unknown,
+    }
+}
+
+/// Whether `key = value` may be stored over `rows` (the `config` table as it is). The value
+/// must keep its item's rule, and must not break another item's (an address of the network
+/// it switches to, a minimum above its maximum, setting a required item to empty). Problems
+/// the table already had are not blamed on this change, so an operator can repair broken
+/// items one at a time. Returns the item to store.
+pub fn check_change(
+    rows: &[(String, String)],
+    key: &str,
+    value: &str,
+) -> Result<&'static Item, SettingsError> {
+    let item = item(key).ok_or_else(|| SettingsError::Unknown(key.to_owned()))?;
+    let no_overrides = BTreeMap::new();
+    let before = check(rows.iter().cloned(), &no_overrides).problems;
+    let after = rows
+        .iter()
+        .filter(|(k, _)| k != key)
+        .cloned()
+        .chain([(key.to_owned(), value.to_owned())]);
+    let new = check(after, &no_overrides)
+        .problems
+        .into_iter()
+        .find(|p| !before.iter().any(|b| b.identity() == p.identity()));
+    match new {
+        None => Ok(item),
+        Some(problem) if problem.key() == key => Err(problem),
+        Some(problem) => Err(SettingsError::Breaks {
+            key: key.to_owned(),
+            value: value.chars().take(80).collect(),
+            because: Box::new(problem),
+        }),
+    }
+}
+
+/// `general.network`, the fact every address rule depends on.
+const NETWORK_KEY: &str = "general.network";
+
 impl Settings {
     /// Every item at its default.
     pub fn defaults() -> Settings {
@@ -400,36 +493,32 @@ impl Settings {
     }
 
     /// Builds the settings from stored `(module.item, value)` rows and `config.toml`
-    /// overrides (which win); items absent from both take their default. Unknown stored
-    /// items are skipped with a warning (a newer or older host may know them).
+    /// overrides (which win); items absent from both take their default. Fails with the first
+    /// broken rule ([`check`] lists them all). Unknown stored items are skipped with a
+    /// warning; unset required items are left empty for the roles that need them to refuse.
     pub fn from_rows(
         rows: impl IntoIterator<Item = (String, String)>,
         overrides: &BTreeMap<String, String>,
     ) -> Result<Settings, SettingsError> {
-        let mut raw: HashMap<&'static str, String> = ITEMS
-            .iter()
-            .map(|i| (i.key, i.default.to_owned()))
-            .collect();
-        for (key, value) in rows {
-            match item(&key) {
-                Some(i) => {
-                    raw.insert(i.key, value);
-                }
-                None => {
-                    tracing::warn!(setting = %key, "ignoring unknown setting in the config table")
-                }
-            }
+        let Check {
+            settings,
+            problems,
+            unknown,
+        } = check(rows, overrides);
+        for key in unknown {
+            tracing::warn!(setting = %key, "ignoring unknown setting in the config table");
         }
-        for (key, value) in overrides {
-            let i = item(key).ok_or_else(|| SettingsError::Unknown(key.clone()))?;
-            raw.insert(i.key, value.clone());
+        match settings {
+            Some(settings) => Ok(settings),
+            None => Err(problems
+                .into_iter()
+                .find(|p| !matches!(p, SettingsError::Unset { .. }))
+                .expect("settings are withheld only for a broken rule")),
         }
-        let mut values = HashMap::new();
-        for i in ITEMS {
-            values.insert(i.key, parse(i, &raw[i.key])?);
-        }
-        let v = Values(values);
-        let settings = Settings {
+    }
+
+    fn from_values(v: &Values) -> Settings {
+        Settings {
             pool: Pool {
                 address: v.text("pool.address"),
                 miner_timeout_secs: v.int("pool.minerTimeout"),
@@ -511,39 +600,62 @@ impl Settings {
                 worker_start_hashing_subject: v.text("email.workerStartHashingSubject"),
                 worker_start_hashing_body: v.text("email.workerStartHashingBody"),
             },
-        };
-        settings.check_relations()?;
-        Ok(settings)
+        }
     }
 
-    /// Rules that span items.
-    fn check_relations(&self) -> Result<(), SettingsError> {
-        let bad = |key: &str, value: String, reason: &str| {
-            Err(SettingsError::Invalid {
+    /// Rules that span items, each reported on the item to change.
+    fn relations(&self) -> Vec<SettingsError> {
+        let mut problems = Vec::new();
+        let mut broken = |key: &str, value: String, rule: String| {
+            problems.push(SettingsError::Invalid {
                 key: key.to_owned(),
                 value,
-                reason: reason.to_owned(),
+                rule,
+                detail: None,
             })
         };
-        if self.pool.min_difficulty > self.pool.max_difficulty {
-            return bad(
+        let (pool, payout) = (&self.pool, &self.payout);
+        if pool.min_difficulty > pool.max_difficulty {
+            broken(
                 "pool.minDifficulty",
-                self.pool.min_difficulty.to_string(),
-                "must not exceed pool.maxDifficulty",
+                pool.min_difficulty.to_string(),
+                format!("at most pool.maxDifficulty ({})", pool.max_difficulty),
             );
         }
-        let donations = self.payout.dev_donation.0 as u32 + self.payout.pool_dev_donation.0 as u32;
-        if donations > Bps::WHOLE as u32 {
-            return bad(
+        let donations = u32::from(payout.dev_donation.0) + u32::from(payout.pool_dev_donation.0);
+        if donations > u32::from(Bps::WHOLE) {
+            broken(
                 "payout.devDonation",
-                self.payout.dev_donation.to_string(),
-                "donations together exceed 100% of the fee",
+                percent_text(payout.dev_donation),
+                format!(
+                    "at most 100 together with payout.poolDevDonation ({}): donations are shares of the fee",
+                    percent_text(payout.pool_dev_donation)
+                ),
             );
         }
-        if self.payout.denom == Atomic::ZERO {
-            return bad("payout.denom", "0".into(), "must be above zero");
+        if payout.fee_policy == FeePolicy::Slew {
+            if payout.fee_slew_amount >= payout.wallet_min {
+                broken(
+                    "payout.feeSlewAmount",
+                    xmr_text(payout.fee_slew_amount),
+                    format!(
+                        "below payout.walletMin ({}) under the slew policy, or the smallest payout is all fee",
+                        xmr_text(payout.wallet_min)
+                    ),
+                );
+            }
+            if payout.fee_slew_end <= payout.wallet_min {
+                broken(
+                    "payout.feeSlewEnd",
+                    xmr_text(payout.fee_slew_end),
+                    format!(
+                        "above payout.walletMin ({}) under the slew policy",
+                        xmr_text(payout.wallet_min)
+                    ),
+                );
+            }
         }
-        Ok(())
+        problems
     }
 }
 
@@ -551,11 +663,18 @@ impl Settings {
 mod tests {
     use super::*;
 
+    /// The Monero general fund's mainnet address.
+    const MAINNET: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
+
     fn rows(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    fn no_overrides() -> BTreeMap<String, String> {
+        BTreeMap::new()
     }
 
     #[test]
@@ -568,11 +687,45 @@ mod tests {
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), ITEMS.len());
-        assert!(
-            ITEMS
-                .iter()
-                .all(|i| i.key.len() <= 32 + 1 + 64 && i.module().len() <= 32)
-        );
+        // The `config` table's columns: module VARCHAR(32), item VARCHAR(64), Item_desc
+        // VARCHAR(512).
+        for i in ITEMS {
+            assert!(i.module().len() <= 32 && i.name().len() <= 64, "{}", i.key);
+            assert!(i.description.len() <= 512, "{}", i.key);
+        }
+    }
+
+    #[test]
+    fn every_item_has_a_rule_by_meaning() {
+        // Addresses are addresses, durations are positive: no item is free text by accident.
+        for i in ITEMS {
+            let name = i.name().to_ascii_lowercase();
+            if name.contains("address") {
+                assert!(
+                    matches!(i.kind, Kind::Address(_) | Kind::AddressList),
+                    "{} holds addresses but its rule is {:?}",
+                    i.key,
+                    i.kind
+                );
+            }
+            if name.contains("email") && !i.key.starts_with("email.") {
+                assert!(
+                    matches!(i.kind, Kind::Email | Kind::Text { .. }),
+                    "{}",
+                    i.key
+                );
+            }
+            if let Kind::Int { min, unit, .. } = i.kind {
+                assert!(min >= 1 || !unit.is_positive(), "{}", i.key);
+            }
+            if matches!(i.kind, Kind::Text { .. }) {
+                assert!(
+                    i.key.starts_with("email.") || i.key == "general.emailSig",
+                    "{}",
+                    i.key
+                );
+            }
+        }
     }
 
     #[test]
@@ -588,25 +741,150 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_value_names_its_item() {
-        let err = Settings::from_rows(rows(&[("payout.walletMin", "0.1.2")]), &BTreeMap::new())
-            .unwrap_err();
-        assert!(err.to_string().starts_with("payout.walletMin:"), "{err}");
-        let err = Settings::from_rows(rows(&[("payout.maxPaymentTxns", "16")]), &BTreeMap::new())
-            .unwrap_err();
-        assert!(err.to_string().contains("between 1 and 15"), "{err}");
-        assert!(validate("pool.banEnabled", "yes").is_err());
-        assert!(validate("payout.pplnsFee", "101").is_err());
-        assert!(validate("payout.pplnsFee", "NaN").is_err());
+    fn a_bad_value_names_its_item_and_the_rule() {
+        let err = Settings::from_rows(rows(&[("payout.walletMin", "0.1.2")]), &no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("payout.walletMin:"), "{err}");
+        assert!(err.contains("an XMR amount between"), "{err}");
+        let err = Settings::from_rows(rows(&[("payout.maxPaymentTxns", "16")]), &no_overrides())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("between 1 and 15"), "{err}");
+        let err = Settings::from_rows(rows(&[("pool.targetTime", "0")]), &no_overrides())
+            .unwrap_err()
+            .to_string();
         assert_eq!(
-            validate("nope.nothing", "1"),
-            Err(SettingsError::Unknown("nope.nothing".into()))
+            err,
+            "pool.targetTime: \"0\" breaks the rule: must be a duration between 1 and 3600 seconds"
+        );
+        let err = check_change(&[], "pool.address", "not-an-address")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("pool.address: \"not-an-address\" breaks the rule: must be a standard mainnet wallet address"),
+            "{err}"
+        );
+        for (key, value) in [
+            ("pool.banEnabled", "yes"),
+            ("payout.pplnsFee", "101"),
+            ("payout.pplnsFee", "65"),
+            ("payout.pplnsFee", "NaN"),
+            ("payout.devAddress", "4abc"),
+            ("payout.feeAddress", "x"),
+            ("pool.exchangeAddresses", &format!("{MAINNET},bogus")),
+            ("pool.bannedAddresses", "nope"),
+            ("general.adminEmail", "root"),
+            ("payout.denom", "0"),
+            ("payout.walletMin", "0"),
+            ("payout.timer", "0"),
+        ] {
+            let err = check_change(&[], key, value).unwrap_err();
+            assert_eq!(err.key(), key, "{err}");
+            assert!(
+                err.to_string().contains("breaks the rule: must be"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            check_change(&[], "nope.nothing", "1").unwrap_err(),
+            SettingsError::Unknown("nope.nothing".into())
+        );
+    }
+
+    #[test]
+    fn addresses_must_be_of_the_pools_network() {
+        assert!(check_change(&[], "payout.feeAddress", MAINNET).is_ok());
+        let testnet = rows(&[("general.network", "testnet")]);
+        let err = check_change(&testnet, "payout.feeAddress", MAINNET)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be a testnet wallet address"), "{err}");
+        assert!(err.contains("address is for mainnet"), "{err}");
+    }
+
+    #[test]
+    fn switching_the_network_is_refused_while_an_address_is_of_the_old_one() {
+        let table = rows(&[("pool.address", MAINNET)]);
+        let err = check_change(&table, "general.network", "stagenet").unwrap_err();
+        assert!(matches!(err, SettingsError::Breaks { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("general.network: \"stagenet\" is refused"),
+            "{text}"
+        );
+        assert!(text.contains("pool.address"), "{text}");
+        // With no address set yet, the switch is fine (unset items stay unset).
+        assert!(check_change(&[], "general.network", "stagenet").is_ok());
+    }
+
+    #[test]
+    fn a_required_item_cannot_be_emptied_but_others_can() {
+        let table = rows(&[("pool.address", MAINNET), ("payout.devAddress", MAINNET)]);
+        let err = check_change(&table, "pool.address", " ").unwrap_err();
+        assert!(matches!(err, SettingsError::Unset { .. }), "{err}");
+        assert!(check_change(&table, "payout.devAddress", "").is_ok());
+    }
+
+    #[test]
+    fn a_broken_table_can_be_repaired_one_item_at_a_time() {
+        // An older version stored two bad addresses.
+        let table = rows(&[
+            ("pool.address", "old-junk"),
+            ("payout.feeAddress", "more-junk"),
+        ]);
+        assert!(check_change(&table, "pool.address", MAINNET).is_ok());
+        assert!(check_change(&table, "pool.targetTime", "20").is_ok());
+        // A different bad value for a broken item is still refused.
+        assert!(check_change(&table, "pool.address", "new-junk").is_err());
+    }
+
+    #[test]
+    fn check_reports_every_problem_at_once() {
+        let report = check(
+            rows(&[
+                ("pool.address", "not-an-address"),
+                ("pool.targetTime", "0"),
+                ("shapeshift.pair", "x"),
+            ]),
+            &no_overrides(),
+        );
+        assert!(report.settings.is_none());
+        let keys: Vec<_> = report.problems.iter().map(SettingsError::key).collect();
+        assert_eq!(
+            keys,
+            ["pool.address", "pool.targetTime", "payout.feeAddress"]
+        );
+        assert!(matches!(report.problems[2], SettingsError::Unset { .. }));
+        assert_eq!(report.unknown, ["shapeshift.pair"]);
+        // Unset items alone still give settings: the roles that need them refuse to start.
+        let fresh = check(std::iter::empty(), &no_overrides());
+        assert!(fresh.settings.is_some());
+        assert_eq!(fresh.problems.len(), 2);
+        assert!(
+            fresh
+                .problems
+                .iter()
+                .all(|p| matches!(p, SettingsError::Unset { .. }))
+        );
+    }
+
+    #[test]
+    fn a_broken_network_still_checks_the_form_of_addresses() {
+        let report = check(
+            rows(&[("general.network", "moonnet"), ("pool.address", "junk")]),
+            &no_overrides(),
+        );
+        let keys: Vec<_> = report.problems.iter().map(SettingsError::key).collect();
+        assert!(
+            keys.contains(&"general.network") && keys.contains(&"pool.address"),
+            "{keys:?}"
         );
     }
 
     #[test]
     fn unknown_stored_items_are_ignored_but_unknown_overrides_are_refused() {
-        assert!(Settings::from_rows(rows(&[("shapeshift.pair", "x")]), &BTreeMap::new()).is_ok());
+        assert!(Settings::from_rows(rows(&[("shapeshift.pair", "x")]), &no_overrides()).is_ok());
         let overrides = BTreeMap::from([("x.y".to_owned(), "1".to_owned())]);
         assert!(Settings::from_rows(std::iter::empty(), &overrides).is_err());
     }
@@ -615,8 +893,32 @@ mod tests {
     fn cross_item_rules_are_checked() {
         let err = Settings::from_rows(
             rows(&[("pool.minDifficulty", "1000"), ("pool.maxDifficulty", "10")]),
-            &BTreeMap::new(),
+            &no_overrides(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("at most pool.maxDifficulty (10)"), "{err}");
+        let err = check_change(
+            &rows(&[("payout.devDonation", "60")]),
+            "payout.poolDevDonation",
+            "50",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("payout.devDonation"), "{err}");
+        // The slew fee must leave the smallest payout something, and end above it.
+        let slew = rows(&[("payout.feePolicy", "slew")]);
+        assert!(check_change(&slew, "payout.feeSlewAmount", "0.3").is_err());
+        assert!(check_change(&slew, "payout.feeSlewEnd", "0.2").is_err());
+        assert!(check_change(&slew, "payout.feeSlewAmount", "0.2").is_ok());
+        // Under the pool policy the slew items are not used, so not held to it.
+        assert!(check_change(&[], "payout.feeSlewAmount", "0.3").is_ok());
+        assert!(
+            check_change(
+                &rows(&[("payout.feeSlewAmount", "0.5")]),
+                "payout.feePolicy",
+                "slew"
+            )
+            .is_err()
         );
-        assert!(err.is_err());
     }
 }

@@ -114,15 +114,12 @@ pub async fn load_settings(
     Ok(Settings::from_rows(rows, overrides)?)
 }
 
-/// Validates and stores one setting. The whole resulting configuration is checked too, so a
-/// value that breaks a rule spanning items (min above max) is refused before it is written.
+/// Validates and stores one setting: the value must keep its item's rule and must not break
+/// another item's (checked against the whole stored table, see
+/// [`settings::check_change`]). Nothing is written when it is refused.
 pub async fn set_setting(pool: &MySqlPool, key: &str, value: &str) -> Result<(), MysqlError> {
-    settings::validate(key, value)?;
-    let item = settings::item(key).ok_or_else(|| SettingsError::Unknown(key.to_owned()))?;
-    let mut rows = setting_rows(pool).await?;
-    rows.retain(|(k, _)| k != key);
-    rows.push((key.to_owned(), value.to_owned()));
-    Settings::from_rows(rows, &BTreeMap::new())?;
+    let rows = setting_rows(pool).await?;
+    let item = settings::check_change(&rows, key, value)?;
     sqlx::query(
         "INSERT INTO config (module, item, item_value, item_type, Item_desc) VALUES (?, ?, ?, ?, ?) \
          ON DUPLICATE KEY UPDATE item_value = VALUES(item_value)",
