@@ -46,6 +46,8 @@ use crate::store::lmdb::{ShareStore, StoreOptions, WriterConfig};
 #[derive(Debug, Clone)]
 pub struct RoleConfig {
     pub mysql_url: String,
+    /// `[mysql] max_connections`: the size of the role's MySQL pool.
+    pub mysql_max_connections: u32,
     pub lmdb: StoreOptions,
     pub daemon_urls: Vec<String>,
     pub wallet_url: String,
@@ -63,7 +65,7 @@ pub const UNLOCK_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The role entry: resolves `config.toml` and the shared settings, then [`run_with`].
 pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mysql = crate::store::mysql::connect(config.mysql.url.expose())
+    let mysql = crate::store::mysql::connect_config(&config.mysql)
         .await
         .context("connecting to MySQL")?;
     let settings = crate::store::mysql::load_settings(&mysql, &config.overrides)
@@ -74,6 +76,7 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
     let lmdb = config.lmdb_options();
     let role = RoleConfig {
         mysql_url: config.mysql.url.expose().to_owned(),
+        mysql_max_connections: config.mysql.max_connections,
         lmdb,
         daemon_urls: config.daemon.urls.clone(),
         wallet_url: config.wallet.url.clone(),
@@ -121,7 +124,7 @@ pub fn params_from_settings(
 /// `unlock_interval`. A failed pass is logged and retried at the next tick (every step is
 /// idempotent); the current pass always finishes before the role returns.
 pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mysql = crate::store::mysql::connect_with(&config.mysql_url, 4)
+    let mysql = crate::store::mysql::connect_with(&config.mysql_url, config.mysql_max_connections)
         .await
         .context("connecting to MySQL")?;
     let store = ShareStore::open(&config.lmdb).context("opening the share store")?;

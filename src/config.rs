@@ -79,7 +79,8 @@ pub struct FileConfig {
 pub struct MysqlConfig {
     /// `mysql://user:password@host:port/database`.
     pub url: Secret,
-    /// Connections in the pool of each process.
+    /// Most connections each role's MySQL pool opens (`all` runs one pool per role). At least
+    /// [`MYSQL_MIN_CONNECTIONS`]: payments holds one for its runner lock while it works.
     #[serde(default = "defaults::mysql_max_connections")]
     pub max_connections: u32,
 }
@@ -171,6 +172,8 @@ impl Default for PowConfig {
     }
 }
 
+/// `[api]`: for the `api` role, which serves nothing yet. `bind` is a `config.toml` contract
+/// key, so it is accepted and checked, but no role reads it today.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
@@ -195,6 +198,8 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
+/// `[smtp]`: for the `worker` role's e-mail alerts, which are not built yet. Accepted (configs
+/// written for it keep loading) but no role reads it today.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
@@ -299,6 +304,15 @@ impl FileConfig {
                 "must start with mysql:// (mysql://user:password@host:port/database)",
             );
         }
+        if !(MYSQL_MIN_CONNECTIONS..=MYSQL_MAX_CONNECTIONS).contains(&self.mysql.max_connections) {
+            return invalid(
+                "mysql.max_connections",
+                &format!(
+                    "must be between {MYSQL_MIN_CONNECTIONS} and {MYSQL_MAX_CONNECTIONS} \
+                     (payments holds one connection for its lock)"
+                ),
+            );
+        }
         if self.lmdb.path.as_os_str().is_empty() {
             return invalid("lmdb.path", "must not be empty");
         }
@@ -379,6 +393,12 @@ impl FileConfig {
         format!("{self:#?}").replace(self.mysql.url.expose(), &mask_url(self.mysql.url.expose()))
     }
 }
+
+/// The fewest connections a role's MySQL pool may have: payments holds one for its runner lock
+/// and needs another to work.
+pub const MYSQL_MIN_CONNECTIONS: u32 = 2;
+/// The most: MariaDB's default `max_connections` is 151 for every client together.
+pub const MYSQL_MAX_CONNECTIONS: u32 = 1000;
 
 /// `pools.ip` is a VARCHAR(72).
 const PUBLIC_ADDRESS_MAX: usize = 72;
@@ -487,6 +507,26 @@ bind = "127.0.0.1:8001"
                 .to_string()
                 .starts_with("wallet.url")
         );
+    }
+
+    #[test]
+    fn mysql_max_connections_defaults_to_ten_and_is_bounded() {
+        assert_eq!(
+            FileConfig::parse(MINIMAL).unwrap().mysql.max_connections,
+            10
+        );
+        let with = |n: &str| {
+            FileConfig::parse(&MINIMAL.replace(
+                "pool:secret@127.0.0.1:3306/pool\"",
+                &format!("pool:secret@127.0.0.1:3306/pool\"\nmax_connections = {n}"),
+            ))
+        };
+        assert_eq!(with("3").unwrap().mysql.max_connections, 3);
+        for bad in ["0", "1", "1001"] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.starts_with("mysql.max_connections"), "{bad}: {err}");
+        }
+        assert!(with("-1").is_err());
     }
 
     #[test]

@@ -32,7 +32,7 @@ use processor::{Processor, ProcessorConfig};
 /// The role entry: connect, take the runner lock (one payments process per pool), then run
 /// cycles on the configured schedule until `shutdown`.
 pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let db = mysql::connect(config.mysql.url.expose())
+    let db = mysql::connect_config(&config.mysql)
         .await
         .context("connecting to MySQL")?;
     let settings = mysql::load_settings(&db, &config.overrides)

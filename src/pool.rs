@@ -81,7 +81,7 @@ pub async fn start_listeners(
 
 /// The role's entry point.
 pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let db = mysql::connect(config.mysql.url.expose())
+    let db = mysql::connect_config(&config.mysql)
         .await
         .context("connecting to MySQL")?;
     let settings = mysql::load_settings(&db, &config.overrides)

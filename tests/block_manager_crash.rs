@@ -37,6 +37,7 @@ async fn child_process_entry() {
     };
     let config = RoleConfig {
         mysql_url: mysql_url.to_owned(),
+        mysql_max_connections: 4,
         lmdb: StoreOptions::new(lmdb),
         daemon_urls: vec![daemon.to_owned()],
         wallet_url: wallet.to_owned(),

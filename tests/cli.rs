@@ -391,3 +391,38 @@ async fn config_check_reports_bad_values_stored_directly_in_mysql() {
     let shown = text(&rxpool(&f, &["config", "check"]));
     assert!(shown.contains("2 shared setting problem(s)"), "{shown}");
 }
+
+#[tokio::test]
+async fn mysql_max_connections_is_the_size_of_a_roles_pool() {
+    let server = MariaDb::shared().await.expect("mariadb starts");
+    let url = server.create_database("max_connections").await.unwrap();
+    let config = rxpool::config::FileConfig::parse(&format!(
+        "[mysql]\nurl = \"{url}\"\nmax_connections = 3\n[lmdb]\npath = \"/tmp/unused\"\n\
+         [daemon]\nurls = [\"http://127.0.0.1:1\"]\n[wallet]\nurl = \"http://127.0.0.1:2\"\n\
+         [pool]\npool_id = 1\n"
+    ))
+    .unwrap();
+    let pool = rxpool::store::mysql::connect_config(&config.mysql)
+        .await
+        .unwrap();
+    assert_eq!(pool.options().get_max_connections(), 3);
+    // The server sees no more than that: a fourth acquire waits while three are held.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(pool.acquire().await.unwrap());
+    }
+    let fourth = tokio::time::timeout(std::time::Duration::from_millis(500), pool.acquire()).await;
+    assert!(fourth.is_err(), "a fourth connection was opened");
+    let observer = rxpool::store::mysql::connect_with(&url, 2).await.unwrap();
+    let open: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+         WHERE USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AND ID <> CONNECTION_ID()",
+    )
+    .fetch_one(&observer)
+    .await
+    .unwrap();
+    assert_eq!(open, 3, "connections the server sees from the role's pool");
+    drop(held);
+    pool.close().await;
+    observer.close().await;
+}

@@ -16,7 +16,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{MySqlPool, Row};
 
 use crate::config::settings::{self, ITEMS};
-use crate::config::{Settings, SettingsError};
+use crate::config::{MysqlConfig, Settings, SettingsError};
 
 pub use registry::{Ban, BanTarget, PortConfig, PortHeartbeat};
 
@@ -36,6 +36,12 @@ pub enum MysqlError {
 /// Opens a connection pool to `url` (`mysql://user:password@host:port/db`).
 pub async fn connect(url: &str) -> Result<MySqlPool, MysqlError> {
     connect_with(url, 10).await
+}
+
+/// Opens the pool a role asks for in `config.toml` `[mysql]`: `url`, at most
+/// `max_connections` connections.
+pub async fn connect_config(config: &MysqlConfig) -> Result<MySqlPool, MysqlError> {
+    connect_with(config.url.expose(), config.max_connections).await
 }
 
 /// Opens a pool of at most `max_connections`.
