@@ -169,7 +169,7 @@ pub enum SettingsError {
     #[error("{0}: no such setting (see `rxpool admin config list`)")]
     Unknown(String),
     /// The value breaks its item's rule, or a rule spanning items.
-    #[error("{key}: {value:?} breaks the rule: must be {rule}{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error("{key}: {value:?} breaks the rule: must be {rule}{}", detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
     Invalid {
         key: String,
         value: String,
