@@ -231,15 +231,26 @@ install_units() {
         [ -e "$unit" ] || continue
         install -m 0644 "$unit" "$SYSTEMD_DIR/$(basename "$unit")"
     done
+    # The worker, api and cleaner roles do nothing yet, so they have no units. Units an
+    # earlier version of this script installed for them are disabled and removed.
+    local placeholder
+    for placeholder in worker api cleaner; do
+        unit="$SYSTEMD_DIR/rxpool-$placeholder.service"
+        [ -e "$unit" ] || continue
+        if have_systemd; then
+            systemctl disable --now "rxpool-$placeholder.service" >/dev/null 2>&1 || true
+        fi
+        rm -f "$unit"
+        log "removed rxpool-$placeholder.service (the $placeholder role does nothing yet)"
+    done
     if ! have_systemd; then
         warn "systemd is not running here: units copied to $SYSTEMD_DIR but not enabled"
         return 0
     fi
     systemctl daemon-reload
     systemctl enable rxpool.target rxpool-pool.service rxpool-block-manager.service \
-        rxpool-payments.service rxpool-worker.service rxpool-api.service \
-        rxpool-cleaner.service >/dev/null
-    log "enabled rxpool.target and its roles (not started: see the next steps below)"
+        rxpool-payments.service >/dev/null
+    log "enabled rxpool.target and its roles: pool, block-manager, payments (not started: see the next steps below)"
 }
 
 install_pool() {

@@ -42,13 +42,13 @@ pub enum Command {
     BlockManager,
     /// Pays balances out through monero-wallet-rpc.
     Payments,
-    /// Statistics, charts and e-mail alerts.
+    /// Placeholder: does nothing yet (statistics, charts and e-mail alerts are not built).
     Worker,
-    /// REST, websocket push, admin API and dashboard.
+    /// Placeholder: does nothing yet (no REST, websocket, admin API or dashboard).
     Api,
-    /// Prunes shares no payout window needs any more.
+    /// Placeholder: does nothing yet (shares are not pruned; LMDB grows).
     Cleaner,
-    /// Every role in one process, for the smallest pools.
+    /// Every role in one process, for the smallest pools (the placeholders idle).
     All,
     /// Applies the SQL migrations in sql/ (idempotent).
     Migrate,

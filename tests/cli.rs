@@ -426,3 +426,33 @@ async fn mysql_max_connections_is_the_size_of_a_roles_pool() {
     pool.close().await;
     observer.close().await;
 }
+
+#[test]
+fn the_shipped_units_start_only_the_roles_that_do_something() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+    let target = read("deployment/rxpool.target");
+    let wants = target.lines().find(|l| l.starts_with("Wants=")).unwrap();
+    let install = read("install.sh");
+    let enabled = install
+        .split("systemctl enable rxpool.target")
+        .nth(1)
+        .and_then(|rest| rest.split(">/dev/null").next())
+        .expect("install.sh enables rxpool.target");
+    for working in ["pool", "block-manager", "payments"] {
+        let unit = format!("rxpool-{working}.service");
+        assert!(root.join("deployment").join(&unit).exists(), "{unit}");
+        assert!(wants.contains(&unit), "rxpool.target does not want {unit}");
+        assert!(enabled.contains(&unit), "install.sh does not enable {unit}");
+    }
+    // The worker, api and cleaner roles only wait for a signal today.
+    for placeholder in ["worker", "api", "cleaner"] {
+        let unit = format!("rxpool-{placeholder}.service");
+        assert!(
+            !root.join("deployment").join(&unit).exists(),
+            "{unit} is shipped"
+        );
+        assert!(!wants.contains(&unit), "rxpool.target wants {unit}");
+        assert!(!enabled.contains(&unit), "install.sh enables {unit}");
+    }
+}
