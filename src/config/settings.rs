@@ -6,7 +6,7 @@
 //! `rxpool admin config set` before anything is written ([`check_change`]) and
 //! `rxpool config check` ([`check`]), and fills [`Settings`]. Each item's [`Kind`] is its rule
 //! by type and meaning (bounds and unit, an address of `general.network`; see [`rule`]); rules
-//! that span items are in [`Settings::relations`]. Values are parsed exactly: XMR amounts into
+//! that span items are in `Settings::relations`. Values are parsed exactly: XMR amounts into
 //! [`Atomic`], percentages into [`Bps`]; there are no floats. Every refusal names `module.item`,
 //! the offending value and the rule it breaks.
 //!
