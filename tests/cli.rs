@@ -393,6 +393,39 @@ async fn config_check_reports_bad_values_stored_directly_in_mysql() {
 }
 
 #[tokio::test]
+async fn two_changes_at_once_cannot_together_break_a_rule_spanning_items() {
+    use rxpool::store::mysql;
+    let server = MariaDb::shared().await.expect("mariadb starts");
+    let db = mysql::connect(&server.create_database("settings_race").await.unwrap())
+        .await
+        .unwrap();
+    mysql::migrate(&db).await.unwrap();
+    let no_overrides = std::collections::BTreeMap::new();
+    for round in 0..20 {
+        // Each alone keeps pool.minDifficulty <= pool.maxDifficulty (100 and 500000); both
+        // together would not.
+        let (min, max) = tokio::join!(
+            mysql::set_setting(&db, "pool.minDifficulty", "1000"),
+            mysql::set_setting(&db, "pool.maxDifficulty", "500"),
+        );
+        assert!(
+            min.is_ok() != max.is_ok(),
+            "round {round}: exactly one change must be refused: {min:?} / {max:?}"
+        );
+        mysql::load_settings(&db, &no_overrides)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the table was broken: {e}"));
+        mysql::set_setting(&db, "pool.maxDifficulty", "500000")
+            .await
+            .unwrap();
+        mysql::set_setting(&db, "pool.minDifficulty", "100")
+            .await
+            .unwrap();
+    }
+    db.close().await;
+}
+
+#[tokio::test]
 async fn mysql_max_connections_is_the_size_of_a_roles_pool() {
     let server = MariaDb::shared().await.expect("mariadb starts");
     let url = server.create_database("max_connections").await.unwrap();

@@ -98,9 +98,20 @@ async fn applied_versions(pool: &MySqlPool) -> Result<Vec<i64>, sqlx::Error> {
 
 /// Every `(module.item, value)` row of the `config` table.
 pub async fn setting_rows(pool: &MySqlPool) -> Result<Vec<(String, String)>, MysqlError> {
-    let rows = sqlx::query("SELECT module, item, item_value FROM config ORDER BY module, item")
-        .fetch_all(pool)
-        .await?;
+    read_setting_rows(pool, false).await
+}
+
+/// The `config` rows through `executor`, locked until its transaction ends when `lock`.
+async fn read_setting_rows<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::MySql>,
+    lock: bool,
+) -> Result<Vec<(String, String)>, MysqlError> {
+    let sql = if lock {
+        "SELECT module, item, item_value FROM config ORDER BY module, item FOR UPDATE"
+    } else {
+        "SELECT module, item, item_value FROM config ORDER BY module, item"
+    };
+    let rows = sqlx::query(sql).fetch_all(executor).await?;
     rows.into_iter()
         .map(|row| {
             let module: String = row.try_get("module")?;
@@ -122,9 +133,12 @@ pub async fn load_settings(
 
 /// Validates and stores one setting: the value must keep its item's rule and must not break
 /// another item's (checked against the whole stored table, see
-/// [`settings::check_change`]). Nothing is written when it is refused.
+/// [`settings::check_change`]). Nothing is written when it is refused. The table is locked
+/// from the check to the write, so two changes at once are checked one after the other and
+/// cannot together break a rule spanning items (a minimum and a maximum set at once).
 pub async fn set_setting(pool: &MySqlPool, key: &str, value: &str) -> Result<(), MysqlError> {
-    let rows = setting_rows(pool).await?;
+    let mut tx = pool.begin().await?;
+    let rows = read_setting_rows(&mut *tx, true).await?;
     let item = settings::check_change(&rows, key, value)?;
     sqlx::query(
         "INSERT INTO config (module, item, item_value, item_type, Item_desc) VALUES (?, ?, ?, ?, ?) \
@@ -135,7 +149,8 @@ pub async fn set_setting(pool: &MySqlPool, key: &str, value: &str) -> Result<(),
     .bind(value.trim())
     .bind(item.kind.sql_type())
     .bind(item.description)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
