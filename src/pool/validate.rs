@@ -116,7 +116,7 @@ async fn check(
     {
         return Err(Rejection::WrongAlgo.into());
     }
-    let job = miner.jobs.get_mut(job_id).ok_or(Rejection::InvalidJobId)?;
+    let mut job = miner.jobs.get_mut(job_id).ok_or(Rejection::InvalidJobId)?;
     let nonce = jobs::parse_nonce(&params.nonce).ok_or(Rejection::MalformedNonce)?;
     let (pool_nonce, worker_nonce) = if job.proxy {
         match (params.pool_nonce, params.worker_nonce) {
