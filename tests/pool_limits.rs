@@ -530,7 +530,7 @@ async fn settings_changed_in_mysql_apply_without_a_restart() {
         lmdb.path(),
         &monerod.rpc_url(),
         100,
-        "pool_id = 9\nrefresh_secs = 1",
+        "pool_id = 9\nrefresh_secs = 1\nproxy_addresses = [\"127.0.0.1\"]",
     );
     let shutdown = CancellationToken::new();
     let role = tokio::spawn(rxpool::pool::run(config, shutdown.clone()));
@@ -540,10 +540,19 @@ async fn settings_changed_in_mysql_apply_without_a_restart() {
         "pps.enable is false by default"
     );
 
-    // pps.enable opens the PPS port, and closing it again ends its connections.
+    // pps.enable opens the PPS port, and closing it again ends its connections. The port
+    // sits behind a balancer (port_config.proxyProtocol, [pool] proxy_addresses).
+    mysql::registry::set_proxy_protocol(&db, pps, true)
+        .await
+        .unwrap();
     mysql::set_setting(&db, "pps.enable", "true").await.unwrap();
     assert!(wait_port(pps, true).await, "the PPS port did not open");
-    let mut on_pps = Client::connect(SocketAddr::from(([127, 0, 0, 1], pps))).await;
+    let pps_addr = SocketAddr::from(([127, 0, 0, 1], pps));
+    let mut direct = Client::connect(pps_addr).await;
+    assert!(!direct.served().await, "a PROXY port takes no bare stratum");
+    let mut stream = TcpStream::connect(pps_addr).await.unwrap();
+    stream.write_all(&v1("198.51.100.7")).await.unwrap();
+    let mut on_pps = Client::over(stream);
     assert!(on_pps.served().await);
     mysql::set_setting(&db, "pps.enable", "false")
         .await
