@@ -169,7 +169,7 @@ impl Seen {
         }
     }
 
-    /// Where the key goes, or `Err` when it is already there.
+    /// Adds the key; `false` when it was already there.
     fn insert(&mut self, nonce: u32, pool_nonce: u32, worker_nonce: u32) -> bool {
         fn sorted_insert<K: Ord>(v: &mut Vec<K>, key: K) -> bool {
             match v.binary_search(&key) {
