@@ -77,6 +77,10 @@ pub struct PortArgs {
     /// Keep the port out of the public port list.
     #[arg(long)]
     pub hidden: bool,
+    /// Connections start with a PROXY protocol header (HAProxy, cloud load balancers),
+    /// taken only from the pool hosts' `[pool] proxy_addresses`.
+    #[arg(long)]
+    pub proxy_protocol: bool,
     /// Description shown to miners.
     #[arg(long, default_value = "")]
     pub desc: String,
@@ -193,13 +197,19 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
                 tls: args.tls,
             };
             registry::upsert_port(&pool, &port).await?;
+            registry::set_proxy_protocol(&pool, port.port, args.proxy_protocol).await?;
             println!(
-                "port {} ({}, diff {}{}{})",
+                "port {} ({}, diff {}{}{}{})",
                 port.port,
                 port.pool_type,
                 port.difficulty,
                 if port.tls { ", tls" } else { "" },
-                if port.hidden { ", hidden" } else { "" }
+                if port.hidden { ", hidden" } else { "" },
+                if args.proxy_protocol {
+                    ", PROXY protocol"
+                } else {
+                    ""
+                }
             );
         }
         AdminCommand::Port(PortCommand::List) => {

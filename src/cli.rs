@@ -5,7 +5,7 @@
 //! rxpool --config config.toml migrate
 //! rxpool --config config.toml config check
 //! rxpool --config config.toml admin config set MODULE.ITEM VALUE
-//! rxpool --config config.toml admin port add PORT --diff N --type pplns|pps|solo [--tls] [--hidden]
+//! rxpool --config config.toml admin port add PORT --diff N --type pplns|pps|solo [--tls] [--hidden] [--proxy-protocol]
 //! rxpool notify-block --to ADDR [HASH]                     # monerod --block-notify; reads no config
 //! ```
 //!

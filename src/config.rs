@@ -151,6 +151,17 @@ pub struct PoolConfig {
     /// never produce the same blob. Defaults to `pool_id`.
     #[serde(default)]
     pub instance_id: Option<u32>,
+    /// Stratum connections this process holds at once over all its ports (a `Semaphore`);
+    /// past it a new connection is closed at accept. Keep it under the open-files limit.
+    #[serde(default = "defaults::pool_max_connections")]
+    pub max_connections: u32,
+    /// Load balancers (addresses or networks) allowed to send a PROXY protocol header on
+    /// ports marked `proxyProtocol` in `port_config`. Empty: such ports refuse everyone.
+    #[serde(default)]
+    pub proxy_addresses: Vec<String>,
+    /// Seconds between re-reads of settings, bans and ports from MySQL.
+    #[serde(default = "defaults::pool_refresh_secs")]
+    pub refresh_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -243,6 +254,12 @@ mod defaults {
     }
     pub fn wallet_timeout_secs() -> u64 {
         120
+    }
+    pub fn pool_max_connections() -> u32 {
+        100_000
+    }
+    pub fn pool_refresh_secs() -> u64 {
+        30
     }
     pub fn pool_bind() -> String {
         "0.0.0.0".into()

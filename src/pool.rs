@@ -7,7 +7,8 @@
 //! `trust`, `bans` (ratio bans, permanent bans, IP caps, token buckets), `templates` (the current
 //! and previous templates), `settings`, `state` (what sessions share, and the service seams),
 //! `session` (one connection's state machine and methods), `validate` (the share path),
-//! `listener` (TCP/TLS accept and the connection loop), `feed` (template polling),
+//! `listener` (TCP/TLS accept and the connection loop), `proxy_protocol` (PROXY headers from
+//! load balancers), `feed` (template polling),
 //! `notify` (monerod's block-notify datagrams, which make `feed` poll at once), `services`
 //! (the real verifier, LMDB writer and daemon behind the seams).
 
@@ -18,6 +19,7 @@ pub mod listener;
 pub mod login;
 pub mod notify;
 pub mod protocol;
+pub mod proxy_protocol;
 pub mod rejection;
 pub mod services;
 pub mod session;
@@ -46,8 +48,6 @@ use tokio_util::task::TaskTracker;
 
 /// How often `pools`/`ports` are refreshed (reference §2.9: 10 s).
 const HEARTBEAT: Duration = Duration::from_secs(10);
-/// How often bans and settings are re-read from MySQL.
-const REFRESH: Duration = Duration::from_secs(30);
 
 /// Opens one listener per port on `bind` and serves them on `tracker` until `shutdown`.
 /// Returns the bound addresses (port 0 binds a free port: tests).
@@ -59,24 +59,141 @@ pub async fn start_listeners(
     tracker: &TaskTracker,
 ) -> anyhow::Result<Vec<SocketAddr>> {
     let mut addrs = Vec::new();
-    for (mut port, tls) in ports {
-        let listener = tokio::net::TcpListener::bind((bind, port.port))
-            .await
-            .with_context(|| format!("binding stratum port {}:{}", bind, port.port))?;
-        let addr = listener.local_addr()?;
-        port.port = addr.port();
-        addrs.push(addr);
-        tracing::info!(%addr, tls = port.tls, pool_type = %port.pool_type, diff = %port.difficulty, "stratum port open");
-        tracker.spawn(listener::serve(
-            shared.clone(),
-            listener,
-            port,
-            tls,
-            shutdown.clone(),
-            tracker.clone(),
-        ));
+    for (port, tls) in ports {
+        addrs.push(open_port(shared.clone(), bind, port, tls, shutdown.clone(), tracker).await?);
     }
     Ok(addrs)
+}
+
+/// Binds one stratum port and serves it on `tracker` until `stop` (which also closes its
+/// connections).
+async fn open_port(
+    shared: Arc<Shared>,
+    bind: &str,
+    mut port: PortInfo,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: CancellationToken,
+    tracker: &TaskTracker,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind((bind, port.port))
+        .await
+        .with_context(|| format!("binding stratum port {}:{}", bind, port.port))?;
+    let addr = listener.local_addr()?;
+    port.port = addr.port();
+    tracing::info!(%addr, tls = port.tls, proxy_protocol = port.proxy_protocol, pool_type = %port.pool_type, diff = %port.difficulty, "stratum port open");
+    tracker.spawn(listener::serve(
+        shared,
+        listener,
+        port,
+        tls,
+        stop,
+        tracker.clone(),
+    ));
+    Ok(addr)
+}
+
+/// The stratum ports this host serves, following `port_config` and the `*.enable` settings
+/// at every refresh: a port whose payout mode is switched off is closed (with its
+/// connections), one switched on is opened.
+struct Ports {
+    bind: String,
+    tls_files: Option<crate::config::TlsConfig>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    open: std::collections::BTreeMap<u16, (PortConfig, CancellationToken)>,
+}
+
+impl Ports {
+    /// Opens what should be open and closes what should not. With `strict` (start-up) a port
+    /// that cannot be opened is an error; later it is logged and tried again next time.
+    async fn reconcile(
+        &mut self,
+        shared: &Arc<Shared>,
+        db: &sqlx::MySqlPool,
+        modes: &crate::config::settings::Modes,
+        strict: bool,
+        shutdown: &CancellationToken,
+        tracker: &TaskTracker,
+    ) -> anyhow::Result<()> {
+        let rows = mysql::registry::ports(db).await?;
+        let proxied = mysql::registry::proxy_protocol_ports(db).await?;
+        let wanted: std::collections::BTreeMap<u16, PortConfig> = rows
+            .into_iter()
+            .filter(|p| match p.pool_type {
+                PoolType::Pplns => modes.pplns_enable,
+                PoolType::Pps => modes.pps_enable,
+                PoolType::Solo => modes.solo_enable,
+            })
+            .map(|p| (p.port, p))
+            .collect();
+        anyhow::ensure!(
+            !strict || !wanted.is_empty(),
+            "no port_config row for an enabled payout mode"
+        );
+        self.open.retain(|port, (config, stop)| {
+            let keep = wanted.contains_key(port);
+            if !keep {
+                tracing::info!(port, pool_type = %config.pool_type, "stratum port closed");
+                stop.cancel();
+            }
+            keep
+        });
+        for (number, config) in wanted {
+            if self.open.contains_key(&number) {
+                continue;
+            }
+            match self
+                .open_one(
+                    shared,
+                    &config,
+                    proxied.contains(&number),
+                    shutdown,
+                    tracker,
+                )
+                .await
+            {
+                Ok(stop) => {
+                    self.open.insert(number, (config, stop));
+                }
+                Err(e) if strict => return Err(e),
+                Err(e) => {
+                    tracing::warn!(port = number, error = %format!("{e:#}"), "stratum port not opened")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn open_one(
+        &mut self,
+        shared: &Arc<Shared>,
+        config: &PortConfig,
+        proxy_protocol: bool,
+        shutdown: &CancellationToken,
+        tracker: &TaskTracker,
+    ) -> anyhow::Result<CancellationToken> {
+        let tls = if config.tls {
+            if self.tls.is_none() {
+                let files = self
+                    .tls_files
+                    .as_ref()
+                    .context("a TLS port is configured but [tls] cert/key are not")?;
+                self.tls = Some(listener::tls_acceptor(&files.cert, &files.key)?);
+            }
+            self.tls.clone()
+        } else {
+            None
+        };
+        let info = PortInfo {
+            port: config.port,
+            difficulty: Difficulty(u128::from(config.difficulty)),
+            pool_type: config.pool_type,
+            tls: config.tls,
+            proxy_protocol,
+        };
+        let stop = shutdown.child_token();
+        open_port(shared.clone(), &self.bind, info, tls, stop.clone(), tracker).await?;
+        Ok(stop)
+    }
 }
 
 /// The role's entry point.
@@ -125,22 +242,17 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         Arc::new(SystemClock),
     );
     shared.emails = Some(email_tx);
+    shared.connection_cap = Arc::new(tokio::sync::Semaphore::new(
+        usize::try_from(config.pool.max_connections)
+            .unwrap_or(usize::MAX)
+            .min(tokio::sync::Semaphore::MAX_PERMITS),
+    ));
+    shared.proxies = proxy_protocol::TrustedProxies::parse(&config.pool.proxy_addresses)
+        .map_err(anyhow::Error::msg)
+        .context("[pool] proxy_addresses")?;
     let shared = Arc::new(shared);
     refresh_bans(&shared, &db).await;
 
-    let ports: Vec<PortConfig> = mysql::registry::ports(&db)
-        .await?
-        .into_iter()
-        .filter(|p| match p.pool_type {
-            PoolType::Pplns => settings.modes.pplns_enable,
-            PoolType::Pps => settings.modes.pps_enable,
-            PoolType::Solo => settings.modes.solo_enable,
-        })
-        .collect();
-    anyhow::ensure!(
-        !ports.is_empty(),
-        "no port_config row for an enabled payout mode"
-    );
     // Registered under the public address before anything is served: a pool_id held by another
     // host would give both hosts the same extra nonces.
     let ip = config.pool.public_address.clone();
@@ -150,11 +262,6 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         Err(e) => tracing::warn!(error = %e, "could not register in `pools`"),
         Ok(()) => {}
     }
-    let tls = match (&config.tls, ports.iter().any(|p| p.tls)) {
-        (Some(t), true) => Some(listener::tls_acceptor(&t.cert, &t.key)?),
-        (None, true) => anyhow::bail!("a TLS port is configured but [tls] cert/key are not"),
-        _ => None,
-    };
     let tracker = TaskTracker::new();
     if let Some(addr) = config.pool.block_notify {
         let socket = notify::bind(addr)
@@ -176,29 +283,19 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         config.daemon.lag_tolerance_blocks,
         shutdown.clone(),
     ));
-    let listeners = ports
-        .iter()
-        .map(|p| {
-            let info = PortInfo {
-                port: p.port,
-                difficulty: Difficulty(u128::from(p.difficulty)),
-                pool_type: p.pool_type,
-                tls: p.tls,
-            };
-            (info, if p.tls { tls.clone() } else { None })
-        })
-        .collect();
-    start_listeners(
-        shared.clone(),
-        &config.pool.bind,
-        listeners,
-        &shutdown,
-        &tracker,
-    )
-    .await?;
+    let mut ports = Ports {
+        bind: config.pool.bind.clone(),
+        tls_files: config.tls.clone(),
+        tls: None,
+        open: Default::default(),
+    };
+    ports
+        .reconcile(&shared, &db, &settings.modes, true, &shutdown, &tracker)
+        .await?;
 
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    let mut refresh = tokio::time::interval(REFRESH);
+    let mut refresh = tokio::time::interval(Duration::from_secs(config.pool.refresh_secs.max(1)));
+    refresh.tick().await;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -209,7 +306,7 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
             }
             _ = heartbeat.tick() => {
                 let height = shared.current_template().map(|s| s.template.height().0);
-                let beats: Vec<PortHeartbeat> = ports.iter().map(|p| PortHeartbeat {
+                let beats: Vec<PortHeartbeat> = ports.open.values().map(|(p, _)| PortHeartbeat {
                     port: p.clone(),
                     miners: u32::try_from(shared.stats.miners_on(p.port)).unwrap_or(u32::MAX),
                 }).collect();
@@ -220,7 +317,12 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
             _ = refresh.tick() => {
                 refresh_bans(&shared, &db).await;
                 match mysql::load_settings(&db, &config.overrides).await {
-                    Ok(s) => shared.set_settings(services::pool_settings(&s, poll)),
+                    Ok(s) => {
+                        shared.set_settings(services::pool_settings(&s, poll));
+                        if let Err(e) = ports.reconcile(&shared, &db, &s.modes, false, &shutdown, &tracker).await {
+                            tracing::warn!(error = %format!("{e:#}"), "ports refresh failed");
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "settings refresh failed"),
                 }
             }

@@ -86,6 +86,7 @@ async fn start_pool(
         difficulty: Difficulty(port_difficulty),
         pool_type: PoolType::Pplns,
         tls: tls.is_some(),
+        proxy_protocol: false,
     };
     let addrs = rxpool::pool::start_listeners(
         shared.clone(),

@@ -267,6 +267,7 @@ async fn server(args: Vec<String>) -> anyhow::Result<()> {
         difficulty: Difficulty(1),
         pool_type: PoolType::Pplns,
         tls: false,
+        proxy_protocol: false,
     };
     let addr = rxpool::pool::start_listeners(
         shared.clone(),

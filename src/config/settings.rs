@@ -121,6 +121,7 @@ items! {
     "pool.keepaliveBurst", int(1, 1_000_000), "10", "keepalived requests one connection may send at once.";
     "pool.exchangeAddresses", Kind::AddressList, "", "Comma-separated exchange addresses that must log in with a payment ID.";
     "pool.bannedAddresses", Kind::AddressList, "", "Comma-separated payout addresses refused at login.";
+    "pool.ipv6BanPrefix", int(1, 128), "64", "IPv6 addresses sharing this many leading bits count as one IP for bans and connection caps.";
     "payout.feeAddress", REQUIRED_ADDRESS, "", "Address that receives the pool fees. Must be set.";
     "payout.pplnsFee", FEE_MAX, "0.6", "PPLNS pool fee, percent (0 to 50).";
     "payout.ppsFee", FEE_MAX, "6.5", "PPS pool fee, percent (0 to 50).";
@@ -271,6 +272,7 @@ pub struct Pool {
     pub keepalive_rate: (u64, u64),
     pub exchange_addresses: Vec<String>,
     pub banned_addresses: Vec<String>,
+    pub ipv6_ban_prefix: u64,
 }
 
 /// `payout.*`: fees, crediting depth and payout rules.
@@ -552,6 +554,7 @@ impl Settings {
                 keepalive_rate: (v.int("pool.keepaliveRate"), v.int("pool.keepaliveBurst")),
                 exchange_addresses: v.list("pool.exchangeAddresses"),
                 banned_addresses: v.list("pool.bannedAddresses"),
+                ipv6_ban_prefix: v.int("pool.ipv6BanPrefix"),
             },
             payout: Payout {
                 fee_address: v.text("payout.feeAddress"),

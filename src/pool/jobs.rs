@@ -6,6 +6,13 @@
 //! proxy worker nonce (filled by xmr-node-proxy). Also owns job ids, the per-session ring of
 //! [`JOB_RING`] recent jobs and duplicate detection per job. It builds no blobs (`monero::blob`
 //! does) and hashes nothing.
+//!
+//! Nonce memory: the submitted nonces of a session's jobs live in the ring, not in the jobs
+//! (which are copied on every share), 4 bytes each for a miner's job and 16 for a proxy's, and
+//! the ring holds at most [`MAX_SUBMISSIONS`] of them in all: a job that would go past it
+//! retires the ring's oldest jobs that hold nonces (their late shares become "Invalid job
+//! id"), so one session's duplicate memory is one job's worth (16 KB for a miner, 64 KB for a
+//! proxy), not [`JOB_RING`] jobs' worth (it was 512 KB).
 
 use crate::domain::Difficulty;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,8 +25,8 @@ pub const PROXY_POOL_NONCE_OFFSET: usize = 8;
 pub const PROXY_WORKER_NONCE_OFFSET: usize = 12;
 /// Jobs a session keeps; a share for an older job is "Invalid job id".
 pub const JOB_RING: usize = 8;
-/// Submissions kept per job; more are refused (bounds memory per job).
-pub const MAX_SUBMISSIONS_PER_JOB: usize = 4096;
+/// Submitted nonces a session remembers over all its jobs; one job past it is refused.
+pub const MAX_SUBMISSIONS: usize = 4096;
 
 /// The extra nonce of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +110,6 @@ pub struct Job {
     pub difficulty: Difficulty,
     /// Whether the job went out as a proxy job (shares carry pool/worker nonces).
     pub proxy: bool,
-    /// Submitted (nonce, pool nonce, worker nonce) keys, sorted.
-    submissions: Vec<u128>,
 }
 
 /// Why a submission key was refused.
@@ -128,35 +133,130 @@ impl Job {
             extra_nonce,
             difficulty,
             proxy,
-            submissions: Vec::new(),
+        }
+    }
+}
+
+/// The nonces submitted for one job, sorted: the nonce alone for a miner's job, (nonce, pool
+/// nonce, worker nonce) for a proxy's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    Miner(Vec<u32>),
+    Proxy(Vec<u128>),
+}
+
+impl Seen {
+    fn for_job(job: &Job) -> Seen {
+        if job.proxy {
+            Seen::Proxy(Vec::new())
+        } else {
+            Seen::Miner(Vec::new())
         }
     }
 
-    /// Records a submission; refuses the same nonce (and proxy nonces) twice.
+    fn len(&self) -> usize {
+        match self {
+            Seen::Miner(v) => v.len(),
+            Seen::Proxy(v) => v.len(),
+        }
+    }
+
+    /// Bytes held (capacity, not length: what the allocator gave).
+    fn bytes(&self) -> usize {
+        match self {
+            Seen::Miner(v) => v.capacity() * std::mem::size_of::<u32>(),
+            Seen::Proxy(v) => v.capacity() * std::mem::size_of::<u128>(),
+        }
+    }
+
+    /// Adds the key; `false` when it was already there.
+    fn insert(&mut self, nonce: u32, pool_nonce: u32, worker_nonce: u32) -> bool {
+        fn sorted_insert<K: Ord>(v: &mut Vec<K>, key: K) -> bool {
+            match v.binary_search(&key) {
+                Ok(_) => false,
+                Err(pos) => {
+                    v.insert(pos, key);
+                    true
+                }
+            }
+        }
+        match self {
+            // A miner's job carries no proxy nonces (validate passes zeros).
+            Seen::Miner(v) => sorted_insert(v, nonce),
+            Seen::Proxy(v) => sorted_insert(
+                v,
+                u128::from(nonce) | u128::from(pool_nonce) << 32 | u128::from(worker_nonce) << 64,
+            ),
+        }
+    }
+
+    fn contains(&self, nonce: u32, pool_nonce: u32, worker_nonce: u32) -> bool {
+        match self {
+            Seen::Miner(v) => v.binary_search(&nonce).is_ok(),
+            Seen::Proxy(v) => v
+                .binary_search(
+                    &(u128::from(nonce)
+                        | u128::from(pool_nonce) << 32
+                        | u128::from(worker_nonce) << 64),
+                )
+                .is_ok(),
+        }
+    }
+}
+
+/// The session's recent jobs, newest last, with their submitted nonces; pushing the ninth
+/// drops the oldest.
+#[derive(Debug, Default)]
+pub struct JobRing {
+    jobs: std::collections::VecDeque<(Job, Seen)>,
+}
+
+/// One job of the ring, as a share finds it: read it as a [`Job`], record its nonce with
+/// [`JobEntry::record_submission`].
+#[derive(Debug)]
+pub struct JobEntry<'a> {
+    ring: &'a mut JobRing,
+    index: usize,
+}
+
+impl std::ops::Deref for JobEntry<'_> {
+    type Target = Job;
+
+    fn deref(&self) -> &Job {
+        &self.ring.jobs[self.index].0
+    }
+}
+
+impl JobEntry<'_> {
+    /// Records a submission; refuses the same nonce (and proxy nonces) twice. Past
+    /// [`MAX_SUBMISSIONS`] for the whole ring, the oldest other jobs holding nonces are
+    /// retired; a job that alone holds them all is refused more.
     pub fn record_submission(
         &mut self,
         nonce: u32,
         pool_nonce: u32,
         worker_nonce: u32,
     ) -> Result<(), SubmitKeyError> {
-        let key = u128::from(nonce) | u128::from(pool_nonce) << 32 | u128::from(worker_nonce) << 64;
-        match self.submissions.binary_search(&key) {
-            Ok(_) => Err(SubmitKeyError::Duplicate),
-            Err(_) if self.submissions.len() >= MAX_SUBMISSIONS_PER_JOB => {
-                Err(SubmitKeyError::TooMany)
-            }
-            Err(pos) => {
-                self.submissions.insert(pos, key);
-                Ok(())
+        let jobs = &mut self.ring.jobs;
+        if jobs[self.index].1.contains(nonce, pool_nonce, worker_nonce) {
+            return Err(SubmitKeyError::Duplicate);
+        }
+        while jobs.iter().map(|(_, seen)| seen.len()).sum::<usize>() >= MAX_SUBMISSIONS {
+            let oldest = jobs
+                .iter()
+                .enumerate()
+                .position(|(i, (_, seen))| i != self.index && seen.len() > 0);
+            let Some(oldest) = oldest else {
+                return Err(SubmitKeyError::TooMany);
+            };
+            jobs.remove(oldest);
+            if oldest < self.index {
+                self.index -= 1;
             }
         }
+        jobs[self.index].1.insert(nonce, pool_nonce, worker_nonce);
+        Ok(())
     }
-}
-
-/// The session's recent jobs, newest last; pushing the ninth drops the oldest.
-#[derive(Debug, Default)]
-pub struct JobRing {
-    jobs: std::collections::VecDeque<Job>,
 }
 
 impl JobRing {
@@ -164,15 +264,17 @@ impl JobRing {
         if self.jobs.len() >= JOB_RING {
             self.jobs.pop_front();
         }
-        self.jobs.push_back(job);
+        let seen = Seen::for_job(&job);
+        self.jobs.push_back((job, seen));
     }
 
-    pub fn get_mut(&mut self, id: JobId) -> Option<&mut Job> {
-        self.jobs.iter_mut().rev().find(|j| j.id == id)
+    pub fn get_mut(&mut self, id: JobId) -> Option<JobEntry<'_>> {
+        let index = self.jobs.iter().rposition(|(j, _)| j.id == id)?;
+        Some(JobEntry { ring: self, index })
     }
 
     pub fn latest(&self) -> Option<&Job> {
-        self.jobs.back()
+        self.jobs.back().map(|(j, _)| j)
     }
 
     pub fn len(&self) -> usize {
@@ -181,6 +283,11 @@ impl JobRing {
 
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
+    }
+
+    /// Bytes the ring's nonce memory holds now (allocated capacity).
+    pub fn nonce_bytes(&self) -> usize {
+        self.jobs.iter().map(|(_, seen)| seen.bytes()).sum()
     }
 }
 
@@ -242,34 +349,116 @@ mod tests {
         assert_eq!(ring.latest().map(|j| j.id), Some(JobId(9)));
     }
 
+    fn proxy_job(id: u64) -> Job {
+        Job {
+            proxy: true,
+            ..job(id)
+        }
+    }
+
+    fn record(ring: &mut JobRing, id: u64, key: (u32, u32, u32)) -> Result<(), SubmitKeyError> {
+        ring.get_mut(JobId(id))
+            .expect("job in the ring")
+            .record_submission(key.0, key.1, key.2)
+    }
+
     #[test]
     fn duplicate_nonce_is_refused_per_job_only() {
-        let mut a = job(1);
-        let mut b = job(2);
-        assert_eq!(a.record_submission(42, 0, 0), Ok(()));
+        let mut ring = JobRing::default();
+        ring.push(proxy_job(1));
+        ring.push(job(2));
+        assert_eq!(record(&mut ring, 1, (42, 0, 0)), Ok(()));
         assert_eq!(
-            a.record_submission(42, 0, 0),
+            record(&mut ring, 1, (42, 0, 0)),
             Err(SubmitKeyError::Duplicate)
         );
-        assert_eq!(b.record_submission(42, 0, 0), Ok(()));
-        // Proxies: the same nonce from another worker of the proxy is a different share.
-        assert_eq!(a.record_submission(42, 0, 1), Ok(()));
-        assert_eq!(a.record_submission(42, 1, 0), Ok(()));
+        assert_eq!(record(&mut ring, 2, (42, 0, 0)), Ok(()));
         assert_eq!(
-            a.record_submission(42, 1, 0),
+            record(&mut ring, 2, (42, 0, 0)),
+            Err(SubmitKeyError::Duplicate)
+        );
+        // Proxies: the same nonce from another worker of the proxy is a different share.
+        assert_eq!(record(&mut ring, 1, (42, 0, 1)), Ok(()));
+        assert_eq!(record(&mut ring, 1, (42, 1, 0)), Ok(()));
+        assert_eq!(
+            record(&mut ring, 1, (42, 1, 0)),
             Err(SubmitKeyError::Duplicate)
         );
     }
 
     #[test]
-    fn submissions_per_job_are_bounded() {
-        let mut a = job(1);
-        for n in 0..MAX_SUBMISSIONS_PER_JOB as u32 {
-            assert_eq!(a.record_submission(n, 0, 0), Ok(()));
+    fn one_job_holds_at_most_the_sessions_submissions() {
+        let mut ring = JobRing::default();
+        ring.push(job(1));
+        for n in 0..MAX_SUBMISSIONS as u32 {
+            assert_eq!(record(&mut ring, 1, (n, 0, 0)), Ok(()));
         }
         assert_eq!(
-            a.record_submission(u32::MAX, 0, 0),
+            record(&mut ring, 1, (u32::MAX, 0, 0)),
             Err(SubmitKeyError::TooMany)
+        );
+    }
+
+    #[test]
+    fn a_full_ring_retires_its_oldest_jobs_and_keeps_detecting_duplicates() {
+        let mut ring = JobRing::default();
+        for id in 1..=3 {
+            ring.push(job(id));
+        }
+        let half = MAX_SUBMISSIONS as u32 / 2;
+        for n in 0..half {
+            record(&mut ring, 1, (n, 0, 0)).unwrap();
+            record(&mut ring, 2, (n, 0, 0)).unwrap();
+        }
+        // Job 3 needs room: job 1, the oldest holding nonces, is retired, not forgotten.
+        assert_eq!(record(&mut ring, 3, (7, 0, 0)), Ok(()));
+        assert!(
+            ring.get_mut(JobId(1)).is_none(),
+            "a retired job takes no shares"
+        );
+        assert_eq!(
+            record(&mut ring, 2, (5, 0, 0)),
+            Err(SubmitKeyError::Duplicate)
+        );
+        assert_eq!(
+            record(&mut ring, 3, (7, 0, 0)),
+            Err(SubmitKeyError::Duplicate)
+        );
+        assert_eq!(ring.len(), 2);
+    }
+
+    #[test]
+    fn a_sessions_nonce_memory_is_one_jobs_worth_not_eight() {
+        // A hostile miner fills every job of its ring with distinct nonces (getjob for new
+        // jobs, junk shares for nonces). Before: 8 jobs x 4096 x 16 bytes = 512 KiB.
+        let mut ring = JobRing::default();
+        for id in 0..JOB_RING as u64 {
+            ring.push(job(id));
+            for n in 0..MAX_SUBMISSIONS as u32 {
+                let _ = record(&mut ring, id, (n, 0, 0));
+            }
+        }
+        assert_eq!(ring.len(), 1, "each full job retired the one before");
+        let miner = ring.nonce_bytes();
+        assert!(
+            miner <= 16 << 10,
+            "a miner session holds {miner} bytes of nonces"
+        );
+        let mut proxy = JobRing::default();
+        for id in 0..JOB_RING as u64 {
+            proxy.push(proxy_job(id));
+            for n in 0..MAX_SUBMISSIONS as u32 {
+                let _ = record(&mut proxy, id, (n, 1, 2));
+            }
+        }
+        let proxy = proxy.nonce_bytes();
+        assert!(
+            proxy <= 64 << 10,
+            "a proxy session holds {proxy} bytes of nonces"
+        );
+        assert!(
+            std::mem::size_of::<Job>() <= 64,
+            "a job is copied per share"
         );
     }
 

@@ -1,6 +1,8 @@
 //! Listeners and the per-connection loop.
 //!
-//! Owns accepting (plain TCP or TLS via tokio-rustls), the per-IP connection cap, and each
+//! Owns accepting (plain TCP or TLS via tokio-rustls, optionally behind a PROXY protocol
+//! header from a configured balancer), the process-wide connection cap (a `Semaphore`
+//! permit per connection), the per-IP (per IPv6 prefix) connection cap, and each
 //! connection's task: read a line (10 KB cap), classify it, hand requests to the [`Session`],
 //! write replies, push a new job when the template `watch` changes (every session cuts its own
 //! job, so a new template reaches all miners at once), and enforce the login, first-share and
@@ -8,6 +10,7 @@
 //! connection. It does not validate shares (`validate`) or poll monerod (`feed`).
 
 use super::protocol::{self, Frame, LineReader, ReadError};
+use super::proxy_protocol::{self, Header};
 use super::session::{Action, PortInfo, Session};
 use super::state::Shared;
 use std::net::SocketAddr;
@@ -24,6 +27,8 @@ use tokio_util::task::TaskTracker;
 
 /// A write that takes longer than this drops the connection (a miner not reading).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Time for a PROXY header, and then for a TLS handshake, before the connection is dropped.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -93,24 +98,59 @@ pub async fn serve(
                 continue;
             }
         };
-        let Some(slot) = shared.ip_caps.acquire(peer.ip()) else {
+        // The process-wide cap first: past it a connection costs one accept and a close.
+        let Ok(permit) = shared.connection_cap.clone().try_acquire_owned() else {
             shared
                 .rejections
                 .count(super::rejection::Rejection::RateLimited);
+            tracing::debug!(ip = %peer.ip(), "connection cap reached, closing");
             continue;
         };
+        if port.proxy_protocol && !shared.proxies.contains(peer.ip()) {
+            // A PROXY port takes its client address only from a configured balancer.
+            shared
+                .rejections
+                .count(super::rejection::Rejection::InvalidParams);
+            tracing::debug!(ip = %peer.ip(), port = port.port, "PROXY port: not a configured proxy, closing");
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let port = port.clone();
         let tls = tls.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
-            let _slot = slot;
+            let _permit = permit;
+            let mut stream = stream;
+            let peer = if port.proxy_protocol {
+                let header =
+                    tokio::time::timeout(HEADER_TIMEOUT, proxy_protocol::read_header(&mut stream))
+                        .await;
+                match header {
+                    Ok(Ok(Header::Proxied(client))) => client,
+                    Ok(Ok(Header::Local)) => peer,
+                    Ok(Err(error)) => {
+                        shared
+                            .rejections
+                            .count(super::rejection::Rejection::InvalidParams);
+                        tracing::debug!(proxy = %peer, %error, "bad PROXY header, closing");
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            } else {
+                peer
+            };
+            let Some(_slot) = shared.ip_caps.acquire(peer.ip()) else {
+                shared
+                    .rejections
+                    .count(super::rejection::Rejection::RateLimited);
+                return;
+            };
             match tls {
                 Some(acceptor) => {
                     let handshake =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                            .await;
+                        tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await;
                     if let Ok(Ok(stream)) = handshake {
                         let (read, write) = tokio::io::split(stream);
                         connection(shared, read, write, peer, port, shutdown).await;

@@ -134,6 +134,7 @@ pub fn pool_settings(settings: &Settings, template_poll: Duration) -> PoolSettin
             threshold: u32_of(p.ban_threshold),
             percent: u32_of(p.ban_percent),
             length_secs: p.ban_length_secs,
+            ipv6_prefix: u8::try_from(p.ipv6_ban_prefix.clamp(1, 128)).unwrap_or(64),
         },
         login_timeout: Duration::from_secs(p.login_timeout_secs),
         first_share_timeout: Duration::from_secs(p.first_share_timeout_secs),

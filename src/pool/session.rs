@@ -8,7 +8,7 @@
 //! there is no way back (the connection closes instead). The share path itself is in
 //! `validate`. Rejections are values ([`Rejection`]), counted in `Shared::rejections`.
 
-use super::bans::{ShareRatio, TokenBucket};
+use super::bans::TokenBucket;
 use super::jobs::{
     ExtraNonce, Job, JobId, JobRing, PROXY_POOL_NONCE_OFFSET, PROXY_WORKER_NONCE_OFFSET,
 };
@@ -38,6 +38,9 @@ pub struct PortInfo {
     pub difficulty: Difficulty,
     pub pool_type: PoolType,
     pub tls: bool,
+    /// Connections start with a PROXY protocol header (`port_config.proxyProtocol`), taken
+    /// only from `[pool] proxy_addresses`.
+    pub proxy_protocol: bool,
 }
 
 /// A logged-in miner.
@@ -51,7 +54,6 @@ pub struct Miner {
     pub difficulty: Difficulty,
     pub vardiff: Vardiff,
     pub trust: Trust,
-    pub ratio: ShareRatio,
     pub jobs: JobRing,
     /// The target hex of `difficulty`, for jobs.
     pub target: TargetCache,
@@ -79,6 +81,15 @@ pub enum Action {
     ReplyAndClose(Vec<u8>),
 }
 
+impl Action {
+    /// The reply, whether or not the connection stays open.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Action::Reply(bytes) | Action::ReplyAndClose(bytes) => bytes,
+        }
+    }
+}
+
 /// Per-method token buckets.
 #[derive(Debug)]
 struct Buckets {
@@ -100,6 +111,8 @@ pub struct Session {
     pub last_contact: UnixMillis,
     buckets: Buckets,
     protocol_errors: u32,
+    /// Requests refused by a token bucket since the last one it let through.
+    rate_limited: u32,
 }
 
 impl Session {
@@ -120,6 +133,7 @@ impl Session {
                 keepalive: TokenBucket::full(s.keepalive_rate, now),
             },
             protocol_errors: 0,
+            rate_limited: 0,
         }
     }
 
@@ -191,8 +205,17 @@ impl Session {
             _ => return self.reject(shared, id, Rejection::UnknownMethod),
         };
         if !bucket.take(limit, now) {
-            return self.reject(shared, id, Rejection::RateLimited);
+            // A client that keeps going past its limit (100,000 requests in one write) is
+            // cut after `pool.protocolErrorLimit` refusals in a row, not answered forever.
+            self.rate_limited = self.rate_limited.saturating_add(1);
+            let action = self.reject(shared, id, Rejection::RateLimited);
+            if self.rate_limited > settings.protocol_error_limit {
+                tracing::debug!(ip = %self.ip, "rate limit refused too often, closing");
+                return Action::ReplyAndClose(action.into_bytes());
+            }
+            return action;
         }
+        self.rate_limited = 0;
         self.last_contact = now;
         let params = request.params.as_deref();
         match request.method.as_str() {
@@ -216,10 +239,7 @@ impl Session {
                         Err(super::validate::Refusal { rejection, ban }) => {
                             let action = self.reject(shared, id, rejection);
                             if ban {
-                                let reply = match action {
-                                    Action::Reply(r) | Action::ReplyAndClose(r) => r,
-                                };
-                                return Action::ReplyAndClose(reply);
+                                return Action::ReplyAndClose(action.into_bytes());
                             }
                             action
                         }
@@ -331,7 +351,6 @@ impl Session {
             difficulty,
             vardiff: Vardiff::new(now),
             trust: Trust::new(&settings.trust),
-            ratio: ShareRatio::default(),
             jobs: JobRing::default(),
             target: TargetCache::default(),
             algo_extension: params.algo.is_some(),

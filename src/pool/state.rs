@@ -8,6 +8,7 @@
 
 use super::bans::{BanList, IpCaps};
 use super::jobs::JobIdSource;
+use super::proxy_protocol::TrustedProxies;
 use super::rejection::RejectionCounters;
 use super::settings::PoolSettings;
 use super::templates::{TemplateRing, TemplateSlot};
@@ -19,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 /// A boxed, sendable future (the seams' return type).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -135,6 +136,11 @@ pub struct Shared {
     settings: RwLock<Arc<PoolSettings>>,
     pub bans: BanList,
     pub ip_caps: Arc<IpCaps>,
+    /// The process-wide connection cap (`[pool] max_connections`): a connection holds a
+    /// permit for its life; with none left, new connections are closed at accept.
+    pub connection_cap: Arc<Semaphore>,
+    /// Balancers allowed to send PROXY headers (`[pool] proxy_addresses`).
+    pub proxies: TrustedProxies,
     pub rejections: RejectionCounters,
     pub templates: TemplateRing<Template>,
     current: watch::Sender<CurrentTemplate>,
@@ -166,11 +172,17 @@ impl Shared {
         clock: Arc<dyn Clock>,
     ) -> Shared {
         let (current, _) = watch::channel(None);
+        let ip_caps = IpCaps::new(settings.max_connections_per_ip);
+        ip_caps.set_limits(settings.max_connections_per_ip, settings.bans.ipv6_prefix);
+        let bans = BanList::default();
+        bans.set_ipv6_prefix(settings.bans.ipv6_prefix);
         Shared {
-            ip_caps: IpCaps::new(settings.max_connections_per_ip),
+            ip_caps,
+            connection_cap: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+            proxies: TrustedProxies::default(),
             templates: TemplateRing::new(settings.previous_templates),
             settings: RwLock::new(Arc::new(settings)),
-            bans: BanList::default(),
+            bans,
             rejections: RejectionCounters::default(),
             current,
             job_ids: JobIdSource::new(job_id_key),
@@ -193,7 +205,14 @@ impl Shared {
         }
     }
 
+    /// Replaces the settings (the 30 s refresh). What lives outside the snapshot follows at
+    /// once: the per-IP cap and IPv6 prefix for new connections, the ban prefix, and the number
+    /// of previous templates kept (trimmed at the next template).
     pub fn set_settings(&self, settings: PoolSettings) {
+        self.ip_caps
+            .set_limits(settings.max_connections_per_ip, settings.bans.ipv6_prefix);
+        self.bans.set_ipv6_prefix(settings.bans.ipv6_prefix);
+        self.templates.set_previous(settings.previous_templates);
         let mut s = match self.settings.write() {
             Ok(s) => s,
             Err(poisoned) => poisoned.into_inner(),

@@ -8,7 +8,7 @@
 //! here by sequence number.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Previous templates kept for late shares (nodejs-pool: 4).
@@ -42,7 +42,7 @@ impl<T> TemplateSlot<T> {
 /// The current template and up to `previous` older ones.
 #[derive(Debug)]
 pub struct TemplateRing<T> {
-    previous: usize,
+    previous: AtomicUsize,
     slots: RwLock<VecDeque<Arc<TemplateSlot<T>>>>,
     next_seq: AtomicU32,
 }
@@ -50,7 +50,7 @@ pub struct TemplateRing<T> {
 impl<T> TemplateRing<T> {
     pub fn new(previous: usize) -> TemplateRing<T> {
         TemplateRing {
-            previous,
+            previous: AtomicUsize::new(previous),
             slots: RwLock::new(VecDeque::new()),
             next_seq: AtomicU32::new(1),
         }
@@ -65,10 +65,17 @@ impl<T> TemplateRing<T> {
             Err(poisoned) => poisoned.into_inner(),
         };
         slots.push_back(slot.clone());
-        while slots.len() > self.previous + 1 {
+        let keep = self.previous.load(Ordering::Relaxed).saturating_add(1);
+        while slots.len() > keep {
             slots.pop_front();
         }
         slot
+    }
+
+    /// Keeps `previous` older templates from the next push on (`pool.previousTemplates`
+    /// re-read at runtime).
+    pub fn set_previous(&self, previous: usize) {
+        self.previous.store(previous, Ordering::Relaxed);
     }
 
     /// The slot with `seq`, if still kept.

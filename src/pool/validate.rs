@@ -12,7 +12,6 @@
 //! at the miner's next submit, breaks its trust and counts against its ban ratio. Untrusted
 //! miners' shares and block candidates are always hashed before the reply.
 
-use super::bans::ShareRatio;
 use super::jobs::{self, SubmitKeyError};
 use super::protocol::SubmitParams;
 use super::rejection::Rejection;
@@ -73,7 +72,9 @@ pub async fn submit(
     };
     match result {
         Ok(_) => {
-            miner.ratio.record(&shared.settings().bans, true);
+            shared
+                .bans
+                .record_valid(ip, shared.now(), &shared.settings().bans);
             result
         }
         Err(refusal) if refusal.rejection.is_bad_share() => {
@@ -89,20 +90,12 @@ pub async fn submit(
     }
 }
 
-/// A bad share breaks the miner's trust and counts against its IP's ratio; returns whether
-/// that banned the IP.
+/// A bad share breaks the miner's trust and counts against its IP's ratio (kept per IP
+/// across sessions, `BanList::record_invalid`); returns whether that banned the IP.
 fn bad_share(shared: &Shared, ip: std::net::IpAddr, miner: &mut Miner) -> bool {
     let settings = shared.settings();
     miner.trust.broken(&settings.trust);
-    if !miner.ratio.record(&settings.bans, false) {
-        return false;
-    }
-    miner.ratio = ShareRatio::default();
-    shared
-        .bans
-        .ban_ip(ip, shared.now(), settings.bans.length_secs);
-    tracing::info!(%ip, secs = settings.bans.length_secs, "IP banned for invalid shares");
-    true
+    shared.bans.record_invalid(ip, shared.now(), &settings.bans)
 }
 
 async fn check(
@@ -123,7 +116,7 @@ async fn check(
     {
         return Err(Rejection::WrongAlgo.into());
     }
-    let job = miner.jobs.get_mut(job_id).ok_or(Rejection::InvalidJobId)?;
+    let mut job = miner.jobs.get_mut(job_id).ok_or(Rejection::InvalidJobId)?;
     let nonce = jobs::parse_nonce(&params.nonce).ok_or(Rejection::MalformedNonce)?;
     let (pool_nonce, worker_nonce) = if job.proxy {
         match (params.pool_nonce, params.worker_nonce) {

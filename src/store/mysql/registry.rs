@@ -82,6 +82,30 @@ pub async fn ports(pool: &MySqlPool) -> Result<Vec<PortConfig>, MysqlError> {
         .collect()
 }
 
+/// The ports whose connections start with a PROXY protocol header (`proxyProtocol`).
+pub async fn proxy_protocol_ports(
+    pool: &MySqlPool,
+) -> Result<std::collections::HashSet<u16>, MysqlError> {
+    let ports: Vec<u32> =
+        sqlx::query_scalar("SELECT poolPort FROM port_config WHERE proxyProtocol <> 0")
+            .fetch_all(pool)
+            .await?;
+    Ok(ports
+        .into_iter()
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect())
+}
+
+/// Marks a port as taking (or not) a PROXY protocol header.
+pub async fn set_proxy_protocol(pool: &MySqlPool, port: u16, on: bool) -> Result<(), MysqlError> {
+    sqlx::query("UPDATE port_config SET proxyProtocol = ? WHERE poolPort = ?")
+        .bind(on)
+        .bind(port)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// What a ban applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BanTarget {
