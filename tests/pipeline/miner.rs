@@ -4,8 +4,9 @@
 //!
 //! Replies and job pushes are read by one task per connection; the mining loop sends one
 //! submit at a time and waits for its answer. It knows the network difficulty only to
-//! count the blocks it claims (the pool and the chain decide what they were).
+//! count the blocks it finds and claims (the pool and the chain decide what they were).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rxpool::domain::{Difficulty, Hash32, Target};
@@ -36,6 +37,11 @@ pub struct MinerReport {
     pub rejected: Vec<String>,
     /// Accepted shares whose hash met the network difficulty.
     pub blocks_claimed: u64,
+    /// Job heights at which a hash met the network difficulty, submitted or not (a miner
+    /// submits only what meets its job target).
+    pub block_heights: BTreeSet<u64>,
+    /// Every job target (hex) the miner worked on.
+    pub targets: BTreeSet<String>,
 }
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -117,8 +123,11 @@ pub async fn mine(
             verifier.set_seeds(seed, None);
             seeded = Some(seed);
         }
-        let target =
-            Target::difficulty_of_hex(job["target"].as_str().expect("target")).expect("job target");
+        let target_hex = job["target"].as_str().expect("target");
+        if !report.targets.contains(target_hex) {
+            report.targets.insert(target_hex.to_owned());
+        }
+        let target = Target::difficulty_of_hex(target_hex).expect("job target");
         blob[39..43].copy_from_slice(&nonce.to_le_bytes());
         let hash = verifier
             .hash(PowAlgo::RandomX, seed, blob)
@@ -127,6 +136,11 @@ pub async fn mine(
         report.hashes += 1;
         let nonce_hex = hex::encode(nonce.to_le_bytes());
         nonce = nonce.wrapping_add(1);
+        if network.is_met_by(&hash) {
+            report
+                .block_heights
+                .insert(job["height"].as_u64().expect("job height"));
+        }
         if !target.is_met_by(&hash) {
             continue;
         }
