@@ -1,9 +1,15 @@
 //! Process plumbing shared by every role: tracing, the tokio runtime and the one shutdown
 //! token that SIGINT/SIGTERM cancel. A role watches the token and finishes its current state
-//! transition before returning. [`failpoint`] holds the crash points the crash tests arm.
+//! transition before returning. [`Stage`] runs roles of one process (`rxpool all`) as a group
+//! that is stopped, and waited for, as one. [`failpoint`] holds the crash points the crash
+//! tests arm.
 
 pub mod failpoint;
 
+use std::future::Future;
+
+use anyhow::Context;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Starts the tracing subscriber; `RUST_LOG` filters (default `info`).
@@ -44,4 +50,43 @@ pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+}
+
+/// Roles that stop together: each runs as its own task on the stage's shutdown token.
+#[derive(Debug, Default)]
+pub struct Stage {
+    stop: CancellationToken,
+    roles: JoinSet<anyhow::Result<()>>,
+}
+
+impl Stage {
+    /// Starts the role `name`: `run` gets the stage's token. Its error is reported in `name`'s
+    /// context.
+    pub fn spawn<F>(&mut self, name: &'static str, run: impl FnOnce(CancellationToken) -> F)
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let role = run(self.stop.clone());
+        self.roles
+            .spawn(async move { role.await.with_context(|| format!("{name} role")) });
+    }
+
+    /// The outcome of the next role to end, or `None` at once when none runs (a `select!`
+    /// branch on `Some(..)` is then disabled). Cancel safe.
+    pub async fn next_ended(&mut self) -> Option<anyhow::Result<()>> {
+        let joined = self.roles.join_next().await?;
+        Some(joined.unwrap_or_else(|e| Err(anyhow::anyhow!("a role task failed: {e}"))))
+    }
+
+    /// Cancels the stage's token and waits for every role; the first error, if any.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        let mut first = Ok(());
+        while let Some(ended) = self.next_ended().await {
+            if let (Ok(()), Err(e)) = (&first, ended) {
+                first = Err(e);
+            }
+        }
+        first
+    }
 }

@@ -53,6 +53,30 @@ pub async fn mine(
     network: Difficulty,
     stop: CancellationToken,
 ) -> MinerReport {
+    mine_while(spec, verifier, network, stop, false).await
+}
+
+/// As [`mine`], but the pool closing the connection (a pool shutting down) ends the mining
+/// instead of failing: the report then counts what the pool accepted before it went.
+#[allow(
+    dead_code,
+    reason = "not every test binary that mines stops the pool under load"
+)]
+pub async fn mine_until_closed(
+    spec: MinerSpec,
+    verifier: Verifier,
+    network: Difficulty,
+) -> MinerReport {
+    mine_while(spec, verifier, network, CancellationToken::new(), true).await
+}
+
+async fn mine_while(
+    spec: MinerSpec,
+    verifier: Verifier,
+    network: Difficulty,
+    stop: CancellationToken,
+    until_closed: bool,
+) -> MinerReport {
     let stream = TcpStream::connect(("127.0.0.1", spec.port))
         .await
         .unwrap_or_else(|e| panic!("{}: connect to {}: {e}", spec.login, spec.port));
@@ -77,16 +101,18 @@ pub async fn mine(
             let id = next_id;
             next_id += 1;
             let req = json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params});
-            write
+            if write
                 .write_all(format!("{req}\n").as_bytes())
                 .await
-                .expect("write to pool");
+                .is_err()
+            {
+                return None;
+            }
             let reply = tokio::time::timeout(REPLY_TIMEOUT, replies.recv())
                 .await
-                .expect("pool answer within 30 s")
-                .expect("pool closed the connection");
+                .expect("pool answer within 30 s")?;
             assert_eq!(reply["id"], json!(id), "reply for another request: {reply}");
-            reply
+            Some(reply)
         };
 
     let login = call(
@@ -95,7 +121,8 @@ pub async fn mine(
                "rigid": "", "algo": ["rx/0"]}),
         &mut replies,
     )
-    .await;
+    .await
+    .expect("pool closed the connection at login");
     assert!(
         login["error"].is_null(),
         "{}: login refused: {login}",
@@ -151,6 +178,10 @@ pub async fn mine(
             &mut replies,
         )
         .await;
+        let Some(reply) = reply else {
+            assert!(until_closed, "{}: pool closed the connection", spec.login);
+            break;
+        };
         match reply["error"]["message"].as_str() {
             None => {
                 report.accepted += 1;
