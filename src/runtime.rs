@@ -90,3 +90,41 @@ impl Stage {
         first
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[tokio::test]
+    async fn a_failed_role_is_reported_at_once_and_stop_waits_for_the_others() {
+        let mut stage = Stage::default();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let flag = stopped.clone();
+        stage.spawn("waiter", |stop| async move {
+            stop.cancelled().await;
+            flag.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        stage.spawn("broken", |_| async { anyhow::bail!("port taken") });
+        let ended = stage.next_ended().await.expect("a role ended");
+        let err = ended.expect_err("the broken role");
+        assert_eq!(format!("{err:#}"), "broken role: port taken");
+        assert!(!stopped.load(Ordering::SeqCst));
+        stage.stop().await.expect("the waiter stops cleanly");
+        assert!(stopped.load(Ordering::SeqCst), "stop waited for the waiter");
+        assert!(stage.next_ended().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn stop_reports_the_first_error_of_a_role_failing_on_its_way_out() {
+        let mut stage = Stage::default();
+        stage.spawn("flusher", |stop| async move {
+            stop.cancelled().await;
+            anyhow::bail!("flush failed")
+        });
+        let err = stage.stop().await.expect_err("the flush error");
+        assert_eq!(format!("{err:#}"), "flusher role: flush failed");
+    }
+}
