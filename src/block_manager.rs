@@ -204,6 +204,9 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
             Err(err) => tracing::error!(%err, "pps pass failed; retrying next tick"),
         }
     }
+    // Our handles go first, so that in a process of its own this close is the last one and
+    // stops the writer; under `all` it only lets go of ours.
+    drop(unlocker);
     writer.close().await.context("closing the share writer")?;
     tracing::info!("block-manager stopped");
     Ok(())

@@ -15,8 +15,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::FileConfig;
+use crate::runtime::Stage;
 
 #[derive(Debug, Parser)]
 #[command(name = "rxpool", version, about = "Monero mining pool server")]
@@ -107,22 +109,46 @@ async fn run_role(role: Command, config: FileConfig) -> anyhow::Result<()> {
         Command::Worker => crate::worker::run(config, shutdown).await,
         Command::Api => crate::api::run(config, shutdown).await,
         Command::Cleaner => crate::cleaner::run(config, shutdown).await,
-        Command::All => {
-            let (a, b, c, d, e, f) = tokio::join!(
-                crate::pool::run(config.clone(), shutdown.clone()),
-                crate::block_manager::run(config.clone(), shutdown.clone()),
-                crate::payments::run(config.clone(), shutdown.clone()),
-                crate::worker::run(config.clone(), shutdown.clone()),
-                crate::api::run(config.clone(), shutdown.clone()),
-                crate::cleaner::run(config, shutdown.clone()),
-            );
-            a.context("pool")?;
-            b.context("block-manager")?;
-            c.context("payments")?;
-            d.context("worker")?;
-            e.context("api")?;
-            f.context("cleaner")
-        }
+        Command::All => run_all(config, shutdown).await,
         _ => unreachable!("run_role is only called with role subcommands"),
+    }
+}
+
+/// `all`: every role in one process, started together and stopped in order.
+///
+/// A role that fails, at start (a stratum port already in use) or later, stops the whole
+/// process at once with its error, so the service manager sees it. At shutdown the pool
+/// stops first: it closes its ports and drains its connections, spot checks and found blocks
+/// into the shared LMDB writer. Only then do the other roles stop; the writer closes with the
+/// last handle (`store::lmdb::writer`), so nothing the pool accepted is cut off.
+async fn run_all(config: FileConfig, signals: CancellationToken) -> anyhow::Result<()> {
+    let mut pool = Stage::default();
+    pool.spawn("pool", |stop| crate::pool::run(config.clone(), stop));
+    let mut rest = Stage::default();
+    rest.spawn("block-manager", |stop| {
+        crate::block_manager::run(config.clone(), stop)
+    });
+    rest.spawn("payments", |stop| {
+        crate::payments::run(config.clone(), stop)
+    });
+    rest.spawn("worker", |stop| crate::worker::run(config.clone(), stop));
+    rest.spawn("api", |stop| crate::api::run(config.clone(), stop));
+    rest.spawn("cleaner", |stop| crate::cleaner::run(config.clone(), stop));
+
+    let failed = loop {
+        tokio::select! {
+            () = signals.cancelled() => break None,
+            Some(ended) = pool.next_ended() => if let Err(e) = ended { break Some(e) },
+            Some(ended) = rest.next_ended() => if let Err(e) = ended { break Some(e) },
+        }
+    };
+    if let Some(e) = &failed {
+        tracing::error!(error = %format!("{e:#}"), "a role failed; stopping every role");
+    }
+    let pool_stopped = pool.stop().await;
+    let rest_stopped = rest.stop().await;
+    match failed {
+        Some(e) => Err(e),
+        None => pool_stopped.and(rest_stopped),
     }
 }

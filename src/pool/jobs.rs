@@ -13,6 +13,12 @@
 //! retires the ring's oldest jobs that hold nonces (their late shares become "Invalid job
 //! id"), so one session's duplicate memory is one job's worth (16 KB for a miner, 64 KB for a
 //! proxy), not [`JOB_RING`] jobs' worth (it was 512 KB).
+//!
+//! Invariant: a job is never harder than its block. [`Job::new`] cuts the miner's difficulty
+//! down to the template's network difficulty, for every kind of miner (`+N`, vardiff,
+//! NiceHash, and proxies, whose `target_diff` is the job's difficulty): a miner submits only
+//! hashes that meet its share target, so every block between a higher target and the
+//! network's would never reach the pool.
 
 use crate::domain::Difficulty;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,6 +113,8 @@ pub struct Job {
     /// The template sequence number the job was cut from.
     pub template_seq: u64,
     pub extra_nonce: ExtraNonce,
+    /// The share difficulty (the credit of each share): at most the template's network
+    /// difficulty.
     pub difficulty: Difficulty,
     /// Whether the job went out as a proxy job (shares carry pool/worker nonces).
     pub proxy: bool,
@@ -120,18 +128,21 @@ pub enum SubmitKeyError {
 }
 
 impl Job {
+    /// A job at the miner's `difficulty`, cut down to `network` (the difficulty of the
+    /// template `template_seq`) when above it.
     pub fn new(
         id: JobId,
         template_seq: u64,
         extra_nonce: ExtraNonce,
         difficulty: Difficulty,
+        network: Difficulty,
         proxy: bool,
     ) -> Job {
         Job {
             id,
             template_seq,
             extra_nonce,
-            difficulty,
+            difficulty: difficulty.min(network.max(Difficulty::ONE)),
             proxy,
         }
     }
@@ -317,6 +328,7 @@ mod tests {
                 instance: 7,
             },
             Difficulty(1000),
+            Difficulty(u128::from(u64::MAX)),
             false,
         )
     }
@@ -334,6 +346,43 @@ mod tests {
             ]
         );
         assert_eq!(&e.bytes()[8..], &[0u8; 8]);
+    }
+
+    #[test]
+    fn a_job_is_never_harder_than_its_block() {
+        let cut = |miner: u128, network: u128| {
+            let extra = ExtraNonce {
+                counter: 0,
+                instance: 0,
+            };
+            Job::new(
+                JobId(1),
+                1,
+                extra,
+                Difficulty(miner),
+                Difficulty(network),
+                true,
+            )
+            .difficulty
+        };
+        assert_eq!(cut(50_000, 1_000), Difficulty(1_000), "a `+50000` miner");
+        assert_eq!(cut(1_000, 1_000), Difficulty(1_000));
+        assert_eq!(cut(999, 1_000), Difficulty(999), "easier jobs keep theirs");
+        assert_eq!(cut(u128::MAX, 1), Difficulty(1));
+        assert_eq!(
+            cut(5, 0),
+            Difficulty(1),
+            "a zero network difficulty is not a job"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn job_difficulty_is_the_lesser_of_miner_and_network(miner in 1u128.., network in 1u128..) {
+            let extra = ExtraNonce { counter: 0, instance: 0 };
+            let job = Job::new(JobId(1), 1, extra, Difficulty(miner), Difficulty(network), false);
+            prop_assert_eq!(job.difficulty, Difficulty(miner.min(network)));
+        }
     }
 
     #[test]

@@ -50,7 +50,8 @@ pub struct Miner {
     pub worker: Arc<str>,
     pub client: ClientKind,
     pub mode: DiffMode,
-    /// The difficulty of the next job.
+    /// The miner's difficulty: the next job's, unless above that template's network
+    /// difficulty (a job is never harder than its block, see `jobs`).
     pub difficulty: Difficulty,
     pub vardiff: Vardiff,
     pub trust: Trust,
@@ -413,23 +414,27 @@ impl Session {
         let Phase::Mining(miner) = phase else {
             return Err(Rejection::Unauthenticated);
         };
-        if let Some(d) =
-            miner
-                .vardiff
-                .retarget(&settings.vardiff, now, miner.difficulty, miner.mode)
-        {
+        let template = &slot.template;
+        let network = template.difficulty();
+        if let Some(d) = miner.vardiff.retarget(
+            &settings.vardiff,
+            now,
+            miner.difficulty,
+            miner.mode,
+            network,
+        ) {
             miner.difficulty = d;
         }
         let extra = ExtraNonce {
             counter: slot.next_job_counter(),
             instance: shared.instance_id,
         };
-        let template = &slot.template;
         let job_id = JobId::next(&shared.job_ids);
         let job_id_hex = HexStr::<16>::of(&job_id.0.to_be_bytes());
         let seed_hash = HexStr::<64>::of(&template.seed_hash().0);
         let proxy = miner.client == ClientKind::Proxy;
-        let difficulty = miner.difficulty;
+        let job = Job::new(job_id, slot.seq, extra, miner.difficulty, network, proxy);
+        let difficulty = job.difficulty;
         let target = miner.target.of(difficulty);
         let mut message = JobMessage {
             blob: None,
@@ -454,7 +459,7 @@ impl Session {
             let blob = hex::encode(blob);
             let offset = template.reserved_offset();
             message.blocktemplate_blob = Some(&blob);
-            message.difficulty = Some(template.difficulty().0);
+            message.difficulty = Some(network.0);
             message.reserved_offset = Some(offset);
             message.client_pool_offset = Some(offset + PROXY_POOL_NONCE_OFFSET);
             message.client_nonce_offset = Some(offset + PROXY_WORKER_NONCE_OFFSET);
@@ -471,9 +476,7 @@ impl Session {
             message.target = Some(target);
             render(&message)
         };
-        miner
-            .jobs
-            .push(Job::new(job_id, slot.seq, extra, difficulty, proxy));
+        miner.jobs.push(job);
         Ok(rendered)
     }
 }

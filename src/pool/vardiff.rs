@@ -8,6 +8,14 @@
 //! nodejs-pool's misspelt key never applied), then clamps to min/max (max not for proxies)
 //! and the NiceHash minimum. Fixed difficulties are never touched. Integer maths only; no
 //! clock reads here (the caller passes `now`). The new difficulty applies to the next job.
+//!
+//! Every retarget takes a ceiling, the network difficulty of the template the next job is cut
+//! from: a miner only submits hashes that meet its share target, so a target above the
+//! block's would hide every block found between the two. No governed difficulty rises above
+//! the ceiling (it wins over min, max and the NiceHash minimum), and one above it (a lower
+//! network difficulty, a high port start) comes down to it at once. Capped in its own state,
+//! vardiff cannot ratchet against the cap. `Fixed` (`+N`) keeps its number; the job caps it
+//! (`jobs::Job::new`).
 
 use crate::domain::{Difficulty, UnixMillis};
 
@@ -121,18 +129,38 @@ impl Vardiff {
         (work, now.0.saturating_sub(start).max(1))
     }
 
-    /// Proposes the next difficulty, or `None` to keep `current`. Waits at least one target
-    /// time between retargets and after connect.
+    /// The next difficulty, or `None` to keep `current`: never above `ceiling` (the network
+    /// difficulty of the next job's template; see the module doc), which a `current` above
+    /// it is brought down to at once. Otherwise waits at least `retarget_secs` between
+    /// retargets and after connect. `Fixed` is never changed.
     pub fn retarget(
         &mut self,
         config: &VardiffConfig,
         now: UnixMillis,
         current: Difficulty,
         mode: DiffMode,
+        ceiling: Difficulty,
     ) -> Option<Difficulty> {
         if mode == DiffMode::Fixed {
             return None;
         }
+        let ceiling = ceiling.max(Difficulty::ONE);
+        let capped = current.min(ceiling);
+        let next = self
+            .propose(config, now, capped, mode)
+            .map_or(capped, |d| d.min(ceiling));
+        (next != current).then_some(next)
+    }
+
+    /// The estimator's proposal from `current`, before the ceiling: `None` before the
+    /// retarget time or inside the dead band.
+    fn propose(
+        &mut self,
+        config: &VardiffConfig,
+        now: UnixMillis,
+        current: Difficulty,
+        mode: DiffMode,
+    ) -> Option<Difficulty> {
         let target_ms = config.target_time_secs.max(1) * 1000;
         if now.0.saturating_sub(self.last_retarget.0) < config.retarget_secs.saturating_mul(1000) {
             return None;
@@ -160,7 +188,7 @@ impl Vardiff {
         let up = cur * (100 + pct) / 100;
         let down = (cur * 100 / (100 + pct)).max(1);
         proposed = proposed.clamp(down, up.max(down));
-        Some(Self::clamp(config, Difficulty(proposed), mode)).filter(|d| *d != current)
+        Some(Self::clamp(config, Difficulty(proposed), mode))
     }
 
     /// Applies the pool's bounds for `mode` (used for starting and fixed difficulties too:
@@ -186,26 +214,46 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// No ceiling: the estimator alone.
+    const UNCAPPED: Difficulty = Difficulty(u128::MAX);
+
     /// A miner with `hashrate` H/s mining for `secs` seconds from `start_diff`, retargeting
     /// every 60 s; shares come when accumulated work reaches the difficulty (deterministic).
     fn simulate(config: &VardiffConfig, hashrate: u64, start_diff: u128, secs: u64) -> u128 {
+        simulate_under(config, hashrate, start_diff, secs, |_| UNCAPPED)
+            .last()
+            .map_or(start_diff, |d| d.0)
+    }
+
+    /// As [`simulate`], under a network difficulty `ceiling(second)` that each job is cut
+    /// at most at (as `jobs::Job::new` does). Returns the job difficulty of every second.
+    fn simulate_under(
+        config: &VardiffConfig,
+        hashrate: u64,
+        start_diff: u128,
+        secs: u64,
+        ceiling: impl Fn(u64) -> Difficulty,
+    ) -> Vec<Difficulty> {
         let mut v = Vardiff::new(UnixMillis(1_000_000));
         let mut diff = Difficulty(start_diff);
         let mut acc: u128 = 0;
+        let mut jobs = Vec::new();
         for s in 1..=secs {
             let now = UnixMillis(1_000_000 + s * 1000);
+            let job = diff.min(ceiling(s));
             acc += u128::from(hashrate);
-            while acc >= diff.0 {
-                acc -= diff.0;
-                v.record(config, now, diff);
+            while acc >= job.0 {
+                acc -= job.0;
+                v.record(config, now, job);
             }
             if s % 60 == 0 {
-                if let Some(d) = v.retarget(config, now, diff, DiffMode::Vardiff) {
+                if let Some(d) = v.retarget(config, now, diff, DiffMode::Vardiff, ceiling(s)) {
                     diff = d;
                 }
             }
+            jobs.push(job);
         }
-        diff.0
+        jobs
     }
 
     fn near(value: u128, want: u128, pct: u128) -> bool {
@@ -240,7 +288,7 @@ mod tests {
                 v.record(&config, now, diff);
             }
             if s % 60 == 0 {
-                if let Some(d) = v.retarget(&config, now, diff, DiffMode::Vardiff) {
+                if let Some(d) = v.retarget(&config, now, diff, DiffMode::Vardiff, UNCAPPED) {
                     diff = d;
                 }
             }
@@ -260,7 +308,8 @@ mod tests {
                 &config,
                 UnixMillis(100_000),
                 Difficulty(1000),
-                DiffMode::Fixed
+                DiffMode::Fixed,
+                UNCAPPED,
             ),
             None
         );
@@ -279,7 +328,8 @@ mod tests {
                 &config,
                 UnixMillis(600_000),
                 Difficulty(1000),
-                DiffMode::Vardiff
+                DiffMode::Vardiff,
+                UNCAPPED,
             ),
             None
         );
@@ -294,6 +344,7 @@ mod tests {
             UnixMillis(600_000),
             Difficulty(100_000),
             DiffMode::Vardiff,
+            UNCAPPED,
         );
         assert_eq!(d, Some(Difficulty(50_000)));
     }
@@ -318,12 +369,14 @@ mod tests {
             UnixMillis(600_000),
             Difficulty(300_000),
             DiffMode::Vardiff,
+            UNCAPPED,
         );
         let proxy = v.retarget(
             &config,
             UnixMillis(600_000),
             Difficulty(300_000),
             DiffMode::Proxy,
+            UNCAPPED,
         );
         assert_eq!(plain, None, "10 kH/s × 30 s is the current difficulty");
         assert_eq!(
@@ -331,6 +384,92 @@ mod tests {
             Some(Difficulty(600_000)),
             "×5 wanted, clamp allows ×2"
         );
+    }
+
+    #[test]
+    fn vardiff_never_climbs_above_the_network_difficulty_and_stays_at_it() {
+        // The regtest case of issue 9: network difficulty 1000, a miner whose rate wants
+        // 8,281 at 30 s per share. Every job stays at or under the block, and once at the
+        // ceiling the state sits there (no retarget proposes anything: no ratchet).
+        let config = VardiffConfig {
+            min: 100,
+            ..VardiffConfig::default()
+        };
+        let network = Difficulty(1000);
+        let jobs = simulate_under(&config, 276, 100, 3600, |_| network);
+        assert!(jobs.iter().all(|d| *d <= network), "{jobs:?}");
+        assert_eq!(jobs.last(), Some(&network));
+
+        let mut v = Vardiff::new(UnixMillis(0));
+        for s in 1..=1200u64 {
+            v.record(&config, UnixMillis(s * 1000), Difficulty(276));
+            if s % 60 == 0 {
+                assert_eq!(
+                    v.retarget(
+                        &config,
+                        UnixMillis(s * 1000),
+                        network,
+                        DiffMode::Vardiff,
+                        network
+                    ),
+                    None,
+                    "at the ceiling, second {s}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_difficulty_above_the_network_comes_down_to_it_at_once_in_every_governed_mode() {
+        let config = VardiffConfig::default();
+        let network = Difficulty(1000);
+        for mode in [DiffMode::Vardiff, DiffMode::NiceHash, DiffMode::Proxy] {
+            // Right after connect: no retarget is due, the ceiling applies anyway.
+            let mut v = Vardiff::new(UnixMillis(0));
+            assert_eq!(
+                v.retarget(&config, UnixMillis(1), Difficulty(50_000), mode, network),
+                Some(network),
+                "{mode:?}"
+            );
+            // A due retarget that proposes more is held at the ceiling too.
+            let mut v = Vardiff::new(UnixMillis(0));
+            for s in 1..=600u64 {
+                v.record(&config, UnixMillis(s * 1000), Difficulty(100_000));
+            }
+            assert_eq!(
+                v.retarget(&config, UnixMillis(600_000), Difficulty(900), mode, network),
+                Some(network),
+                "{mode:?}"
+            );
+        }
+        // `+N` is the miner's word: the job caps it, vardiff leaves it.
+        let mut v = Vardiff::new(UnixMillis(0));
+        assert_eq!(
+            v.retarget(
+                &config,
+                UnixMillis(1),
+                Difficulty(50_000),
+                DiffMode::Fixed,
+                network
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn vardiff_climbs_again_by_the_clamp_when_the_network_difficulty_rises() {
+        let config = VardiffConfig::default();
+        // 1,000 for the first hour, then 1,000,000; the miner wants 30,000 (1 kH/s).
+        let jobs = simulate_under(&config, 1_000, 1_000, 7200, |s| {
+            Difficulty(if s <= 3600 { 1_000 } else { 1_000_000 })
+        });
+        assert!(jobs[..3600].iter().all(|d| d.0 <= 1_000));
+        // One step after the rise may at most double (max_change_pct 100): no jump.
+        for pair in jobs[3600..].windows(2) {
+            assert!(pair[1].0 <= pair[0].0 * 2, "{} → {}", pair[0].0, pair[1].0);
+        }
+        let last = jobs.last().map_or(0, |d| d.0);
+        assert!(near(last, 30_000, 25), "ended at {last}");
     }
 
     proptest! {
@@ -348,7 +487,7 @@ mod tests {
                 v.record(&config, UnixMillis(t.min(now)), Difficulty(u128::from(d)));
             }
             let cur = Difficulty(u128::from(current));
-            if let Some(d) = v.retarget(&config, UnixMillis(now), cur, mode) {
+            if let Some(d) = v.retarget(&config, UnixMillis(now), cur, mode, UNCAPPED) {
                 prop_assert!(d.0 >= u128::from(min));
                 prop_assert!(d.0 <= u128::from(u64::MAX));
                 if mode == DiffMode::Vardiff {
@@ -360,6 +499,25 @@ mod tests {
                     || d.0 == u128::from(config.nicehash_min);
                 prop_assert!(in_clamp || at_bound, "{} → {}", cur.0, d.0);
             }
+        }
+
+        #[test]
+        fn no_governed_difficulty_is_ever_above_the_ceiling(
+            shares in proptest::collection::vec((0u64..600_000, 1u64..u64::MAX / 1024), 0..50),
+            current in 1u64..u64::MAX / 4,
+            now in 0u64..10_000_000,
+            ceiling in 1u64..u64::MAX / 4,
+            mode in prop_oneof![Just(DiffMode::Vardiff), Just(DiffMode::NiceHash), Just(DiffMode::Proxy)],
+        ) {
+            let config = VardiffConfig::default();
+            let mut v = Vardiff::new(UnixMillis(0));
+            for (t, d) in shares {
+                v.record(&config, UnixMillis(t.min(now)), Difficulty(u128::from(d)));
+            }
+            let cur = Difficulty(u128::from(current));
+            let ceiling = Difficulty(u128::from(ceiling));
+            let next = v.retarget(&config, UnixMillis(now), cur, mode, ceiling).unwrap_or(cur);
+            prop_assert!(next <= ceiling, "{} → {} over {}", cur.0, next.0, ceiling.0);
         }
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! Replies and job pushes are read by one task per connection; the mining loop sends one
 //! submit at a time and waits for its answer. It knows the network difficulty only to
-//! count the blocks it claims (the pool and the chain decide what they were).
+//! count the blocks it finds and claims (the pool and the chain decide what they were).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rxpool::domain::{Difficulty, Hash32, Target};
@@ -36,6 +37,11 @@ pub struct MinerReport {
     pub rejected: Vec<String>,
     /// Accepted shares whose hash met the network difficulty.
     pub blocks_claimed: u64,
+    /// Job heights at which a hash met the network difficulty, submitted or not (a miner
+    /// submits only what meets its job target).
+    pub block_heights: BTreeSet<u64>,
+    /// Every job target (hex) the miner worked on.
+    pub targets: BTreeSet<String>,
 }
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,6 +52,30 @@ pub async fn mine(
     verifier: Verifier,
     network: Difficulty,
     stop: CancellationToken,
+) -> MinerReport {
+    mine_while(spec, verifier, network, stop, false).await
+}
+
+/// As [`mine`], but the pool closing the connection (a pool shutting down) ends the mining
+/// instead of failing: the report then counts what the pool accepted before it went.
+#[allow(
+    dead_code,
+    reason = "not every test binary that mines stops the pool under load"
+)]
+pub async fn mine_until_closed(
+    spec: MinerSpec,
+    verifier: Verifier,
+    network: Difficulty,
+) -> MinerReport {
+    mine_while(spec, verifier, network, CancellationToken::new(), true).await
+}
+
+async fn mine_while(
+    spec: MinerSpec,
+    verifier: Verifier,
+    network: Difficulty,
+    stop: CancellationToken,
+    until_closed: bool,
 ) -> MinerReport {
     let stream = TcpStream::connect(("127.0.0.1", spec.port))
         .await
@@ -71,16 +101,18 @@ pub async fn mine(
             let id = next_id;
             next_id += 1;
             let req = json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params});
-            write
+            if write
                 .write_all(format!("{req}\n").as_bytes())
                 .await
-                .expect("write to pool");
+                .is_err()
+            {
+                return None;
+            }
             let reply = tokio::time::timeout(REPLY_TIMEOUT, replies.recv())
                 .await
-                .expect("pool answer within 30 s")
-                .expect("pool closed the connection");
+                .expect("pool answer within 30 s")?;
             assert_eq!(reply["id"], json!(id), "reply for another request: {reply}");
-            reply
+            Some(reply)
         };
 
     let login = call(
@@ -89,7 +121,8 @@ pub async fn mine(
                "rigid": "", "algo": ["rx/0"]}),
         &mut replies,
     )
-    .await;
+    .await
+    .expect("pool closed the connection at login");
     assert!(
         login["error"].is_null(),
         "{}: login refused: {login}",
@@ -117,8 +150,11 @@ pub async fn mine(
             verifier.set_seeds(seed, None);
             seeded = Some(seed);
         }
-        let target =
-            Target::difficulty_of_hex(job["target"].as_str().expect("target")).expect("job target");
+        let target_hex = job["target"].as_str().expect("target");
+        if !report.targets.contains(target_hex) {
+            report.targets.insert(target_hex.to_owned());
+        }
+        let target = Target::difficulty_of_hex(target_hex).expect("job target");
         blob[39..43].copy_from_slice(&nonce.to_le_bytes());
         let hash = verifier
             .hash(PowAlgo::RandomX, seed, blob)
@@ -127,6 +163,11 @@ pub async fn mine(
         report.hashes += 1;
         let nonce_hex = hex::encode(nonce.to_le_bytes());
         nonce = nonce.wrapping_add(1);
+        if network.is_met_by(&hash) {
+            report
+                .block_heights
+                .insert(job["height"].as_u64().expect("job height"));
+        }
         if !target.is_met_by(&hash) {
             continue;
         }
@@ -137,6 +178,10 @@ pub async fn mine(
             &mut replies,
         )
         .await;
+        let Some(reply) = reply else {
+            assert!(until_closed, "{}: pool closed the connection", spec.login);
+            break;
+        };
         match reply["error"]["message"].as_str() {
             None => {
                 report.accepted += 1;

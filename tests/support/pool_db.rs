@@ -53,7 +53,19 @@ pub fn pool_config(
     poll_ms: u64,
     pool_lines: &str,
 ) -> rxpool::config::FileConfig {
-    rxpool::config::FileConfig::parse(&format!(
+    rxpool::config::FileConfig::parse(&pool_config_toml(url, lmdb, daemon, poll_ms, pool_lines))
+        .unwrap()
+}
+
+/// [`pool_config`] as config.toml text, for the `rxpool` binary.
+pub fn pool_config_toml(
+    url: &str,
+    lmdb: &Path,
+    daemon: &str,
+    poll_ms: u64,
+    pool_lines: &str,
+) -> String {
+    format!(
         r#"
 [mysql]
 url = "{url}"
@@ -74,8 +86,7 @@ randomx_mode = "light"
 verifier_threads = 1
 "#,
         lmdb.display(),
-    ))
-    .unwrap()
+    )
 }
 
 /// Cancels the pool role and waits for it to finish cleanly (30 s at most).

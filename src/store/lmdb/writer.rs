@@ -6,8 +6,13 @@
 //! close), and applies them all in ONE write transaction. Interning of payout keys and worker
 //! names happens inside that transaction. On `MDB_MAP_FULL` the store grows the map and the
 //! whole batch is applied again. A transaction never crosses an `.await`: async callers only
-//! send commands and await replies. On close (or when every handle is gone) everything
-//! queued is committed before the thread exits, so no accepted share is lost on SIGTERM.
+//! send commands and await replies.
+//!
+//! Lifecycle: the roles of one process (`rxpool all`) share the thread, so a role's
+//! [`ShareWriter::close`] only lets go of its own handle (after committing what it queued);
+//! the thread stops at the close of the last handle, or when every handle is gone, and
+//! commits everything queued first. A role stopping early can therefore never cut off
+//! another role that is still draining (the pool's last shares and blocks at SIGTERM).
 //! Does not validate shares (the pool does) and never reads for anyone but itself.
 
 use std::collections::HashMap;
@@ -220,9 +225,14 @@ impl ShareWriter {
         self.request(Command::Flush).await
     }
 
-    /// Commits everything queued and stops the writer thread. Other handles then get
-    /// [`StoreError::WriterClosed`].
+    /// Lets go of this handle once everything queued before the call is committed. The last
+    /// handle's close also stops the writer thread and returns once the thread has let go of
+    /// the store; while other handles live (another role of the process), the thread keeps
+    /// serving them and stops when the last of them closes or is dropped.
     pub async fn close(self) -> Result<(), StoreError> {
+        if self.tx.strong_count() > 1 {
+            return self.flush().await;
+        }
         self.request(Command::Close).await
     }
 
