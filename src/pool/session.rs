@@ -282,10 +282,6 @@ impl Session {
             Ok(a) => a,
             Err(_) => return self.reject(shared, id, Rejection::InvalidAddress),
         };
-        if parsed.payment_id.is_some() && address.payment_id.is_some() {
-            // An integrated address already carries a payment id.
-            return self.reject(shared, id, Rejection::InvalidAddress);
-        }
         if shared.bans.is_address_banned(&address.text)
             || settings.banned_addresses.contains(&address.text)
         {
@@ -297,6 +293,14 @@ impl Session {
         {
             return self.reject(shared, id, Rejection::ExchangeNeedsPaymentId);
         }
+        // `address.<16-hex id>` is paid as the integrated address the two make (login.rs).
+        let payee = match parsed.payment_id {
+            None => address,
+            Some(pid) => match address.integrated_with(pid) {
+                Ok(integrated) => integrated,
+                Err(_) => return self.reject(shared, id, Rejection::PaymentIdNeedsStandardAddress),
+            },
+        };
         let Some(slot) = shared.current_template() else {
             return self.reject(shared, id, Rejection::NoTemplate);
         };
@@ -315,7 +319,7 @@ impl Session {
         };
         let difficulty = Vardiff::clamp(&settings.vardiff, start, mode);
         let now = shared.now();
-        let payout: Arc<str> = parsed.payout_key().into();
+        let payout: Arc<str> = payee.text.into();
         if let (Some(email), Some(tx)) = (parsed.email.clone(), shared.emails.as_ref()) {
             // Best effort: a full queue drops the registration, never the login.
             let _ = tx.try_send(EmailRegistration {
