@@ -84,3 +84,23 @@ ALTER TABLE payout_batch_items
 ALTER TABLE payout_set_aside
     DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin,
     MODIFY payment_address VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;
+
+-- `rxpool admin payments resolve-legacy-id`: a balance held under a long (64-hex) payment id,
+-- which no wallet pays any more, moved by an operator to an address they name. One row per
+-- move, written in the same transaction as the two balance changes; the source balance is
+-- emptied by a compare-and-swap on its amount, so a move happens once.
+CREATE TABLE IF NOT EXISTS balance_moves (
+    id               BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+    from_balance_id  BIGINT UNSIGNED NOT NULL,
+    from_address     VARCHAR(128)    NOT NULL,
+    from_payment_id  VARCHAR(128)    NOT NULL,
+    to_balance_id    BIGINT UNSIGNED NOT NULL,
+    to_address       VARCHAR(128)    NOT NULL,
+    pool_type        VARCHAR(16)     NOT NULL,
+    amount           BIGINT UNSIGNED NOT NULL,
+    reason           VARCHAR(1024)   NOT NULL DEFAULT '',
+    moved_at         TIMESTAMP(3)    NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    PRIMARY KEY (id),
+    KEY balance_moves_from (from_balance_id),
+    KEY balance_moves_to (to_balance_id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
