@@ -877,11 +877,13 @@ async fn each_login_form_is_credited_to_the_payee_it_names_and_bad_payment_ids_a
     .await
     .unwrap();
     let exchange = address_of("standard", 7, 8);
+    let pid = "00000000deadbeef";
+    let banned = address_of("standard", 9, 10);
     let mut settings = test_settings();
     settings.exchange_addresses.insert(exchange.clone());
+    settings.banned_addresses.insert(integrated(&banned, pid));
     let pool = start_pool(&[monerod.rpc_url()], settings, 1, None).await;
 
-    let pid = "00000000deadbeef";
     let sub = address_of("subaddress", 3, 4);
     let int = address_of("integrated", 5, 6);
     let long = "5e".repeat(32);
@@ -908,6 +910,8 @@ async fn each_login_form_is_credited_to_the_payee_it_names_and_bad_payment_ids_a
             "Payment IDs need a standard address (not a subaddress or an integrated address)",
         ),
         (exchange.clone(), "Exchange addresses need payment IDs"),
+        // A banned integrated address is banned as `address.<id>` too.
+        (format!("{banned}.{pid}"), "Banned payment address provided"),
     ] {
         let mut c = connect(&pool).await;
         let r = c

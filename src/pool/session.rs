@@ -282,9 +282,10 @@ impl Session {
             Ok(a) => a,
             Err(_) => return self.reject(shared, id, Rejection::InvalidAddress),
         };
-        if shared.bans.is_address_banned(&address.text)
-            || settings.banned_addresses.contains(&address.text)
-        {
+        let banned = |text: &str| {
+            shared.bans.is_address_banned(text) || settings.banned_addresses.contains(text)
+        };
+        if banned(&address.text) {
             return self.reject(shared, id, Rejection::BannedAddress);
         }
         if settings.exchange_addresses.contains(&address.text)
@@ -301,6 +302,10 @@ impl Session {
                 Err(_) => return self.reject(shared, id, Rejection::PaymentIdNeedsStandardAddress),
             },
         };
+        if parsed.payment_id.is_some() && banned(&payee.text) {
+            // A ban on the integrated address holds for the `address.<id>` that makes it.
+            return self.reject(shared, id, Rejection::BannedAddress);
+        }
         let Some(slot) = shared.current_template() else {
             return self.reject(shared, id, Rejection::NoTemplate);
         };
