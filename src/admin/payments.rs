@@ -71,10 +71,12 @@ pub enum PaymentsCommand {
     /// Moves the whole of a long-payment-ID balance to ADDRESS (the payee's own address, or
     /// the integrated address or subaddress they give you), once, recorded in `balance_moves`.
     ResolveLegacyId {
+        /// The balance id, as `legacy-ids` lists it.
         balance: u64,
         /// The address that receives the balance (checked for the pool's network).
-        #[arg(long)]
+        #[arg(long, value_name = "ADDRESS")]
         to: String,
+        /// Recorded with the move (who asked, how the address was confirmed).
         #[arg(long, default_value = "legacy payment ID resolved by operator")]
         reason: String,
     },
