@@ -772,3 +772,126 @@ async fn a_relayed_payout_that_left_the_pool_without_a_double_spend_is_relayed_a
     assert_eq!(seen[0].txid, hash);
     assert_eq!(common::balance(&db, id).await, Atomic::ZERO);
 }
+
+#[tokio::test]
+async fn a_long_payment_id_balance_is_set_aside_then_moved_once_by_the_operator_and_paid() {
+    use rxpool::admin::payments::{AdminPaymentsError, PaymentsCommand, execute};
+    use rxpool::store::mysql::legacy_ids::{self, MoveError};
+    let chain = Chain::start().await;
+    let db = common::database("payouts_legacy_ids").await;
+    let payees = chain.receivers(&["gina", "hank"]).await;
+    let gina = &payees[0].standard;
+    let (gina_sub, gina_minor) = chain.subaddress(&payees[0]).await;
+    let hank = &payees[1].standard;
+    let hank_pid = "0123456789abcdef";
+    let long = "7f".repeat(32);
+
+    // Above the exchange minimum (5) that payment-ID payees are held to, so it is planned.
+    let legacy = common::seed_balance(&db, gina, &long, BalanceType::Pplns, xmr("5.5")).await;
+    let short = common::seed_balance(&db, hank, hank_pid, BalanceType::Pplns, xmr("6")).await;
+    let processor = chain.processor(&db, FeePolicy::PoolPaysNetworkFee);
+    let report = processor.run_cycle().await.expect("cycle");
+    assert_eq!((report.payees_paid, report.set_aside), (1, 1), "{report:?}");
+    assert_eq!(common::balance(&db, legacy).await, xmr("5.5"), "kept");
+    assert_eq!(common::balance(&db, short).await, Atomic::ZERO);
+
+    let run = |cmd| execute(&db, Some(&chain.pool_wallet), Some(&processor), cmd);
+    let listed = run(PaymentsCommand::LegacyIds).await.unwrap();
+    assert!(
+        listed.contains(&format!("balance {legacy:<8}")) && listed.contains(&long),
+        "{listed}"
+    );
+    assert!(listed.contains("set aside: 64-hex payment IDs"), "{listed}");
+
+    // Refused: a target on another network, a balance without a long id, an unknown one.
+    let bad = run(PaymentsCommand::ResolveLegacyId {
+        balance: legacy,
+        to: common::testnet_address(),
+        reason: "test".into(),
+    })
+    .await;
+    assert!(
+        matches!(bad, Err(AdminPaymentsError::BadTarget { .. })),
+        "{bad:?}"
+    );
+    let not_legacy = run(PaymentsCommand::ResolveLegacyId {
+        balance: short,
+        to: gina_sub.clone(),
+        reason: "test".into(),
+    })
+    .await;
+    assert!(
+        matches!(
+            not_legacy,
+            Err(AdminPaymentsError::Move(MoveError::NotLegacy(_)))
+        ),
+        "{not_legacy:?}"
+    );
+    assert!(
+        run(PaymentsCommand::ResolveLegacyId {
+            balance: 999_999,
+            to: gina_sub.clone(),
+            reason: "test".into(),
+        })
+        .await
+        .is_err()
+    );
+    assert_eq!(common::balance(&db, legacy).await, xmr("5.5"));
+
+    // The move: once, recorded; a second attempt (or a racing one) moves nothing.
+    let resolve = || {
+        run(PaymentsCommand::ResolveLegacyId {
+            balance: legacy,
+            to: gina_sub.clone(),
+            reason: "payee asked by e-mail".into(),
+        })
+    };
+    let (a, b) = tokio::join!(resolve(), resolve());
+    let outcomes = [a, b];
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(outcomes.iter().any(|o| matches!(
+        o,
+        Err(AdminPaymentsError::Move(MoveError::NothingToMove(_)))
+    )));
+    let moves = legacy_ids::moves_from(&db, legacy).await.unwrap();
+    assert_eq!(moves.len(), 1);
+    assert_eq!(
+        (moves[0].amount, moves[0].to_address.as_str()),
+        (xmr("5.5"), gina_sub.as_str())
+    );
+    assert_eq!(common::balance(&db, legacy).await, Atomic::ZERO);
+    assert_eq!(
+        common::balance(&db, moves[0].to_balance_id).await,
+        xmr("5.5")
+    );
+
+    // Paid to the named subaddress next cycle; hank's short id arrived inside an integrated
+    // address, as the receiving wallet's payment-ID views show.
+    let report = processor.run_cycle().await.expect("cycle");
+    assert_eq!(report.payees_paid, 1, "{report:?}");
+    chain.mine(2).await;
+    let seen = chain.received(&payees[0]).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (seen[0].amount, seen[0].subaddr_minor),
+        (xmr("5.5").0, u64::from(gina_minor))
+    );
+    let by_id = chain.payments_with_id(&payees[1], hank_pid).await;
+    assert_eq!(by_id.len(), 1, "{by_id:?}");
+    assert_eq!(by_id[0].1, xmr("6").0);
+    assert!(
+        chain
+            .payments_with_id(&payees[1], "fedcba9876543210")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        payouts::pool_totals(&db).await.unwrap().paid,
+        xmr("11.5"),
+        "nothing paid twice"
+    );
+}

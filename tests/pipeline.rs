@@ -5,16 +5,17 @@
 //! miners' receiving wallets.
 //!
 //! Miners (this process) connect over TCP to the three ports the pool reads from
-//! `port_config` (pplns, pps, solo), log in with every address kind (standard, subaddress,
-//! integrated, standard with a legacy 64-hex payment ID) and several worker names, and mine
+//! `port_config` (pplns, pps, solo), log in with every address form (standard, subaddress,
+//! integrated, and a standard address with a 16-hex payment ID, which the pool pays as the
+//! integrated address the two make) and several worker names, and mine
 //! real light-mode RandomX until the chain holds blocks of each port type. `generateblocks`
 //! buries them `payout.blocksRequired` deep; the block manager credits; the test recomputes
 //! the expected split on its own from the shares and blocks in LMDB (read through a
 //! `store::lmdb` snapshot), the block headers from monerod and the fee settings, and checks
 //! the `balance` table against it to the atomic unit, fee and donation addresses included.
-//! Then the payments role pays, and each receiving wallet must see exactly its balance; the
-//! legacy-payment-ID payee is set aside with its reason and keeps its balance (wallet-rpc 0.18
-//! refuses standalone payment IDs), and MySQL's `payments`/`transactions` match the chain.
+//! Then the payments role pays, and each receiving wallet must see exactly its balance, with
+//! its payment ID where it has one (`get_payments` and `get_bulk_payments`), and MySQL's
+//! `payments`/`transactions` match the chain.
 
 #[path = "payments/common.rs"]
 #[expect(
@@ -353,7 +354,15 @@ async fn miners_mine_through_the_pool_and_every_payee_is_credited_and_paid_to_th
     let (bob_sub, bob_minor) = chain.subaddress(&wallets[1]).await;
     let (carol_int, carol_pid) = chain.integrated(&wallets[2]).await;
     let dave = wallets[3].standard.clone();
-    let dave_pid = "5e".repeat(32);
+    let dave_pid = "00000000deadbeef";
+    // What dave's wallet's `make_integrated_address` gives for that id: his payee.
+    chain.recv.open_wallet(&wallets[3].name, "").await.unwrap();
+    let (dave_int, made_pid) = chain
+        .recv
+        .make_integrated_address(Some([0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef]))
+        .await
+        .unwrap();
+    assert_eq!(made_pid, dave_pid);
     let erin = wallets[4].standard.clone();
     let fees = Fees {
         fee_address: wallets[5].standard.clone(),
@@ -603,7 +612,7 @@ verifier_threads = 1
         (&alice, "", "pps"),
         (&bob_sub, "", "pplns"),
         (&carol_int, "", "pplns"),
-        (&dave, dave_pid.as_str(), "pplns"),
+        (&dave_int, "", "pplns"),
         (&erin, "", "solo"),
         (&fees.fee_address, "", "fees"),
         (&fees.dev_address, "", "fees"),
@@ -622,11 +631,6 @@ verifier_threads = 1
     let tip = daemon.last_block_header(false).await.unwrap().height;
     chain.mine(100u64.saturating_sub(tip.0).max(1)).await;
     let rows = balance_rows(&db).await;
-    let legacy = rows
-        .iter()
-        .find(|r| r.payment_id == dave_pid)
-        .expect("the legacy payment ID balance")
-        .clone();
     phase("starting payments");
     let mut payments = Role::spawn(&config, "payments", dir.path().join("payments.log"));
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -635,7 +639,7 @@ verifier_threads = 1
         let live = payouts::live(&db).await.unwrap();
         let mut unpaid = Vec::new();
         for r in balance_rows(&db).await {
-            if r.id != legacy.id && r.amount > 0 {
+            if r.amount > 0 {
                 unpaid.push(r);
             }
         }
@@ -658,25 +662,9 @@ verifier_threads = 1
     payments.stop().await;
     phase("payments settled");
 
-    // The legacy payment ID payee: credited, set aside with its reason, balance kept.
+    // Nothing is set aside: every login form is payable.
     let aside = payouts::set_aside_list(&db).await.unwrap();
-    assert_eq!(aside.len(), 1, "{aside:?}");
-    assert_eq!(aside[0].balance_id, legacy.id);
-    assert!(
-        aside[0].reason.contains("64-hex payment IDs"),
-        "{}",
-        aside[0].reason
-    );
-    let after: BTreeMap<u64, u64> = balance_rows(&db)
-        .await
-        .iter()
-        .map(|r| (r.id, r.amount))
-        .collect();
-    assert_eq!(
-        after[&legacy.id], legacy.amount,
-        "the set-aside balance is kept"
-    );
-    assert!(legacy.amount > 0);
+    assert!(aside.is_empty(), "{aside:?}");
 
     // Each receiving wallet saw exactly the balances credited to its addresses.
     let wallet_of = |address: &str| {
@@ -684,7 +672,7 @@ verifier_threads = 1
             (&alice, 0),
             (&bob_sub, 1),
             (&carol_int, 2),
-            (&dave, 3),
+            (&dave_int, 3),
             (&erin, 4),
             (&fees.fee_address, 5),
             (&fees.dev_address, 6),
@@ -695,7 +683,7 @@ verifier_threads = 1
         .unwrap_or_else(|| panic!("a balance for an unknown address {address}"))
     };
     let mut want: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.id != legacy.id) {
+    for r in &rows {
         want.entry(wallet_of(&r.address))
             .or_default()
             .push(r.amount);
@@ -716,15 +704,22 @@ verifier_threads = 1
                     "bob is paid to his subaddress"
                 ),
                 2 => assert_eq!(t.payment_id, carol_pid, "carol's payment id arrives"),
+                3 => assert_eq!(t.payment_id, dave_pid, "dave's payment id arrives"),
                 _ => assert_eq!(t.subaddr_minor, 0),
             }
             by_tx.entry(t.txid.clone()).or_default().push((w, t.amount));
         }
     }
-    assert!(
-        want.len() == 6 && !want.contains_key(&3),
-        "dave's wallet got nothing"
-    );
+    assert_eq!(want.len(), 7, "every wallet is paid");
+    // The payment-ID payees as a merchant's wallet sees them: by payment ID.
+    for (w, pid) in [(2, carol_pid.as_str()), (3, dave_pid)] {
+        let by_id = chain.payments_with_id(&wallets[w], pid).await;
+        let mut got: Vec<u64> = by_id.iter().map(|(_, amount)| *amount).collect();
+        got.sort_unstable();
+        let mut expected = want[&w].clone();
+        expected.sort_unstable();
+        assert_eq!(got, expected, "get_payments {pid} of wallet {w}");
+    }
 
     // MySQL's payments and transactions match the chain: one payments row per paid balance,
     // in a confirmed transaction whose hash the receiving wallet saw with that amount, mined.
@@ -736,7 +731,7 @@ verifier_threads = 1
     .fetch_all(&db)
     .await
     .unwrap();
-    assert_eq!(paid.len(), rows.len() - 1, "one payment per paid balance");
+    assert_eq!(paid.len(), rows.len(), "one payment per paid balance");
     for row in &paid {
         let address: String = row.get("payment_address");
         let amount: u64 = row.get("amount");
@@ -774,14 +769,13 @@ verifier_threads = 1
         "{txs}"
     );
     let totals = payouts::pool_totals(&db).await.unwrap();
-    assert_eq!(totals.paid, Atomic(owed - legacy.amount));
+    assert_eq!(totals.paid, Atomic(owed));
     phase("done");
 }
 
 /// One `balance` row.
 #[derive(Debug, Clone)]
 struct BalanceRow {
-    id: u64,
     address: String,
     payment_id: String,
     pool_type: String,
@@ -798,7 +792,6 @@ async fn balance_rows(db: &MySqlPool) -> Vec<BalanceRow> {
     .unwrap()
     .iter()
     .map(|r| BalanceRow {
-        id: r.get("id"),
         address: r.get("payment_address"),
         payment_id: r.get("payment_id"),
         pool_type: r.get("pool_type"),

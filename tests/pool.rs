@@ -834,3 +834,132 @@ async fn a_trusted_miners_sampled_share_is_answered_first_and_credited_only_if_i
         .count();
     assert_eq!(trusted, 0, "every credited share was hashed");
 }
+
+/// A mainnet address of the given key seeds, of `kind`.
+fn address_of(kind: &str, spend: u8, view: u8) -> String {
+    let key = |n: u8| {
+        let mut bytes = [0u8; 32];
+        bytes[0] = n;
+        monero::PublicKey::from_private_key(&monero::PrivateKey::from_slice(&bytes).unwrap())
+    };
+    let net = monero::Network::Mainnet;
+    match kind {
+        "standard" => monero::Address::standard(net, key(spend), key(view)),
+        "subaddress" => monero::Address::subaddress(net, key(spend), key(view)),
+        _ => monero::Address::integrated(
+            net,
+            key(spend),
+            key(view),
+            monero::util::address::PaymentId([0x5a; 8]),
+        ),
+    }
+    .to_string()
+}
+
+/// `address` joined to a 16-hex id, as the wallet's `make_integrated_address` would.
+fn integrated(address: &str, id: &str) -> String {
+    let base: monero::Address = address.parse().unwrap();
+    let mut bytes = [0u8; 8];
+    hex::decode_to_slice(id, &mut bytes).unwrap();
+    monero::Address::integrated(
+        base.network,
+        base.public_spend,
+        base.public_view,
+        monero::util::address::PaymentId(bytes),
+    )
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_login_form_is_credited_to_the_payee_it_names_and_bad_payment_ids_are_refused() {
+    let monerod = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1_000_000,
+    })
+    .await
+    .unwrap();
+    let exchange = address_of("standard", 7, 8);
+    let pid = "00000000deadbeef";
+    let banned = address_of("standard", 9, 10);
+    let mut settings = test_settings();
+    settings.exchange_addresses.insert(exchange.clone());
+    settings.banned_addresses.insert(integrated(&banned, pid));
+    let pool = start_pool(&[monerod.rpc_url()], settings, 1, None).await;
+
+    let sub = address_of("subaddress", 3, 4);
+    let int = address_of("integrated", 5, 6);
+    let long = "5e".repeat(32);
+
+    // Refused at login, each with its message, before any share can be credited.
+    for (login_field, message) in [
+        (
+            format!("{ADDR}.{long}"),
+            "Long (64-hex) payment IDs are no longer supported: use an integrated address or a 16-hex payment ID",
+        ),
+        (
+            format!("{ADDR}.{long}.rig"),
+            "Long (64-hex) payment IDs are no longer supported: use an integrated address or a 16-hex payment ID",
+        ),
+        (format!("{ADDR}.{}", &long[..63]), "Invalid payment ID"),
+        (format!("{ADDR}.{pid}0"), "Invalid payment ID"),
+        (format!("{ADDR}.rig.{pid}"), "Invalid payment ID"),
+        (
+            format!("{sub}.{pid}"),
+            "Payment IDs need a standard address (not a subaddress or an integrated address)",
+        ),
+        (
+            format!("{int}.{pid}"),
+            "Payment IDs need a standard address (not a subaddress or an integrated address)",
+        ),
+        (exchange.clone(), "Exchange addresses need payment IDs"),
+        // A banned integrated address is banned as `address.<id>` too.
+        (format!("{banned}.{pid}"), "Banned payment address provided"),
+    ] {
+        let mut c = connect(&pool).await;
+        let r = c
+            .call(
+                "login",
+                json!({"login": login_field, "pass": "x", "agent": "XMRig/6.26.0"}),
+            )
+            .await;
+        assert_eq!(error_of(&r), Some(message), "{login_field}: {r}");
+    }
+
+    // Accepted: each form mines one share, credited to the payee the form names.
+    let forms = [
+        (ADDR.to_owned(), ADDR.to_owned()),
+        (format!("{ADDR}.{pid}.rig2"), integrated(ADDR, pid)),
+        (
+            format!("{ADDR}.{}", pid.to_ascii_uppercase()),
+            integrated(ADDR, pid),
+        ),
+        (int.clone(), int.clone()),
+        (sub.clone(), sub.clone()),
+        (format!("{exchange}.{pid}"), integrated(&exchange, pid)),
+    ];
+    for (login_field, _) in &forms {
+        let mut c = connect(&pool).await;
+        let job = login(&mut c, login_field).await["job"].clone();
+        let (nonce, result) = mine(&pool.verifier, &job, true).await;
+        let r = c.call("submit", submit_params(&job, &nonce, &result)).await;
+        assert_eq!(error_of(&r), None, "{login_field}: {r}");
+    }
+    assert_eq!(shares_in_store(&pool).await, forms.len() as u64);
+    let snap = pool.store.read().unwrap();
+    let mut credited: Vec<String> = snap
+        .shares_in(rxpool::domain::Height(0)..=rxpool::domain::Height(u64::from(u32::MAX)))
+        .unwrap()
+        .map(|item| {
+            let (_, rec) = item.unwrap();
+            snap.miner(rec.miner()).unwrap().unwrap().to_owned()
+        })
+        .collect();
+    credited.sort();
+    let mut want: Vec<String> = forms.iter().map(|(_, payee)| payee.clone()).collect();
+    want.sort();
+    assert_eq!(credited, want);
+    // `address.<16-hex id>` and the integrated address it makes are one payee.
+    assert_eq!(
+        integrated(ADDR, pid).len(),
+        rxpool::domain::address::INTEGRATED_ADDRESS_LEN
+    );
+}

@@ -2,6 +2,10 @@
 //! operator's view of payout batches and the only way to move a batch the role will not move
 //! by itself (held, manual review, set-aside balances).
 //!
+//! `legacy-ids` and `resolve-legacy-id` are the way out for balances held under a long
+//! (64-hex) payment ID, which no wallet pays any more: list them, and move one to an address
+//! the operator names (once, in one transaction, recorded; `store::mysql::legacy_ids`).
+//!
 //! Every change goes through `store::mysql::payouts` and its compare-and-swap transitions, so
 //! a command racing the running role changes nothing rather than something wrong. It never
 //! prints tx keys unless asked (`show --tx-key`), and never signs or relays itself except
@@ -11,9 +15,11 @@ use std::fmt::Write as _;
 
 use sqlx::MySqlPool;
 
+use crate::domain::{Network, WalletAddress};
 use crate::monero::wallet::Wallet;
 use crate::payments::batch::BatchStatus;
 use crate::payments::processor::Processor;
+use crate::store::mysql::legacy_ids::{self, MoveError};
 use crate::store::mysql::payouts::{self, BatchRow, PayoutError};
 
 /// `rxpool admin payments ...`
@@ -59,6 +65,21 @@ pub enum PaymentsCommand {
     SetAside,
     /// Pool-wide payout totals.
     Totals,
+    /// Lists balances held under a long (64-hex) payment ID: no wallet pays these any more;
+    /// move each with `resolve-legacy-id`.
+    LegacyIds,
+    /// Moves the whole of a long-payment-ID balance to ADDRESS (the payee's own address, or
+    /// the integrated address or subaddress they give you), once, recorded in `balance_moves`.
+    ResolveLegacyId {
+        /// The balance id, as `legacy-ids` lists it.
+        balance: u64,
+        /// The address that receives the balance (checked for the pool's network).
+        #[arg(long, value_name = "ADDRESS")]
+        to: String,
+        /// Recorded with the move (who asked, how the address was confirmed).
+        #[arg(long, default_value = "legacy payment ID resolved by operator")]
+        reason: String,
+    },
 }
 
 /// Why an admin payments command failed.
@@ -82,6 +103,12 @@ pub enum AdminPaymentsError {
     NoWallet,
     #[error("payout cycle: {0}")]
     Cycle(#[from] crate::payments::processor::CycleError),
+    #[error(transparent)]
+    Move(#[from] MoveError),
+    #[error("--to {address}: {reason}")]
+    BadTarget { address: String, reason: String },
+    #[error("the pool's network is needed to check the target address")]
+    NoNetwork,
 }
 
 /// Runs one command and returns what to print. `processor` is used by `run-now` when no
@@ -237,12 +264,75 @@ pub async fn execute<W: Wallet>(
                 );
             }
         }
+        cmd @ (PaymentsCommand::LegacyIds | PaymentsCommand::ResolveLegacyId { .. }) => {
+            let network = processor.map(|p| p.config().network);
+            out = legacy_id_command(db, network, cmd).await?;
+        }
         PaymentsCommand::Totals => {
             let t = payouts::pool_totals(db).await?;
             let _ = writeln!(
                 out,
                 "paid {}  in {} payments and {} transactions; withdrawal fees {}; network fees {}",
                 t.paid, t.payments, t.transactions, t.withdrawal_fees, t.network_fees
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// `legacy-ids` and `resolve-legacy-id`; `network` (the pool's, from the shared settings)
+/// checks the target address, and a move is refused without it.
+async fn legacy_id_command(
+    db: &MySqlPool,
+    network: Option<Network>,
+    cmd: PaymentsCommand,
+) -> Result<String, AdminPaymentsError> {
+    let mut out = String::new();
+    match cmd {
+        PaymentsCommand::ResolveLegacyId {
+            balance,
+            to,
+            reason,
+        } => {
+            let network = network.ok_or(AdminPaymentsError::NoNetwork)?;
+            let target =
+                WalletAddress::parse(&to, network).map_err(|e| AdminPaymentsError::BadTarget {
+                    address: to.clone(),
+                    reason: e.to_string(),
+                })?;
+            let moved = legacy_ids::move_to(db, balance, &target.text, &reason).await?;
+            let _ = writeln!(
+                out,
+                "moved {} from balance {} to balance {} ({}); recorded as move #{}",
+                moved.amount,
+                moved.from_balance_id,
+                moved.to_balance_id,
+                moved.to_address,
+                moved.id
+            );
+        }
+        _ => {
+            let rows = legacy_ids::list(db).await?;
+            if rows.is_empty() {
+                let _ = writeln!(out, "no balance is held under a long payment ID");
+            }
+            for r in rows {
+                let _ = writeln!(
+                    out,
+                    "balance {:<8} {:<6} {:>20}  {}.{}{}",
+                    r.balance_id,
+                    r.balance_type,
+                    r.amount.to_string(),
+                    r.address,
+                    r.payment_id,
+                    r.set_aside_reason
+                        .map(|why| format!("  (set aside: {why})"))
+                        .unwrap_or_default()
+                );
+            }
+            let _ = writeln!(
+                out,
+                "move one with: rxpool admin payments resolve-legacy-id BALANCE --to ADDRESS"
             );
         }
     }

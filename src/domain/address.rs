@@ -1,5 +1,6 @@
 //! Wallet addresses as miners type them: standard, subaddress and integrated addresses on
-//! mainnet, testnet and stagenet, and 64-hex legacy payment IDs.
+//! mainnet, testnet and stagenet, and payment IDs (16-hex short ones, which travel inside an
+//! integrated address, and 64-hex legacy ones, which wallets no longer send).
 //!
 //! Owns address validation for the whole crate: the pool (login), the API (account routes)
 //! and payments (destinations) all parse with [`WalletAddress::parse`]. Decoding is done by
@@ -54,22 +55,45 @@ pub enum AddressKind {
     Integrated,
 }
 
-/// A payment ID: 8 bytes inside an integrated address, or a 32-byte legacy one given at login.
+/// A payment ID: 8 bytes inside an integrated address, or a 32-byte legacy one (old logins
+/// and balances; no wallet sends these any more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentId {
     Short([u8; 8]),
     Long([u8; 32]),
 }
 
+/// Hex length of a short payment ID.
+pub const SHORT_PAYMENT_ID_HEX: usize = 16;
+/// Hex length of a legacy long payment ID.
+pub const LONG_PAYMENT_ID_HEX: usize = 64;
+
 impl PaymentId {
-    /// Parses a legacy 64-hex payment ID (as miners append to their login).
+    /// Parses a 16-hex or 64-hex payment ID, either case.
+    pub fn parse(text: &str) -> Result<PaymentId, AddressError> {
+        match text.len() {
+            SHORT_PAYMENT_ID_HEX => {
+                let mut bytes = [0u8; 8];
+                hex::decode_to_slice(text, &mut bytes)
+                    .map_err(|_| AddressError::PaymentIdNotHex)?;
+                Ok(PaymentId::Short(bytes))
+            }
+            LONG_PAYMENT_ID_HEX => {
+                let mut bytes = [0u8; 32];
+                hex::decode_to_slice(text, &mut bytes)
+                    .map_err(|_| AddressError::PaymentIdNotHex)?;
+                Ok(PaymentId::Long(bytes))
+            }
+            len => Err(AddressError::PaymentIdLength { len }),
+        }
+    }
+
+    /// Parses a legacy 64-hex payment ID only.
     pub fn parse_long(text: &str) -> Result<PaymentId, AddressError> {
-        if text.len() != 64 {
+        if text.len() != LONG_PAYMENT_ID_HEX {
             return Err(AddressError::PaymentIdLength { len: text.len() });
         }
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes).map_err(|_| AddressError::PaymentIdNotHex)?;
-        Ok(PaymentId::Long(bytes))
+        PaymentId::parse(text)
     }
 
     /// Lower-case hex, 16 or 64 characters.
@@ -102,10 +126,14 @@ pub enum AddressError {
     BadKey,
     #[error("address is for {found}, the pool runs on {expected}")]
     WrongNetwork { expected: Network, found: Network },
-    #[error("payment ID has {len} characters; expected 64 hex")]
+    #[error("payment ID has {len} characters; expected 16 hex (or a legacy 64)")]
     PaymentIdLength { len: usize },
     #[error("payment ID is not hex")]
     PaymentIdNotHex,
+    #[error("a payment ID can only be joined to a standard address, not to a {kind:?} address")]
+    PaymentIdNeedsStandardAddress { kind: AddressKind },
+    #[error("a long (64-hex) payment ID cannot be put in an integrated address")]
+    LongPaymentIdNotIntegrable,
 }
 
 /// A validated wallet address, kept with the exact text the miner gave.
@@ -180,6 +208,32 @@ impl WalletAddress {
     /// The integrated address's payment id as a [`PaymentId`].
     pub fn integrated_payment_id(&self) -> Option<PaymentId> {
         self.payment_id.map(PaymentId::Short)
+    }
+
+    /// The integrated address this standard address makes with a short payment ID: its public
+    /// spend and view keys under the network's integrated-address prefix, with `id` inside,
+    /// built locally (no wallet call). The same text a wallet's `make_integrated_address`
+    /// gives. Subaddresses and integrated addresses cannot take an ID; long IDs do not fit.
+    pub fn integrated_with(&self, id: PaymentId) -> Result<WalletAddress, AddressError> {
+        let PaymentId::Short(bytes) = id else {
+            return Err(AddressError::LongPaymentIdNotIntegrable);
+        };
+        if self.kind != AddressKind::Standard {
+            return Err(AddressError::PaymentIdNeedsStandardAddress { kind: self.kind });
+        }
+        let base: monero::Address = self.text.parse().map_err(|_| AddressError::BadEncoding)?;
+        let integrated = monero::Address::integrated(
+            base.network,
+            base.public_spend,
+            base.public_view,
+            monero::util::address::PaymentId::from_slice(&bytes),
+        );
+        Ok(WalletAddress {
+            text: integrated.to_string(),
+            network: self.network,
+            kind: AddressKind::Integrated,
+            payment_id: Some(bytes),
+        })
     }
 }
 
@@ -261,6 +315,91 @@ mod tests {
             Err(AddressError::PaymentIdNotHex)
         );
         assert!(PaymentId::parse_long(&"é".repeat(32)).is_err());
+    }
+
+    fn key(n: u8) -> monero::PublicKey {
+        let mut bytes = [0u8; 32];
+        bytes[0] = n;
+        monero::PublicKey::from_private_key(&monero::PrivateKey::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn a_short_id_joins_a_standard_address_into_its_integrated_address() {
+        let base = WalletAddress::parse(MAINNET, Network::Mainnet).unwrap();
+        let id = PaymentId::parse("0123456789ABCDEF").unwrap();
+        let integrated = base.integrated_with(id).unwrap();
+        assert_eq!(integrated.kind, AddressKind::Integrated);
+        assert_eq!(integrated.text.len(), INTEGRATED_ADDRESS_LEN);
+        assert_eq!(
+            integrated.payment_id,
+            Some([0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef])
+        );
+        // It parses back to itself, on the same network, with the base address's keys.
+        assert_eq!(
+            WalletAddress::parse(&integrated.text, Network::Mainnet).unwrap(),
+            integrated
+        );
+        let a: monero::Address = MAINNET.parse().unwrap();
+        let b: monero::Address = integrated.text.parse().unwrap();
+        assert_eq!(
+            (a.public_spend, a.public_view),
+            (b.public_spend, b.public_view)
+        );
+        // Deterministic: the same pair always makes the same payee.
+        assert_eq!(base.integrated_with(id).unwrap(), integrated);
+    }
+
+    #[test]
+    fn only_a_standard_address_and_a_short_id_make_an_integrated_address() {
+        let base = WalletAddress::parse(MAINNET, Network::Mainnet).unwrap();
+        let short = PaymentId::Short([7; 8]);
+        let integrated = base.integrated_with(short).unwrap();
+        assert_eq!(
+            integrated.integrated_with(short),
+            Err(AddressError::PaymentIdNeedsStandardAddress {
+                kind: AddressKind::Integrated
+            })
+        );
+        let sub = monero::Address::subaddress(monero::Network::Mainnet, key(1), key(2));
+        let sub = WalletAddress::parse(&sub.to_string(), Network::Mainnet).unwrap();
+        assert_eq!(
+            sub.integrated_with(short),
+            Err(AddressError::PaymentIdNeedsStandardAddress {
+                kind: AddressKind::Subaddress
+            })
+        );
+        assert_eq!(
+            base.integrated_with(PaymentId::Long([1; 32])),
+            Err(AddressError::LongPaymentIdNotIntegrable)
+        );
+        // A testnet base makes a testnet integrated address.
+        let testnet = monero::Address::standard(monero::Network::Testnet, key(3), key(4));
+        let testnet = WalletAddress::parse(&testnet.to_string(), Network::Testnet).unwrap();
+        let made = testnet.integrated_with(short).unwrap();
+        assert_eq!(
+            WalletAddress::parse_any(&made.text).unwrap().network,
+            Network::Testnet
+        );
+    }
+
+    #[test]
+    fn payment_ids_parse_at_their_two_lengths_only() {
+        assert_eq!(
+            PaymentId::parse("00000000deadbeef"),
+            Ok(PaymentId::Short([0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef]))
+        );
+        assert!(matches!(
+            PaymentId::parse(&"ab".repeat(32)),
+            Ok(PaymentId::Long(_))
+        ));
+        for bad in ["", "abc", "0123456789abcde", "0123456789abcdef0", "zz"] {
+            assert!(PaymentId::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            PaymentId::parse("0123456789abcdeg"),
+            Err(AddressError::PaymentIdNotHex)
+        );
+        assert!(PaymentId::parse(&"é".repeat(8)).is_err());
     }
 
     proptest! {

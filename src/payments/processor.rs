@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::MySqlPool;
 
-use crate::domain::{Atomic, Hash32, Network, WalletAddress};
+use crate::domain::{Atomic, Hash32, Network, PaymentId, WalletAddress};
 use crate::monero::wallet::{Destination, TransferOptions, Wallet, WalletError};
 use crate::payments::batch::BatchStatus;
 use crate::payments::planner::{self, BatchKind, PayeeBalance, PayoutPolicy, SkipReason};
@@ -566,29 +566,26 @@ fn is_wallet_unavailable(err: &WalletError) -> bool {
     )
 }
 
-/// The address the wallet pays for `address` with an optional legacy payment id: the address
-/// itself, or the integrated address built from a standard address and a 16-hex id. 64-hex
-/// ids are refused: monero-wallet-rpc no longer sends standalone payment IDs.
+/// The address the wallet pays for `address` with an optional payment id stored beside it:
+/// the address itself, or the integrated address a standard address makes with a 16-hex id
+/// (`WalletAddress::integrated_with`). 64-hex ids are refused: monero-wallet-rpc no longer
+/// sends standalone payment IDs, and the operator moves such balances with `rxpool admin
+/// payments resolve-legacy-id`.
 pub fn destination(address: &str, payment_id: Option<&str>) -> Result<String, &'static str> {
     let Some(id) = payment_id else {
         return Ok(address.to_owned());
     };
-    if id.len() == 64 {
-        return Err("64-hex payment IDs are obsolete: monero-wallet-rpc refuses to send them");
+    let id = PaymentId::parse(id).map_err(|_| "the payment ID is not 16 hex characters")?;
+    if matches!(id, PaymentId::Long(_)) {
+        return Err(
+            "64-hex payment IDs are obsolete: monero-wallet-rpc refuses to send them \
+             (move the balance with `rxpool admin payments resolve-legacy-id`)",
+        );
     }
-    let mut bytes = [0u8; 8];
-    hex::decode_to_slice(id, &mut bytes).map_err(|_| "the payment ID is not 16 hex characters")?;
-    let parsed: monero::Address = address.parse().map_err(|_| "the address does not parse")?;
-    if parsed.addr_type != monero::AddressType::Standard {
-        return Err("a payment ID is only honoured with a standard address");
-    }
-    Ok(monero::Address::integrated(
-        parsed.network,
-        parsed.public_spend,
-        parsed.public_view,
-        monero::util::address::PaymentId::from_slice(&bytes),
-    )
-    .to_string())
+    let base = WalletAddress::parse_any(address).map_err(|_| "the address does not parse")?;
+    base.integrated_with(id)
+        .map(|integrated| integrated.text)
+        .map_err(|_| "a payment ID is only honoured with a standard address")
 }
 
 #[cfg(test)]

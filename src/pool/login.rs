@@ -1,13 +1,27 @@
 //! The login and password fields as miners type them (reference §2.2), parsed into a
-//! [`LoginRequest`]: payout address, optional 64-hex payment ID, worker name, optional
-//! e-mail, optional fixed difficulty and the kind of client (from `agent`).
+//! [`LoginRequest`]: payout address, optional payment ID, worker name, optional e-mail,
+//! optional fixed difficulty and the kind of client (from `agent`).
+//!
+//! Payment IDs follow one rule. Only the first dotted part after the address can be one, and
+//! a dotted part is taken for an ID when it is all hex and 15 to 70 characters long:
+//! - 16 hex (`address.0123456789abcdef`): a short ID. The session joins it to the (standard)
+//!   address to make the integrated address it is paid to, exactly as if the miner had logged
+//!   in with that integrated address.
+//! - 64 hex: a long ID. Wallets no longer send these, so it is refused at login
+//!   ([`Rejection::LongPaymentId`]) rather than credited to a balance nothing can pay.
+//! - any other length, or an ID-like part after the worker: a mistyped ID, refused with
+//!   "Invalid payment ID" ([`Rejection::InvalidPaymentId`]) instead of silently becoming the
+//!   worker name (and the miner's ID being lost).
+//!
+//! Everything else in a dotted part is a worker name.
 //!
 //! Pure and total: any input gives a value or a [`Rejection`]. It does not validate the address
 //! against the network, the `bans` table or the exchange list (the session does, with the
 //! settings), and never logs the e-mail.
 
 use super::rejection::Rejection;
-use crate::domain::Difficulty;
+use crate::domain::address::{LONG_PAYMENT_ID_HEX, SHORT_PAYMENT_ID_HEX};
+use crate::domain::{Difficulty, PaymentId};
 
 /// Longest worker name kept (the share store's limit).
 pub const MAX_WORKER_LEN: usize = 64;
@@ -15,6 +29,9 @@ pub const MAX_WORKER_LEN: usize = 64;
 pub const MAX_EMAIL_LEN: usize = 254;
 /// Longest login field accepted (an integrated address + payment id + worker + diff).
 pub const MAX_LOGIN_LEN: usize = 512;
+/// Dotted parts that are all hex and this long are payment IDs (or mistyped ones), never
+/// worker names.
+pub const PAYMENT_ID_LIKE_LEN: std::ops::RangeInclusive<usize> = 15..=70;
 
 /// What kind of client logged in, from its `agent` string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,23 +69,13 @@ impl ClientKind {
 pub struct LoginRequest {
     /// The address part as typed.
     pub address: String,
-    /// A legacy 64-hex payment ID from `address.<pid>`, lower-case.
-    pub payment_id: Option<String>,
+    /// A short (16-hex) payment ID from `address.<pid>`; always [`PaymentId::Short`].
+    pub payment_id: Option<PaymentId>,
     pub worker: String,
     pub email: Option<String>,
     /// `+N` from the login field (unclamped; the session clamps to the pool's bounds).
     pub fixed_difficulty: Option<Difficulty>,
     pub client: ClientKind,
-}
-
-impl LoginRequest {
-    /// The balance key: `address` or `address.paymentid`.
-    pub fn payout_key(&self) -> String {
-        match &self.payment_id {
-            Some(pid) => format!("{}.{}", self.address, pid),
-            None => self.address.clone(),
-        }
-    }
 }
 
 /// Parses `login`, `pass`, `rigid` and `agent`.
@@ -115,9 +122,12 @@ pub fn parse(
     }
     let mut payment_id = None;
     let mut login_worker = None;
-    for part in dots.by_ref().take(2) {
-        if payment_id.is_none() && login_worker.is_none() && is_payment_id(part) {
-            payment_id = Some(part.to_ascii_lowercase());
+    for (position, part) in dots.by_ref().take(2).enumerate() {
+        if looks_like_payment_id(part) {
+            if position > 0 {
+                return Err(Rejection::InvalidPaymentId);
+            }
+            payment_id = Some(parse_payment_id(part)?);
         } else if !part.is_empty() {
             login_worker = Some(part);
         }
@@ -157,9 +167,18 @@ pub fn parse(
     })
 }
 
-/// Exactly 64 hex characters.
-pub fn is_payment_id(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+/// All hex and [`PAYMENT_ID_LIKE_LEN`] long: meant as a payment ID, well typed or not.
+pub fn looks_like_payment_id(text: &str) -> bool {
+    PAYMENT_ID_LIKE_LEN.contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The payment ID of an ID-like dotted part: a short one, or the rejection of the module rule.
+fn parse_payment_id(text: &str) -> Result<PaymentId, Rejection> {
+    match text.len() {
+        SHORT_PAYMENT_ID_HEX => PaymentId::parse(text).map_err(|_| Rejection::InvalidPaymentId),
+        LONG_PAYMENT_ID_HEX => Err(Rejection::LongPaymentId),
+        _ => Err(Rejection::InvalidPaymentId),
+    }
 }
 
 fn is_plausible_email(text: &str) -> bool {
@@ -202,7 +221,9 @@ mod tests {
     use proptest::prelude::*;
 
     const ADDR: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
-    const PID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const PID: &str = "0123456789abcdef";
+    const PID_BYTES: [u8; 8] = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
+    const LONG_PID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn p(login: &str, pass: &str) -> Result<LoginRequest, Rejection> {
         parse(Some(login), Some(pass), None, Some("XMRig/6.26.0"))
@@ -216,13 +237,13 @@ mod tests {
         assert_eq!(p(&format!("{ADDR}.rig1"), "x").unwrap().worker, "rig1");
         assert_eq!(p(&format!("{ADDR}.rig1"), "rigA").unwrap().worker, "rigA");
         let r = p(&format!("{ADDR}.{PID}"), "rig1").unwrap();
-        assert_eq!(r.payment_id.as_deref(), Some(PID));
-        assert_eq!(r.payout_key(), format!("{ADDR}.{PID}"));
+        assert_eq!(r.payment_id, Some(PaymentId::Short(PID_BYTES)));
+        assert_eq!(r.address, ADDR);
         assert_eq!(r.worker, "rig1");
         let r = p(&format!("{ADDR}.{PID}.rig2"), "x").unwrap();
         assert_eq!(
-            (r.payment_id.as_deref(), r.worker.as_str()),
-            (Some(PID), "rig2")
+            (r.payment_id, r.worker.as_str()),
+            (Some(PaymentId::Short(PID_BYTES)), "rig2")
         );
         let r = p(&format!("{ADDR}+50000"), "rig1").unwrap();
         assert_eq!(r.fixed_difficulty, Some(Difficulty(50_000)));
@@ -320,7 +341,118 @@ mod tests {
         assert_eq!(p(".rig", "x"), Err(Rejection::InvalidAddress));
     }
 
+    #[test]
+    fn a_short_payment_id_is_taken_in_either_case() {
+        let upper = PID.to_ascii_uppercase();
+        let r = p(&format!("{ADDR}.{upper}+5000"), "x").unwrap();
+        assert_eq!(r.payment_id, Some(PaymentId::Short(PID_BYTES)));
+        assert_eq!(r.fixed_difficulty, Some(Difficulty(5_000)));
+        assert_eq!(r.worker, "x");
+    }
+
+    #[test]
+    fn a_long_payment_id_is_refused_at_login_with_its_own_message() {
+        for login in [
+            format!("{ADDR}.{LONG_PID}"),
+            format!("{ADDR}.{LONG_PID}.rig"),
+            format!("{ADDR}.{}", LONG_PID.to_ascii_uppercase()),
+            format!("{ADDR}.{LONG_PID}+1000"),
+        ] {
+            assert_eq!(p(&login, "x"), Err(Rejection::LongPaymentId), "{login}");
+        }
+        assert!(
+            Rejection::LongPaymentId
+                .miner_message()
+                .contains("integrated address")
+        );
+    }
+
+    #[test]
+    fn a_mistyped_payment_id_is_refused_not_taken_as_the_worker() {
+        // Every all-hex length from 15 to 70 but 16 and 64.
+        for len in PAYMENT_ID_LIKE_LEN {
+            let part = "a".repeat(len);
+            let got = p(&format!("{ADDR}.{part}"), "x");
+            match len {
+                16 => assert_eq!(got.unwrap().payment_id, Some(PaymentId::Short([0xaa; 8]))),
+                64 => assert_eq!(got, Err(Rejection::LongPaymentId)),
+                _ => assert_eq!(got, Err(Rejection::InvalidPaymentId), "{len}"),
+            }
+        }
+        // One character off either way, a typo in the middle of an ID, and an ID put after
+        // the worker name or twice.
+        for login in [
+            format!("{ADDR}.{}", &PID[..15]),
+            format!("{ADDR}.{PID}0"),
+            format!("{ADDR}.{}", &LONG_PID[..63]),
+            format!("{ADDR}.{LONG_PID}00"),
+            format!("{ADDR}.rig1.{PID}"),
+            format!("{ADDR}.{PID}.{PID}"),
+            format!("{ADDR}..{PID}"),
+        ] {
+            assert_eq!(p(&login, "x"), Err(Rejection::InvalidPaymentId), "{login}");
+        }
+        assert_eq!(
+            Rejection::InvalidPaymentId.miner_message(),
+            "Invalid payment ID"
+        );
+    }
+
+    #[test]
+    fn hex_parts_outside_the_id_lengths_stay_worker_names() {
+        // Short hex (a rig number) and long hex beyond any ID stay workers; a 16-character
+        // name with one non-hex letter is a worker too.
+        assert_eq!(p(&format!("{ADDR}.cafe"), "x").unwrap().worker, "cafe");
+        let beyond = "b".repeat(71);
+        let r = p(&format!("{ADDR}.{beyond}"), "x").unwrap();
+        assert_eq!((r.payment_id, r.worker.len()), (None, MAX_WORKER_LEN));
+        let r = p(&format!("{ADDR}.0123456789abcdeg"), "x").unwrap();
+        assert_eq!(
+            (r.payment_id, r.worker.as_str()),
+            (None, "0123456789abcdeg")
+        );
+    }
+
+    #[test]
+    fn hostile_payment_id_parts_are_refused_without_panics() {
+        for login in [
+            format!("{ADDR}.{}", "\u{0660}".repeat(16)), // Arabic-Indic digits
+            format!("{ADDR}.{}", "é".repeat(8)),         // 16 bytes, not hex
+            format!("{ADDR}.0x{}", &PID[..14]),
+            format!("{ADDR}.{PID}\0"),
+            format!("{ADDR}.{PID}\u{200b}"), // zero-width space after a good ID
+        ] {
+            if let Ok(r) = p(&login, "x") {
+                assert_eq!(r.payment_id, None, "{login:?}");
+            }
+        }
+        // An oversized field is refused before any dotted part is looked at.
+        assert_eq!(
+            p(&format!("{ADDR}.{}", "f".repeat(MAX_LOGIN_LEN)), "x"),
+            Err(Rejection::InvalidAddress)
+        );
+    }
+
     proptest! {
+        #[test]
+        fn any_hex_part_of_id_length_is_a_short_id_or_refused(
+            hex in "[0-9a-fA-F]{15,70}", worker in proptest::option::of("[g-z]{1,10}")
+        ) {
+            let login = match &worker {
+                Some(w) => format!("{ADDR}.{hex}.{w}"),
+                None => format!("{ADDR}.{hex}"),
+            };
+            match p(&login, "x") {
+                Ok(r) => {
+                    prop_assert_eq!(hex.len(), 16);
+                    prop_assert!(matches!(r.payment_id, Some(PaymentId::Short(_))));
+                }
+                Err(e) => prop_assert!(
+                    e == Rejection::InvalidPaymentId || e == Rejection::LongPaymentId
+                ),
+            }
+        }
+
         #[test]
         fn parse_never_panics_and_workers_stay_bounded(
             login in ".{0,300}", pass in ".{0,300}", rigid in proptest::option::of(".{0,100}")

@@ -24,6 +24,14 @@ pub enum Rejection {
     BannedAddress,
     /// An exchange address (configured in MySQL) given without a payment ID.
     ExchangeNeedsPaymentId,
+    /// A dotted login part that looks like a mistyped payment ID (all hex, 15–70 characters,
+    /// not 16), or an ID-like part after the worker name.
+    InvalidPaymentId,
+    /// A long (64-hex) payment ID at login: no wallet sends these any more.
+    LongPaymentId,
+    /// A payment ID with a subaddress or an integrated address (only a standard address can
+    /// be joined to one).
+    PaymentIdNeedsStandardAddress,
     /// No template yet (daemon down or not synced).
     NoTemplate,
     /// A method other than `login` before a successful login.
@@ -56,7 +64,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every variant, in counter order.
-    pub const ALL: [Rejection; 21] = [
+    pub const ALL: [Rejection; 24] = [
         Rejection::IpBanned,
         Rejection::NoLogin,
         Rejection::TooManyLoginOptions,
@@ -64,6 +72,9 @@ impl Rejection {
         Rejection::InvalidAddress,
         Rejection::BannedAddress,
         Rejection::ExchangeNeedsPaymentId,
+        Rejection::InvalidPaymentId,
+        Rejection::LongPaymentId,
+        Rejection::PaymentIdNeedsStandardAddress,
         Rejection::NoTemplate,
         Rejection::Unauthenticated,
         Rejection::InvalidJobId,
@@ -90,6 +101,13 @@ impl Rejection {
             Rejection::InvalidAddress => "Invalid payment address provided",
             Rejection::BannedAddress => "Banned payment address provided",
             Rejection::ExchangeNeedsPaymentId => "Exchange addresses need payment IDs",
+            Rejection::InvalidPaymentId => "Invalid payment ID",
+            Rejection::LongPaymentId => {
+                "Long (64-hex) payment IDs are no longer supported: use an integrated address or a 16-hex payment ID"
+            }
+            Rejection::PaymentIdNeedsStandardAddress => {
+                "Payment IDs need a standard address (not a subaddress or an integrated address)"
+            }
             Rejection::NoTemplate => "No active block template",
             Rejection::Unauthenticated => "Unauthenticated",
             Rejection::InvalidJobId => "Invalid job id",
@@ -126,6 +144,9 @@ impl Rejection {
             Rejection::InvalidAddress => "invalid_address",
             Rejection::BannedAddress => "banned_address",
             Rejection::ExchangeNeedsPaymentId => "exchange_needs_payment_id",
+            Rejection::InvalidPaymentId => "invalid_payment_id",
+            Rejection::LongPaymentId => "long_payment_id",
+            Rejection::PaymentIdNeedsStandardAddress => "payment_id_needs_standard_address",
             Rejection::NoTemplate => "no_template",
             Rejection::Unauthenticated => "unauthenticated",
             Rejection::InvalidJobId => "invalid_job_id",

@@ -303,13 +303,10 @@ impl Session {
             Ok(a) => a,
             Err(_) => return self.reject(shared, id, Rejection::InvalidAddress),
         };
-        if parsed.payment_id.is_some() && address.payment_id.is_some() {
-            // An integrated address already carries a payment id.
-            return self.reject(shared, id, Rejection::InvalidAddress);
-        }
-        if shared.bans.is_address_banned(&address.text)
-            || settings.banned_addresses.contains(&address.text)
-        {
+        let banned = |text: &str| {
+            shared.bans.is_address_banned(text) || settings.banned_addresses.contains(text)
+        };
+        if banned(&address.text) {
             return self.reject(shared, id, Rejection::BannedAddress);
         }
         if settings.exchange_addresses.contains(&address.text)
@@ -317,6 +314,18 @@ impl Session {
             && address.payment_id.is_none()
         {
             return self.reject(shared, id, Rejection::ExchangeNeedsPaymentId);
+        }
+        // `address.<16-hex id>` is paid as the integrated address the two make (login.rs).
+        let payee = match parsed.payment_id {
+            None => address,
+            Some(pid) => match address.integrated_with(pid) {
+                Ok(integrated) => integrated,
+                Err(_) => return self.reject(shared, id, Rejection::PaymentIdNeedsStandardAddress),
+            },
+        };
+        if parsed.payment_id.is_some() && banned(&payee.text) {
+            // A ban on the integrated address holds for the `address.<id>` that makes it.
+            return self.reject(shared, id, Rejection::BannedAddress);
         }
         let Some(slot) = shared.current_template() else {
             return self.reject(shared, id, Rejection::NoTemplate);
@@ -336,7 +345,7 @@ impl Session {
         };
         let difficulty = Vardiff::clamp(&settings.vardiff, start, mode);
         let now = shared.now();
-        let payout: Arc<str> = parsed.payout_key().into();
+        let payout: Arc<str> = payee.text.into();
         if let (Some(email), Some(tx)) = (parsed.email.clone(), shared.emails.as_ref()) {
             // Best effort: a full queue drops the registration, never the login.
             let _ = tx.try_send(EmailRegistration {

@@ -2,10 +2,13 @@
 //!
 //! This module owns the connection pool, the migrations in `sql/` and the queries of the
 //! configuration aggregates (settings, ports, bans, users, pool registration). Crediting
-//! (`credits`) and payouts (`payouts`) keep their queries in their own files. Every money
-//! column is `BIGINT UNSIGNED` atomic units; an absent payment id is `''`.
+//! (`credits`), payouts (`payouts`) and moves of legacy payment-ID balances (`legacy_ids`)
+//! keep their queries in their own files. Every money column is `BIGINT UNSIGNED` atomic
+//! units; an absent payment id is `''`; addresses, payment ids and hashes compare
+//! byte-exact (`utf8mb4_bin`, `sql/0004_binary_collation.sql`).
 
 pub mod credits;
+pub mod legacy_ids;
 pub mod payouts;
 pub mod registry;
 

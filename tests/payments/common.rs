@@ -328,6 +328,52 @@ impl Chain {
         out
     }
 
+    /// What a receiving wallet reports for one payment ID, as a merchant's software asks:
+    /// `get_payments` (mined payments with that ID), checked to agree with
+    /// `get_bulk_payments`; (txid, amount) pairs.
+    pub async fn payments_with_id(&self, r: &Receiver, payment_id: &str) -> Vec<(String, u64)> {
+        self.recv.open_wallet(&r.name, "").await.unwrap();
+        self.recv.refresh().await.unwrap();
+        let pairs = |result: serde_json::Value| {
+            let mut out: Vec<(String, u64)> = result["payments"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|p| {
+                    assert!(
+                        p["payment_id"].as_str().unwrap().starts_with(payment_id),
+                        "{p}"
+                    );
+                    (
+                        p["tx_hash"].as_str().unwrap().to_owned(),
+                        p["amount"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        let single = pairs(
+            self.rpc(
+                &self.recv_url,
+                "get_payments",
+                serde_json::json!({"payment_id": payment_id}),
+            )
+            .await,
+        );
+        let bulk = pairs(
+            self.rpc(
+                &self.recv_url,
+                "get_bulk_payments",
+                serde_json::json!({"payment_ids": [payment_id], "min_block_height": 0}),
+            )
+            .await,
+        );
+        assert_eq!(single, bulk, "get_payments and get_bulk_payments agree");
+        single
+    }
+
     pub fn processor(&self, db: &MySqlPool, fee_policy: FeePolicy) -> Processor<WalletClient> {
         Processor::new(
             db.clone(),
