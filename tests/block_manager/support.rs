@@ -119,6 +119,8 @@ pub fn found(height: Height, hash: Hash32, pool_type: PoolType, miner: &str) -> 
         worker: "rig".into(),
         timestamp: UnixMillis(1),
         shares_at_find: None,
+        status: rxpool::store::lmdb::BlockStatus::Pending,
+        blob: Vec::new(),
     }
 }
 
