@@ -2,9 +2,11 @@
 //!
 //! This module owns the connection pool, the migrations in `sql/` and the queries of the
 //! configuration aggregates (settings, ports, bans, users, pool registration). Crediting
-//! (`credits`) and payouts (`payouts`) keep their queries in their own files. Every money
-//! column is `BIGINT UNSIGNED` atomic units; an absent payment id is `''`.
+//! (`credits`), blocks set aside (`block_issues`) and payouts (`payouts`) keep their queries
+//! in their own files. Every money column is `BIGINT UNSIGNED` atomic units; an absent payment
+//! id is `''`.
 
+pub mod block_issues;
 pub mod credits;
 pub mod payouts;
 pub mod registry;
