@@ -159,9 +159,13 @@ impl<D: Daemon> Unlocker<D> {
             Verdict::Wait(reason) => {
                 report.waiting += 1;
                 tracing::debug!(block.height = %rec.height, block.hash = %rec.hash, %reason, "block pending");
-                if matches!(reason, WaitReason::DaemonBehind { .. }) && !rec.blob.is_empty() {
+                let extends_tip = tip.is_some_and(|t| t.0.checked_add(1) == Some(rec.height.0));
+                if matches!(reason, WaitReason::DaemonBehind { .. })
+                    && extends_tip
+                    && !rec.blob.is_empty()
+                {
                     // Never submitted (a crash), or lost by a daemon that crashed: the chain
-                    // is not at its height yet, so it can still take it.
+                    // stops right below it, so it can still take it.
                     self.resubmit(block).await;
                 }
                 // A candidate the chain holds was submitted: it is a found block now.
