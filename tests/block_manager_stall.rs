@@ -2,7 +2,8 @@
 //! fails (a MariaDB trigger refuses exactly their paid rows, as a constraint error would)
 //! sit between good ones. The good ones are credited; the poisoned ones are set aside with
 //! their reason (in `block_issues`, beside the block in LMDB, in `rxpool admin block list`),
-//! skipped until due, and once the cause is gone and an operator asks, credited exactly once.
+//! skipped until due, and once the cause is gone (after the block's backoff, and at once for
+//! the PPS height an operator retries) credited exactly once.
 //!
 //! Real components: MariaDB (a fresh database), monerod regtest, wallet-rpc (the PPS reserve
 //! check), LMDB in a temp dir.
@@ -12,16 +13,27 @@
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rxpool::admin::blocks::{self, AdminBlockError, BlockCommand};
 use rxpool::block_manager::pps_runner::PpsRunner;
-use rxpool::domain::{Atomic, Hash32, Height, PoolType, SystemClock};
+use rxpool::domain::{Atomic, Clock, Hash32, Height, PoolType, SystemClock, UnixMillis};
 use rxpool::monero::daemon::DaemonClient;
 use rxpool::monero::wallet::Wallet;
 use rxpool::store::lmdb::BlockStatus;
 use rxpool::store::mysql::block_issues::{self, IssueKind};
 use rxpool::store::mysql::credits;
 use support::{count, found, share};
+
+/// The real clock, moved forward by the milliseconds held.
+#[derive(Debug, Default)]
+struct Ahead(AtomicU64);
+
+impl Clock for Ahead {
+    fn now(&self) -> UnixMillis {
+        UnixMillis(SystemClock.now().0 + self.0.load(Ordering::SeqCst))
+    }
+}
 
 async fn poison(mysql: &sqlx::MySqlPool, name: &str, table: &str, condition: &str) {
     let sql = format!(
@@ -98,7 +110,9 @@ async fn a_poisoned_block_between_two_good_ones_is_set_aside_and_credited_once_w
     .await;
 
     let params = Arc::new(support::params(1_000, 60, 30));
-    let unlocker = support::unlocker(monerod.rpc_url(), &store, &writer, &mysql, &params);
+    let ahead = Arc::new(Ahead::default());
+    let mut unlocker = support::unlocker(monerod.rpc_url(), &store, &writer, &mysql, &params);
+    unlocker.clock = ahead.clone();
     let pps = PpsRunner {
         daemon: DaemonClient::new(&[monerod.rpc_url()]).unwrap(),
         wallet,
@@ -188,10 +202,15 @@ async fn a_poisoned_block_between_two_good_ones_is_set_aside_and_credited_once_w
         "the backoff grows"
     );
 
-    // The cause is fixed; the operator retries; each is credited exactly once.
+    // The cause is fixed. The block is tried again once its backoff (2 minutes after the
+    // second failure) has passed; the PPS height at once, as the operator asks. Each is
+    // credited exactly once.
     cure(&mysql, "poison_block").await;
     cure(&mysql, "poison_pps").await;
-    retry(Some(poisoned), None).await.unwrap();
+    ahead.0.store(90_000, Ordering::SeqCst);
+    let report = unlocker.pass().await.unwrap();
+    assert_eq!((report.credited, report.set_aside), (0, 1), "still waiting");
+    ahead.0.store(125_000, Ordering::SeqCst);
     retry(None, Some(pps_heights[1])).await.unwrap();
     let report = unlocker.pass().await.unwrap();
     assert_eq!((report.credited, report.set_aside), (1, 0), "{report:?}");
