@@ -29,7 +29,7 @@ pub enum AdminCommand {
     /// Permanent bans of IPs and payout addresses.
     #[command(subcommand)]
     Ban(BanCommand),
-    /// Found blocks: list, show, recheck (never credits a block twice).
+    /// Found blocks: list, show, recheck, retry, add (never credits a block twice).
     #[command(subcommand)]
     Block(blocks::BlockCommand),
     /// Payout batches: run-now, list, show, retry, hold, release, set-aside, totals.

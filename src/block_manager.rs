@@ -11,7 +11,9 @@
 //! - [`lifecycle`]: Pending → Unlocked / Orphaned, decided against the chain.
 //! - [`plan`]: a found block's facts and window → the paid-block record and its settlement.
 //! - [`source`]: LMDB reads (one snapshot per window); [`unlocker`], [`pps_runner`],
-//!   [`chain_scan`]: the role's three passes; [`run`] / [`run_with`]: the loop.
+//!   [`chain_scan`], [`wallet_scan`]: the role's passes; [`run`] / [`run_with`]: the loop.
+//! - [`set_aside`]: a block or PPS height that cannot be credited waits aside (reason,
+//!   alert, backoff) while every other one goes on.
 
 #![deny(
     clippy::float_arithmetic,
@@ -25,10 +27,12 @@ pub mod plan;
 pub mod pplns;
 pub mod pps;
 pub mod pps_runner;
+pub mod set_aside;
 pub mod solo;
 pub mod source;
 pub mod split;
 pub mod unlocker;
+pub mod wallet_scan;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,8 +124,8 @@ pub fn params_from_settings(
     })
 }
 
-/// Runs the role until `shutdown`: an unlocker pass and a PPS pass every
-/// `unlock_interval`. A failed pass is logged and retried at the next tick (every step is
+/// Runs the role until `shutdown`: an unlocker pass, a chain scan, a wallet scan and a PPS
+/// pass every `unlock_interval`. A failed pass is logged and retried at the next tick (every step is
 /// idempotent); the current pass always finishes before the role returns.
 pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let mysql = crate::store::mysql::connect_with(&config.mysql_url, config.mysql_max_connections)
@@ -146,6 +150,7 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
         store,
         mysql,
         params: Arc::clone(&params),
+        clock: Arc::new(SystemClock),
     };
     tracing::info!(
         blocks_required = params.blocks_required,
@@ -195,6 +200,24 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
             Ok(n) if n > 0 => tracing::debug!(heights = n, "chain scan"),
             Ok(_) => {}
             Err(err) => tracing::warn!(%err, "chain scan failed; retrying next tick"),
+        }
+        match wallet_scan::pass(
+            &unlocker.daemon,
+            &pps.wallet,
+            &unlocker.store,
+            &unlocker.mysql,
+            unlocker.clock.as_ref(),
+        )
+        .await
+        {
+            Ok(report) if !report.unrecorded.is_empty() => {
+                tracing::debug!(
+                    unrecorded = report.unrecorded.len(),
+                    "blocks paying the pool wallet without a record: see `rxpool admin block list`"
+                )
+            }
+            Ok(_) => {}
+            Err(err) => tracing::debug!(%err, "wallet scan skipped; retrying next tick"),
         }
         match pps.pass().await {
             Ok(report) if report.heights > 0 || report.paused.is_some() => {

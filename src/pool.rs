@@ -7,6 +7,7 @@
 //! `trust`, `bans` (ratio bans, permanent bans, IP caps, token buckets), `templates` (the current
 //! and previous templates), `settings`, `state` (what sessions share, and the service seams),
 //! `session` (one connection's state machine and methods), `validate` (the share path),
+//! `found_block` (a found block recorded before it is submitted),
 //! `listener` (TCP/TLS accept and the connection loop), `proxy_protocol` (PROXY headers from
 //! load balancers), `feed` (template polling),
 //! `notify` (monerod's block-notify datagrams, which make `feed` poll at once), `services`
@@ -14,6 +15,7 @@
 
 pub mod bans;
 pub mod feed;
+pub mod found_block;
 pub mod jobs;
 pub mod listener;
 pub mod login;

@@ -5,6 +5,7 @@
 //! pool role uses (the stratum server is not in main yet).
 
 #[path = "block_manager/support.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod support;
 
 use std::sync::Arc;
@@ -27,12 +28,13 @@ fn fee_lines(fee: u64) -> (u64, u64) {
 
 #[tokio::test]
 async fn found_blocks_of_each_type_are_credited_exactly_once_to_the_atomic_unit() {
-    let monerod = Monerod::start(MonerodOptions::default()).await.unwrap();
-    let wallet_rpc = WalletRpc::start(&monerod, Network::Mainnet).await.unwrap();
-    let wallet = WalletClient::new(&wallet_rpc.rpc_url()).unwrap();
-    wallet.create_wallet("pool", "").await.unwrap();
-    let pool_address = wallet.get_address().await.unwrap();
-    let daemon = DaemonClient::new(&[monerod.rpc_url()]).unwrap();
+    let support::ChainWithWallet {
+        monerod,
+        wallet_rpc,
+        wallet,
+        pool_address,
+        daemon,
+    } = support::chain_with_wallet().await;
     let mysql = support::fresh_db().await;
     let (_dir, store, writer) = support::store();
     // Window 1000 difficulty units on a difficulty-1 chain.
@@ -148,6 +150,7 @@ async fn found_blocks_of_each_type_are_credited_exactly_once_to_the_atomic_unit(
         store: Arc::clone(&store),
         mysql: mysql.clone(),
         params: Arc::clone(&params),
+        clock: Arc::new(rxpool::domain::SystemClock),
     };
     let report = pps.pass().await.unwrap();
     assert_eq!(report.paused, None, "{report:?}");
@@ -207,14 +210,7 @@ async fn a_replaced_block_is_orphaned_with_no_credit_and_its_shares_pay_the_next
     // Replaced but shallow: not final yet.
     let report = unlocker.pass().await.unwrap();
     assert_eq!(report.waiting, 2);
-    let reason = store
-        .read()
-        .unwrap()
-        .block(h, ours)
-        .unwrap()
-        .unwrap()
-        .record
-        .reason;
+    let reason = support::record_of(&store, h, ours).reason;
     assert!(reason.contains(&theirs.to_string()), "{reason}");
 
     daemon.generate_blocks(60, &support::other()).await.unwrap();
@@ -320,6 +316,7 @@ async fn a_block_waits_while_the_daemon_is_down_and_pps_pauses_on_a_short_reserv
         store: Arc::clone(&store),
         mysql: mysql.clone(),
         params,
+        clock: Arc::new(rxpool::domain::SystemClock),
     };
     let report = pps.pass().await.unwrap();
     assert!(

@@ -16,10 +16,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use rxpool::block_manager::{RoleConfig, run_with};
-use rxpool::devnet::{Monerod, MonerodOptions, WalletRpc};
-use rxpool::domain::{Atomic, Bps, Height, Network, PoolType};
-use rxpool::monero::daemon::DaemonClient;
-use rxpool::monero::wallet::{Wallet, WalletClient};
+use rxpool::domain::{Atomic, Bps, Height, PoolType};
+use rxpool::monero::wallet::Wallet;
 use rxpool::store::lmdb::{BlockStatus, StoreOptions};
 use rxpool::store::mysql::credits;
 use support::{balance, count, found, share};
@@ -77,12 +75,13 @@ fn run_child(spec: &str, failpoint: Option<&str>) -> bool {
 
 #[tokio::test]
 async fn a_block_manager_killed_at_every_step_credits_each_block_exactly_once() {
-    let monerod = Monerod::start(MonerodOptions::default()).await.unwrap();
-    let wallet_rpc = WalletRpc::start(&monerod, Network::Mainnet).await.unwrap();
-    let wallet = WalletClient::new(&wallet_rpc.rpc_url()).unwrap();
-    wallet.create_wallet("pool", "").await.unwrap();
-    let pool_address = wallet.get_address().await.unwrap();
-    let daemon = DaemonClient::new(&[monerod.rpc_url()]).unwrap();
+    let support::ChainWithWallet {
+        monerod,
+        wallet_rpc,
+        wallet,
+        pool_address,
+        daemon,
+    } = support::chain_with_wallet().await;
     let (mysql, mysql_url) = support::fresh_db_with_url().await;
     let (dir, store, writer) = support::store();
 

@@ -11,6 +11,7 @@
 #[path = "pipeline/miner.rs"]
 mod miner;
 #[path = "support/pool_db.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod pool_db;
 
 use miner::{MinerReport, MinerSpec};

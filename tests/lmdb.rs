@@ -37,6 +37,8 @@ fn block(height: u64, hash_byte: u8, miner: &str) -> FoundBlock {
         worker: Arc::from("rig1"),
         timestamp: UnixMillis(1_700_000_000_000),
         shares_at_find: Some(Difficulty(123_456)),
+        status: rxpool::store::lmdb::BlockStatus::Pending,
+        blob: Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! `[pool] public_address`, never the bind address.
 
 #[path = "support/pool_db.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod pool_db;
 
 use rxpool::devnet::{Monerod, MonerodOptions, free_port};

@@ -4,6 +4,7 @@
 //! settings re-read from MySQL while the role runs (`pool::run` on the devnet MariaDB).
 
 #[path = "support/pool_db.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod pool_db;
 
 use rxpool::devnet::{Monerod, MonerodOptions, free_port};

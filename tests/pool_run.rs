@@ -6,8 +6,7 @@
 mod pool_db;
 
 use rxpool::devnet::{Monerod, MonerodOptions};
-use rxpool::domain::{Hash32, Target};
-use rxpool::monero::pow::{PowAlgo, Verifier, VerifierConfig};
+use rxpool::monero::pow::{Verifier, VerifierConfig};
 use rxpool::store::lmdb::{ShareStore, StoreOptions};
 use rxpool::store::mysql;
 use serde_json::{Value, json};
@@ -92,21 +91,7 @@ async fn run_serves_mysql_ports_heartbeats_and_flushes_shares_on_shutdown() {
     assert!(job["blob"].is_string(), "{login}");
 
     let verifier = Verifier::new(VerifierConfig::light(1));
-    let seed: Hash32 = job["seed_hash"].as_str().unwrap().parse().unwrap();
-    verifier.set_seeds(seed, None);
-    let blob = hex::decode(job["blob"].as_str().unwrap()).unwrap();
-    let diff = Target::difficulty_of_hex(job["target"].as_str().unwrap()).unwrap();
-    let mut found = None;
-    for nonce in 0u32..10_000 {
-        let mut b = blob.clone();
-        b[39..43].copy_from_slice(&nonce.to_le_bytes());
-        let hash = verifier.hash(PowAlgo::RandomX, seed, b).await.unwrap();
-        if diff.is_met_by(&hash) {
-            found = Some((hex::encode(nonce.to_le_bytes()), hash.to_string()));
-            break;
-        }
-    }
-    let (nonce, result) = found.unwrap();
+    let (nonce, result) = pool_db::mine_share(&verifier, &job).await;
     let r = call(
         &mut io,
         2,

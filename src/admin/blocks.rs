@@ -1,19 +1,28 @@
-//! `rxpool admin block list|show|recheck`: the operator's view of found blocks and their
-//! credits, and the one repair the block-manager allows.
+//! `rxpool admin block list|show|recheck|retry|add`: the operator's view of found blocks,
+//! their credits and the blocks set aside, and the repairs the block-manager allows.
 //!
-//! Reads found blocks from LMDB and credits from MySQL. `recheck` only puts a block back to
-//! `pending` so the running block-manager checks it against the chain again; it never writes
-//! a credit. Crediting stays with the block-manager, behind the unique paid-block row, so no
-//! sequence of admin commands can credit a block twice (nodejs-pool's `block_locker.js`
-//! could). A credited block is refused.
+//! Reads found blocks from LMDB, credits and blocks set aside (`block_issues`) from MySQL.
+//! None of these commands writes a credit: crediting stays with the block-manager, behind
+//! the unique paid-block row, so no sequence of admin commands can credit a block twice
+//! (nodejs-pool's `block_locker.js` could). `recheck` puts a block back to `pending` so the
+//! running block-manager checks it against the chain again (refused for a credited block);
+//! `retry` makes a block or PPS height set aside due at once; `add HEIGHT` records a chain
+//! block whose coinbase pays the pool wallet and that nothing recorded (the wallet scan lists
+//! them), so the block-manager credits it once from the PPLNS window ending at it; a second
+//! `add` of the same block is refused.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use sqlx::MySqlPool;
 
-use crate::domain::{Clock, Hash32, SystemClock};
-use crate::store::lmdb::{Block, BlockStatus, BlockUpdate, ShareStore, StoreError};
+use crate::domain::{Clock, Hash32, Height, PoolType, SystemClock, UnixMillis};
+use crate::monero::daemon::{Daemon, DaemonClient, DaemonError};
+use crate::monero::wallet::{TransfersQuery, Wallet, WalletClient, WalletError};
+use crate::store::lmdb::{
+    Block, BlockInsert, BlockStatus, BlockUpdate, FoundBlock, ShareStore, StoreError,
+};
+use crate::store::mysql::block_issues::{self, IssueError, IssueKind};
 use crate::store::mysql::credits::{self, CreditError};
 
 /// `rxpool admin block ...`
@@ -39,11 +48,29 @@ pub enum BlockCommand {
         /// The block hash (64 hex characters).
         hash: Hash32,
     },
+    /// Tries a block set aside (its crediting failed) again at the block-manager's next
+    /// pass, without waiting for its backoff. With `--pps`, a PPS height set aside.
+    Retry {
+        /// The block hash (64 hex characters).
+        #[arg(required_unless_present = "pps", conflicts_with = "pps")]
+        hash: Option<Hash32>,
+        /// A chain height whose PPS crediting was set aside.
+        #[arg(long, value_name = "HEIGHT")]
+        pps: Option<u64>,
+    },
+    /// Records the chain block at HEIGHT as found by the pool, when its coinbase pays the pool
+    /// wallet and no found block is recorded for it; the block-manager then credits it once,
+    /// as a PPLNS block, from the shares of the window ending at it.
+    Add {
+        /// The chain height (the wallet scan lists the candidates).
+        height: u64,
+    },
 }
 
 /// A block status on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StatusArg {
+    Candidate,
     Pending,
     Unlocked,
     Orphaned,
@@ -52,6 +79,7 @@ pub enum StatusArg {
 impl From<StatusArg> for BlockStatus {
     fn from(s: StatusArg) -> BlockStatus {
         match s {
+            StatusArg::Candidate => BlockStatus::Candidate,
             StatusArg::Pending => BlockStatus::Pending,
             StatusArg::Unlocked => BlockStatus::Unlocked,
             StatusArg::Orphaned => BlockStatus::Orphaned,
@@ -68,10 +96,33 @@ pub enum AdminBlockError {
         "block {0} is credited (its paid-block row exists); a recheck could only credit it twice"
     )]
     AlreadyCredited(Hash32),
+    #[error("nothing is set aside for {0}")]
+    NotSetAside(String),
+    #[error("the chain is not at height {0} yet")]
+    NoSuchHeight(Height),
+    #[error("the coinbase of block {hash} at height {height} does not pay the pool wallet")]
+    NotPoolWallet { height: Height, hash: Hash32 },
+    #[error(
+        "block {hash} at height {height} is already recorded ({status}); \
+         `rxpool admin block recheck` puts an orphaned one back to pending"
+    )]
+    AlreadyRecorded {
+        height: Height,
+        hash: Hash32,
+        status: BlockStatus,
+    },
+    #[error("`add` needs the daemon and the wallet: run it through `rxpool admin block add`")]
+    ChainNeeded,
     #[error("share store: {0}")]
     Store(#[from] StoreError),
     #[error("mysql: {0}")]
     Credit(#[from] CreditError),
+    #[error("mysql: {0}")]
+    Issues(#[from] IssueError),
+    #[error("daemon: {0}")]
+    Daemon(#[from] DaemonError),
+    #[error("wallet: {0}")]
+    Wallet(#[from] WalletError),
 }
 
 /// `rxpool admin block ...`: connects to MySQL and opens the share store named in
@@ -82,7 +133,14 @@ pub async fn run(config: &crate::config::FileConfig, cmd: BlockCommand) -> anyho
         .await
         .context("connecting to MySQL")?;
     let store = ShareStore::open(&config.lmdb_options()).context("opening the share store")?;
-    let out = run_on(cmd, &mysql, &store).await?;
+    let out = match cmd {
+        BlockCommand::Add { height } => {
+            let daemon = DaemonClient::new(&config.daemon.urls).context("daemon urls")?;
+            let wallet = WalletClient::new(&config.wallet.url).context("wallet url")?;
+            add(Height(height), &mysql, &store, &daemon, &wallet).await?
+        }
+        cmd => run_on(cmd, &mysql, &store).await?,
+    };
     print!("{out}");
     Ok(())
 }
@@ -115,7 +173,7 @@ pub async fn run_on(
             };
             let _ = writeln!(
                 out,
-                "{:>10}  {:64}  {:5}  {:8}  {:>22}  reason",
+                "{:>10}  {:64}  {:5}  {:9}  {:>22}  reason",
                 "height", "hash", "type", "status", "credited"
             );
             for b in blocks {
@@ -125,7 +183,7 @@ pub async fn run_on(
                 };
                 let _ = writeln!(
                     out,
-                    "{:>10}  {}  {:5}  {:8}  {:>22}  {}",
+                    "{:>10}  {}  {:5}  {:9}  {:>22}  {}",
                     b.record.height,
                     b.record.hash,
                     b.record.pool_type,
@@ -134,6 +192,7 @@ pub async fn run_on(
                     b.record.reason
                 );
             }
+            list_issues(&mut out, mysql).await?;
         }
         BlockCommand::Show { hash } => {
             let b = find(store, hash)?;
@@ -210,8 +269,123 @@ pub async fn run_on(
                 );
             }
         }
+        BlockCommand::Retry { hash, pps } => {
+            let (kind, height, what) = match (hash, pps) {
+                (_, Some(h)) => (IssueKind::Pps, Some(Height(h)), format!("PPS height {h}")),
+                (Some(hash), None) => (IssueKind::Block, None, format!("block {hash}")),
+                (None, None) => return Err(AdminBlockError::NotSetAside("nothing".to_owned())),
+            };
+            let n = block_issues::retry_now(mysql, kind, height, hash.as_ref()).await?;
+            if n == 0 {
+                return Err(AdminBlockError::NotSetAside(what));
+            }
+            let _ = writeln!(
+                out,
+                "{what} will be tried again at the block-manager's next pass"
+            );
+        }
+        BlockCommand::Add { .. } => return Err(AdminBlockError::ChainNeeded),
     }
     Ok(out)
+}
+
+/// The open issues, after the block list: blocks and PPS heights set aside, and chain
+/// blocks paying the pool wallet that nothing recorded.
+async fn list_issues(out: &mut String, mysql: &MySqlPool) -> Result<(), AdminBlockError> {
+    let issues = block_issues::open(mysql, None).await?;
+    if issues.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(out, "\nset aside or unrecorded ({}):", issues.len());
+    let _ = writeln!(
+        out,
+        "{:>10}  {:64}  {:10}  {:>8}  reason",
+        "height", "hash", "kind", "attempts"
+    );
+    for i in issues {
+        let _ = writeln!(
+            out,
+            "{:>10}  {}  {:10}  {:>8}  {}",
+            i.height, i.hash, i.kind, i.attempts, i.reason
+        );
+    }
+    Ok(())
+}
+
+/// `rxpool admin block add HEIGHT`: records the chain block at `height` as a pending PPLNS
+/// block when its coinbase pays the pool wallet and the store holds no record of it. The
+/// block-manager credits it (once: the paid-block row) when it is deep enough.
+pub async fn add<D: Daemon>(
+    height: Height,
+    mysql: &MySqlPool,
+    store: &Arc<ShareStore>,
+    daemon: &D,
+    wallet: &WalletClient,
+) -> Result<String, AdminBlockError> {
+    let header = daemon
+        .block_header_by_height(height, false)
+        .await?
+        .ok_or(AdminBlockError::NoSuchHeight(height))?;
+    let hash = header.hash;
+    let pays_pool = wallet
+        .get_transfers(TransfersQuery::confirmed_incoming(height))
+        .await?
+        .iter()
+        .any(|t| t.is_coinbase() && t.height == height);
+    if !pays_pool {
+        return Err(AdminBlockError::NotPoolWallet { height, hash });
+    }
+    let known = store.read()?.block(height, hash)?.map(|b| b.record.status);
+    if let Some(status) = known {
+        return Err(AdminBlockError::AlreadyRecorded {
+            height,
+            hash,
+            status,
+        });
+    }
+    if credits::is_credited(mysql, &hash).await? {
+        return Err(AdminBlockError::AlreadyCredited(hash));
+    }
+    let address = wallet.get_address().await?;
+    let now = SystemClock.now();
+    let writer = store.writer(Default::default())?;
+    let found = FoundBlock {
+        height,
+        hash,
+        network_difficulty: header.difficulty,
+        reward: header.reward,
+        pool_type: PoolType::Pplns,
+        miner: address.into(),
+        worker: "operator".into(),
+        timestamp: UnixMillis(header.timestamp.saturating_mul(1_000)),
+        shares_at_find: None,
+        status: BlockStatus::Pending,
+        blob: Vec::new(),
+    };
+    if writer.record_block(found).await? == BlockInsert::AlreadyKnown {
+        let status = store
+            .read()?
+            .block(height, hash)?
+            .map_or(BlockStatus::Pending, |b| b.record.status);
+        return Err(AdminBlockError::AlreadyRecorded {
+            height,
+            hash,
+            status,
+        });
+    }
+    let update = BlockUpdate {
+        status: BlockStatus::Pending,
+        reason: "added by operator: its coinbase pays the pool wallet".to_owned(),
+        reward: None,
+        at: now,
+    };
+    writer.update_block(height, hash, update).await?;
+    writer.flush().await?;
+    block_issues::resolve(mysql, IssueKind::Unrecorded, height, &hash, now.0).await?;
+    Ok(format!(
+        "block {hash} at height {height} is recorded as a found PPLNS block; the \
+         block-manager credits it from the window ending at it once it is deep enough\n"
+    ))
 }
 
 #[cfg(test)]
@@ -243,5 +417,28 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["x", "list", "--status", "lost"]).is_err());
         assert!(Cli::try_parse_from(["x", "list", "--limit", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["x", "list", "--status", "candidate"]).is_ok());
+    }
+
+    #[test]
+    fn retry_and_add_refuse_malformed_and_ambiguous_arguments() {
+        let good = "ab".repeat(32);
+        assert!(Cli::try_parse_from(["x", "retry", &good]).is_ok());
+        assert!(Cli::try_parse_from(["x", "retry", "--pps", "100"]).is_ok());
+        assert!(Cli::try_parse_from(["x", "add", "100"]).is_ok());
+        for bad in [
+            vec!["x", "retry"],
+            vec!["x", "retry", &good, "--pps", "100"],
+            vec!["x", "retry", "--pps", "-1"],
+            vec!["x", "retry", "--pps", "ten"],
+            vec!["x", "retry", "zz"],
+            vec!["x", "add"],
+            vec!["x", "add", "-5"],
+            vec!["x", "add", "18446744073709551616"],
+            vec!["x", "add", "1", "2"],
+            vec!["x", "add", "0x10"],
+        ] {
+            assert!(Cli::try_parse_from(bad.clone()).is_err(), "{bad:?}");
+        }
     }
 }

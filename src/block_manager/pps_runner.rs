@@ -7,7 +7,9 @@
 //! height in LMDB (never at genesis). Before each credit the pool wallet's balance is
 //! checked against everything owed plus the new credit; when it falls short, crediting
 //! pauses (the cursor stays, nothing is skipped) and an alert is logged each pass until the
-//! reserve recovers.
+//! reserve recovers. A height whose crediting fails otherwise (an unknown miner id, a
+//! constraint error) is set aside ([`super::set_aside`]) and the cursor moves on; it is
+//! retried on later passes, after its backoff or when an operator asks.
 
 use std::sync::Arc;
 
@@ -15,12 +17,15 @@ use sqlx::MySqlPool;
 
 use super::plan::{self, Params};
 use super::pps::{Reserve, ReserveStatus};
+use super::set_aside;
 use super::source::{self, SourceError};
-use crate::domain::{Atomic, Height};
+use crate::domain::{Atomic, Clock, Height};
 use crate::monero::daemon::{Daemon, DaemonError};
+use crate::monero::rpc_types::BlockHeader;
 use crate::monero::wallet::{Wallet, WalletError};
 use crate::runtime::failpoint;
 use crate::store::lmdb::ShareStore;
+use crate::store::mysql::block_issues::{IssueError, IssueKind};
 use crate::store::mysql::credits::{self, CreditError, CreditStep, Credited, PpsHeight};
 
 /// The cursor name in `block_manager_cursor`.
@@ -37,6 +42,7 @@ pub struct PpsRunner<D, W> {
     pub store: Arc<ShareStore>,
     pub mysql: MySqlPool,
     pub params: Arc<Params>,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A PPS pass stopped early.
@@ -48,6 +54,8 @@ pub enum PpsRunError {
     Credit(#[from] CreditError),
     #[error("daemon: {0}")]
     Daemon(#[from] DaemonError),
+    #[error("heights set aside: {0}")]
+    Issues(#[from] IssueError),
 }
 
 /// What one PPS pass did.
@@ -61,6 +69,15 @@ pub struct PpsReport {
     pub next: Option<Height>,
     /// Crediting is paused: the reserve is short (`Some(shortfall)`) or could not be read.
     pub paused: Option<Pause>,
+}
+
+/// What crediting one height did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeightDone {
+    Credited,
+    /// No PPS shares, or credited before.
+    Nothing,
+    Paused(Pause),
 }
 
 /// Why PPS crediting paused.
@@ -93,42 +110,34 @@ impl<D: Daemon, W: Wallet> PpsRunner<D, W> {
         };
         let end = last.0.min(next.0.saturating_add(MAX_HEIGHTS_PER_PASS - 1));
         report.next = Some(next);
+        if let Some(pause) = self.retry_set_aside(last, &mut report).await? {
+            report.paused = Some(pause);
+            return Ok(report);
+        }
         for h in next.0..=end {
             let height = Height(h);
             let Some(header) = self.daemon.block_header_by_height(height, false).await? else {
                 break;
             };
-            let params = Arc::clone(&self.params);
-            let credit = source::blocking(&self.store, move |s| {
-                source::pps_height(s, height, header.reward, header.difficulty, &params)
-            })
-            .await?;
-            if credit.shares > 0 {
-                let gross = credit.settlement.reward();
-                if let Some(pause) = self.reserve_check(gross).await? {
+            match self.credit_height(&header).await {
+                Ok(HeightDone::Paused(pause)) => {
                     report.paused = Some(pause);
                     return Ok(report);
                 }
-                let row = PpsHeight {
-                    height,
-                    hash: header.hash,
-                    base_reward: header.reward,
-                    difficulty: header.difficulty,
-                    shares: credit.shares,
-                    share_difficulty: credit.difficulty,
-                    gross,
-                };
-                let lines = plan::ledger_lines(&credit.settlement);
-                let done = credits::credit_pps_height(&self.mysql, &row, &lines, |step| {
-                    if step == CreditStep::RowsWritten {
-                        failpoint::hit("pps:before_commit");
-                    }
-                })
-                .await?;
-                failpoint::hit("pps:after_commit");
-                if done == Credited::Now {
-                    report.credited += 1;
-                    tracing::info!(%height, pps.gross = %gross, pps.shares = credit.shares, payees = lines.len(), "PPS height credited");
+                Ok(HeightDone::Credited) => report.credited += 1,
+                Ok(HeightDone::Nothing) => {}
+                Err(err) => {
+                    let now = self.clock.now();
+                    let reason = err.to_string();
+                    set_aside::fail(
+                        &self.mysql,
+                        IssueKind::Pps,
+                        height,
+                        header.hash,
+                        &reason,
+                        now,
+                    )
+                    .await?;
                 }
             }
             credits::set_cursor(&self.mysql, CURSOR, Height(h + 1)).await?;
@@ -136,6 +145,92 @@ impl<D: Daemon, W: Wallet> PpsRunner<D, W> {
             report.next = Some(Height(h + 1));
         }
         Ok(report)
+    }
+
+    /// Tries again the heights set aside that are due (behind the cursor, so the cursor never
+    /// waits for them).
+    async fn retry_set_aside(
+        &self,
+        last: Height,
+        report: &mut PpsReport,
+    ) -> Result<Option<Pause>, PpsRunError> {
+        let now = self.clock.now();
+        let aside = set_aside::Open::load(&self.mysql, IssueKind::Pps).await?;
+        for issue in aside.due(now) {
+            if issue.height > last {
+                continue;
+            }
+            let Some(header) = self
+                .daemon
+                .block_header_by_height(issue.height, false)
+                .await?
+            else {
+                continue;
+            };
+            match self.credit_height(&header).await {
+                Ok(HeightDone::Paused(pause)) => return Ok(Some(pause)),
+                Ok(done) => {
+                    if done == HeightDone::Credited {
+                        report.credited += 1;
+                    }
+                    set_aside::settled(&self.mysql, IssueKind::Pps, issue.height, issue.hash, now)
+                        .await?;
+                }
+                Err(err) => {
+                    let reason = err.to_string();
+                    set_aside::fail(
+                        &self.mysql,
+                        IssueKind::Pps,
+                        issue.height,
+                        issue.hash,
+                        &reason,
+                        now,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Credits the PPS shares of one chain height (nothing when it has none).
+    async fn credit_height(&self, header: &BlockHeader) -> Result<HeightDone, PpsRunError> {
+        let height = header.height;
+        let params = Arc::clone(&self.params);
+        let (reward, difficulty) = (header.reward, header.difficulty);
+        let credit = source::blocking(&self.store, move |s| {
+            source::pps_height(s, height, reward, difficulty, &params)
+        })
+        .await?;
+        if credit.shares == 0 {
+            return Ok(HeightDone::Nothing);
+        }
+        let gross = credit.settlement.reward();
+        if let Some(pause) = self.reserve_check(gross).await? {
+            return Ok(HeightDone::Paused(pause));
+        }
+        let row = PpsHeight {
+            height,
+            hash: header.hash,
+            base_reward: header.reward,
+            difficulty: header.difficulty,
+            shares: credit.shares,
+            share_difficulty: credit.difficulty,
+            gross,
+        };
+        let lines = plan::ledger_lines(&credit.settlement);
+        let done = credits::credit_pps_height(&self.mysql, &row, &lines, |step| {
+            if step == CreditStep::RowsWritten {
+                failpoint::hit("pps:before_commit");
+            }
+        })
+        .await?;
+        failpoint::hit("pps:after_commit");
+        if done != Credited::Now {
+            return Ok(HeightDone::Nothing);
+        }
+        tracing::info!(%height, pps.gross = %gross, pps.shares = credit.shares, payees = lines.len(), "PPS height credited");
+        Ok(HeightDone::Credited)
     }
 
     async fn reserve_check(&self, liability: Atomic) -> Result<Option<Pause>, PpsRunError> {

@@ -31,10 +31,12 @@ pub enum SourceError {
     Pps(#[from] pps::PpsError),
 }
 
-/// Found blocks waiting for a verdict, lowest height first.
+/// Found blocks waiting for a verdict (pending, and candidates the pool recorded before
+/// submitting them), lowest height first.
 pub fn pending_blocks(store: &ShareStore) -> Result<Vec<Block>, SourceError> {
     let snap = store.read()?;
     let mut blocks = snap.blocks_with_status(BlockStatus::Pending)?;
+    blocks.extend(snap.blocks_with_status(BlockStatus::Candidate)?);
     blocks.sort_by_key(|b| (b.record.height, b.record.hash));
     Ok(blocks)
 }

@@ -1,6 +1,12 @@
 //! The unlocker: one pass over the pool's pending found blocks, each checked against the
 //! chain (hash at height) and then left pending, orphaned, or credited and unlocked.
 //!
+//! A candidate (recorded by the pool before it submitted the block) is resolved the same
+//! way: our hash on the chain makes it pending (then confirmed, credited, unlocked); another
+//! block settled at its height orphans it; a chain not yet at its height gets the stored
+//! blob submitted again (a pool that died before submitting, a daemon that lost it). One
+//! block that cannot be settled is set aside ([`super::set_aside`]); the others go on.
+//!
 //! Exactly once, across crashes: a block's credits are one MySQL transaction with its
 //! unique paid-block row; the LMDB status is set only after that commit. A block found
 //! pending whose paid-block row exists (the process died between the commit and the LMDB
@@ -16,13 +22,15 @@ use sqlx::MySqlPool;
 
 use super::lifecycle::{self, ChainAt, Verdict, WaitReason};
 use super::plan::{self, FoundBlockFacts, Params, Plan};
+use super::set_aside;
 use super::source::{self, SourceError};
 use super::split::Payee;
 use crate::domain::{Atomic, Clock, Height};
-use crate::monero::daemon::{Daemon, DaemonError};
+use crate::monero::daemon::{Daemon, DaemonError, SubmitStatus};
 use crate::runtime::failpoint;
 use crate::store::lmdb::codec::BlockStatus;
 use crate::store::lmdb::{Block, BlockUpdate, ShareStore, ShareWriter, StoreError};
+use crate::store::mysql::block_issues::{IssueError, IssueKind};
 use crate::store::mysql::credits::{self, ChainBlockRow, CreditError, CreditStep, Credited};
 
 /// What the unlocker needs, shared by its passes.
@@ -49,6 +57,8 @@ pub enum UnlockError {
     Daemon(#[from] DaemonError),
     #[error("the daemon does not know block {0} although it is on the chain")]
     HeaderMissing(String),
+    #[error("blocks set aside: {0}")]
+    Issues(#[from] IssueError),
 }
 
 /// What one pass did.
@@ -63,6 +73,8 @@ pub struct PassReport {
     pub marked: usize,
     /// PPS blocks unlocked (their shares are paid per height).
     pub pps_unlocked: usize,
+    /// Set aside by this pass, or skipped because set aside earlier and not due yet.
+    pub set_aside: usize,
 }
 
 /// The short, stable text kept as a pending block's reason (numbers change every block; the
@@ -79,7 +91,9 @@ fn wait_text(reason: &WaitReason) -> String {
 }
 
 impl<D: Daemon> Unlocker<D> {
-    /// Checks every pending block once.
+    /// Checks every pending (and candidate) block once. A block whose settling fails is set
+    /// aside (see [`super::set_aside`]) and the pass goes on with the next; a block set
+    /// aside is skipped until it is due again.
     pub async fn pass(&self) -> Result<PassReport, UnlockError> {
         let pending = source::blocking(&self.store, source::pending_blocks).await?;
         let mut report = PassReport {
@@ -89,6 +103,7 @@ impl<D: Daemon> Unlocker<D> {
         if pending.is_empty() {
             return Ok(report);
         }
+        let aside = set_aside::Open::load(&self.mysql, IssueKind::Block).await?;
         let tip = match self.daemon.last_block_header(false).await {
             Ok(header) => Some(header.height),
             Err(err) => {
@@ -97,59 +112,123 @@ impl<D: Daemon> Unlocker<D> {
             }
         };
         for block in &pending {
-            let chain = self.chain_at(tip, block.record.height).await;
-            let verdict = lifecycle::check(
-                block.record.height,
-                block.record.hash,
-                chain,
-                self.params.blocks_required,
-            );
-            match verdict {
-                Verdict::Wait(reason) => {
-                    report.waiting += 1;
-                    tracing::debug!(block.height = %block.record.height, block.hash = %block.record.hash, %reason, "block pending");
-                    let text = wait_text(&reason);
-                    if block.record.reason != text {
-                        self.set_status(block, BlockStatus::Pending, text, None)
+            let (height, hash) = (block.record.height, block.record.hash);
+            let now = self.clock.now();
+            if aside.waiting(height, hash, now) {
+                report.set_aside += 1;
+                continue;
+            }
+            match self.settle(block, tip, &mut report).await {
+                Ok(()) => {
+                    if aside.get(height, hash).is_some() {
+                        set_aside::settled(&self.mysql, IssueKind::Block, height, hash, now)
                             .await?;
                     }
                 }
-                Verdict::Orphan(reason) => {
-                    report.orphaned += 1;
-                    if credits::is_credited(&self.mysql, &block.record.hash).await? {
-                        // Credited, then reorganised away deeper than blocksRequired: the
-                        // credits stand (payouts may have used them); an operator decides.
-                        tracing::error!(alert = true, block.height = %block.record.height, block.hash = %block.record.hash, "a credited block left the chain: review its credits");
+                Err(err) => {
+                    report.set_aside += 1;
+                    let reason = err.to_string();
+                    set_aside::fail(&self.mysql, IssueKind::Block, height, hash, &reason, now)
+                        .await?;
+                    // Best effort: the reason shows beside the block too.
+                    let text = format!("set aside: {reason}");
+                    if let Err(e) = self
+                        .set_status(block, block.record.status, text, None)
+                        .await
+                    {
+                        tracing::warn!(error = %e, block.height = %height, "could not note a block set aside in LMDB");
                     }
-                    tracing::warn!(block.height = %block.record.height, block.hash = %block.record.hash, %reason, "block orphaned");
-                    let rec = &block.record;
-                    let row = ChainBlockRow {
-                        height: rec.height,
-                        hash: rec.hash,
-                        time_secs: rec.timestamp.as_secs(),
-                        reward: rec.reward,
-                        difficulty: rec.network_difficulty,
-                        major_version: 0,
-                        minor_version: 0,
-                        orphan: true,
-                    };
-                    credits::record_chain_blocks(&self.mysql, &[row]).await?;
-                    self.set_status(
-                        block,
-                        BlockStatus::Orphaned,
-                        format!("orphaned: {reason}"),
-                        None,
-                    )
-                    .await?;
                 }
-                Verdict::Unlock { depth } => match self.unlock(block, depth).await? {
-                    Unlocked::Credited => report.credited += 1,
-                    Unlocked::Marked => report.marked += 1,
-                    Unlocked::PaidPerHeight => report.pps_unlocked += 1,
-                },
             }
         }
         Ok(report)
+    }
+
+    /// Decides one block against the chain and acts on the verdict.
+    async fn settle(
+        &self,
+        block: &Block,
+        tip: Option<Height>,
+        report: &mut PassReport,
+    ) -> Result<(), UnlockError> {
+        let rec = &block.record;
+        let chain = self.chain_at(tip, rec.height).await;
+        let verdict = lifecycle::check(rec.height, rec.hash, chain, self.params.blocks_required);
+        let on_chain = matches!(chain, ChainAt::Block { hash, .. } if hash == rec.hash);
+        match verdict {
+            Verdict::Wait(reason) => {
+                report.waiting += 1;
+                tracing::debug!(block.height = %rec.height, block.hash = %rec.hash, %reason, "block pending");
+                let extends_tip = tip.is_some_and(|t| t.0.checked_add(1) == Some(rec.height.0));
+                if matches!(reason, WaitReason::DaemonBehind { .. })
+                    && extends_tip
+                    && !rec.blob.is_empty()
+                {
+                    // Never submitted (a crash), or lost by a daemon that crashed: the chain
+                    // stops right below it, so it can still take it.
+                    self.resubmit(block).await;
+                }
+                // A candidate the chain holds was submitted: it is a found block now.
+                let status = if on_chain {
+                    BlockStatus::Pending
+                } else {
+                    rec.status
+                };
+                let text = wait_text(&reason);
+                if rec.reason != text || rec.status != status {
+                    self.set_status(block, status, text, None).await?;
+                }
+            }
+            Verdict::Orphan(reason) => {
+                report.orphaned += 1;
+                if credits::is_credited(&self.mysql, &rec.hash).await? {
+                    // Credited, then reorganised away deeper than blocksRequired: the
+                    // credits stand (payouts may have used them); an operator decides.
+                    tracing::error!(alert = true, block.height = %rec.height, block.hash = %rec.hash, "a credited block left the chain: review its credits");
+                }
+                tracing::warn!(block.height = %rec.height, block.hash = %rec.hash, %reason, "block orphaned");
+                let row = ChainBlockRow {
+                    height: rec.height,
+                    hash: rec.hash,
+                    time_secs: rec.timestamp.as_secs(),
+                    reward: rec.reward,
+                    difficulty: rec.network_difficulty,
+                    major_version: 0,
+                    minor_version: 0,
+                    orphan: true,
+                };
+                credits::record_chain_blocks(&self.mysql, &[row]).await?;
+                self.set_status(
+                    block,
+                    BlockStatus::Orphaned,
+                    format!("orphaned: {reason}"),
+                    None,
+                )
+                .await?;
+            }
+            Verdict::Unlock { depth } => match self.unlock(block, depth).await? {
+                Unlocked::Credited => report.credited += 1,
+                Unlocked::Marked => report.marked += 1,
+                Unlocked::PaidPerHeight => report.pps_unlocked += 1,
+            },
+        }
+        Ok(())
+    }
+
+    /// Submits a recorded block again; what the daemons say is only logged (the next pass
+    /// reads the chain).
+    async fn resubmit(&self, block: &Block) {
+        let outcomes = self.daemon.submit_block(&block.record.blob).await;
+        let accepted = outcomes
+            .iter()
+            .any(|o| matches!(o.status, SubmitStatus::Accepted { .. }));
+        tracing::warn!(
+            block.height = %block.record.height,
+            block.hash = %block.record.hash,
+            accepted,
+            details = ?outcomes,
+            "a found block missing from the chain was submitted again"
+        );
     }
 
     async fn chain_at(&self, tip: Option<Height>, height: Height) -> ChainAt {

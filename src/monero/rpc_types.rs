@@ -651,6 +651,13 @@ pub struct Transfer {
     pub destinations: Vec<TransferDestination>,
 }
 
+impl Transfer {
+    /// A coinbase output paid to the wallet (wallet-rpc's type `block`), confirmed.
+    pub fn is_coinbase(&self) -> bool {
+        self.kind == "block" && self.height.0 > 0
+    }
+}
+
 impl TryFrom<TransferEntry> for Transfer {
     type Error = ConvertError;
 

@@ -145,6 +145,20 @@ impl TransfersQuery {
         }
     }
 
+    /// Confirmed incoming transfers at or above `min_height` (coinbase outputs among them:
+    /// `Transfer::is_coinbase`).
+    pub fn confirmed_incoming(min_height: Height) -> TransfersQuery {
+        TransfersQuery {
+            incoming: true,
+            outgoing: false,
+            pending: false,
+            failed: false,
+            pool: false,
+            min_height: Some(min_height),
+            account_index: 0,
+        }
+    }
+
     /// Everything received, confirmed or in the pool.
     pub fn incoming() -> TransfersQuery {
         TransfersQuery {

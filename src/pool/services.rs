@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::domain::Hash32;
 use crate::monero::daemon::{Daemon, DaemonClient, SubmitStatus};
 use crate::monero::pow::{PowAlgo, PowError, Verifier};
-use crate::store::lmdb::{FoundBlock, NewShare, ShareWriter};
+use crate::store::lmdb::{BlockKey, BlockUpdate, FoundBlock, NewShare, ShareWriter};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +59,20 @@ impl ShareSink for LmdbSink {
         Box::pin(async move {
             self.0
                 .record_block(block)
+                .await
+                .map(|_| ())
+                .map_err(|e| SinkError(e.to_string()))
+        })
+    }
+
+    fn update_block(
+        &self,
+        key: BlockKey,
+        update: BlockUpdate,
+    ) -> BoxFuture<'_, Result<(), SinkError>> {
+        Box::pin(async move {
+            self.0
+                .update_block(key.height, key.hash, update)
                 .await
                 .map(|_| ())
                 .map_err(|e| SinkError(e.to_string()))

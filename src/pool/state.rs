@@ -14,7 +14,7 @@ use super::settings::PoolSettings;
 use super::templates::{TemplateRing, TemplateSlot};
 use crate::domain::{Clock, Hash32, UnixMillis};
 use crate::monero::blob::Template;
-use crate::store::lmdb::{FoundBlock, NewShare};
+use crate::store::lmdb::{BlockKey, BlockUpdate, FoundBlock, NewShare};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -52,6 +52,13 @@ pub trait ShareSink: Send + Sync + std::fmt::Debug {
     fn append(&self, share: NewShare) -> BoxFuture<'_, Result<(), SinkError>>;
     /// Returns once the block is durably stored.
     fn record_block(&self, block: FoundBlock) -> BoxFuture<'_, Result<(), SinkError>>;
+    /// Changes a recorded block's status (the outcome of its submission); returns once
+    /// durable.
+    fn update_block(
+        &self,
+        key: BlockKey,
+        update: BlockUpdate,
+    ) -> BoxFuture<'_, Result<(), SinkError>>;
     /// Returns once everything appended before is durable.
     fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>>;
 }

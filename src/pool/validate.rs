@@ -18,7 +18,7 @@ use super::rejection::Rejection;
 use super::session::{ALGO, Miner, Session};
 use super::state::{HashFailure, Shared};
 use crate::domain::{Hash32, Height};
-use crate::store::lmdb::{FoundBlock, NewShare};
+use crate::store::lmdb::{BlockStatus, FoundBlock, NewShare};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -224,11 +224,24 @@ async fn check(
         let block_id = template
             .block_id(&extra, nonce)
             .map_err(|_| Rejection::BlockExpired)?;
-        let result = shared.submitter.submit_block(blob).await;
-        shared.refresh.notify_one();
+        let found = FoundBlock {
+            height: template.height(),
+            hash: block_id,
+            network_difficulty: network,
+            reward: template.expected_reward(),
+            pool_type,
+            miner: miner.payout.clone(),
+            worker: miner.worker.clone(),
+            timestamp: now,
+            shares_at_find: None,
+            status: BlockStatus::Candidate,
+            blob,
+        };
+        // Recorded durably before it is submitted (see `found_block`).
+        let result = super::found_block::submit(shared, found).await;
         if result.accepted || result.uncertain {
-            // An unanswered submission may still have reached the chain: record it; the
-            // block manager checks every found block against the chain (hash at height).
+            // An unanswered submission may still have reached the chain: the block manager
+            // checks every found block against the chain (hash at height).
             tracing::info!(
                 uncertain = result.uncertain,
                 block.height = %template.height(),
@@ -237,20 +250,6 @@ async fn check(
                 "block found"
             );
             shared.stats.blocks.fetch_add(1, Ordering::Relaxed);
-            let found = FoundBlock {
-                height: template.height(),
-                hash: block_id,
-                network_difficulty: network,
-                reward: template.expected_reward(),
-                pool_type,
-                miner: miner.payout.clone(),
-                worker: miner.worker.clone(),
-                timestamp: now,
-                shares_at_find: None,
-            };
-            if let Err(e) = shared.sink.record_block(found).await {
-                tracing::error!(error = %e, block.hash = %block_id, "could not record a found block");
-            }
             outcome = ShareOutcome::Block {
                 height: template.height(),
                 hash: block_id,

@@ -16,6 +16,8 @@
 //! - `credit:before_commit`: inside the transaction, every row written, not committed.
 //! - `credit:after_commit`: committed in MySQL, LMDB status not yet set.
 //! - `pps:before_commit`, `pps:after_commit`: the same for a PPS height.
+//! - pool, `pool:block_before_submit`: a found block recorded as a candidate, not submitted.
+//! - `pool:block_after_submit`: submitted, its status and the finder's share not recorded.
 //! - payments, `payments:after_reserve`: batch reserved, the wallet not called.
 //! - `payments:after_sign`: the wallet signed (`do_not_relay`), nothing recorded.
 //! - `payments:after_commit`: the signed tx and the debits committed, not relayed.
@@ -36,6 +38,8 @@ pub const FAILPOINTS: &[&str] = &[
     "credit:after_commit",
     "pps:before_commit",
     "pps:after_commit",
+    "pool:block_before_submit",
+    "pool:block_after_submit",
     "payments:after_reserve",
     "payments:after_sign",
     "payments:after_commit",

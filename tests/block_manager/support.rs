@@ -119,6 +119,8 @@ pub fn found(height: Height, hash: Hash32, pool_type: PoolType, miner: &str) -> 
         worker: "rig".into(),
         timestamp: UnixMillis(1),
         shares_at_find: None,
+        status: rxpool::store::lmdb::BlockStatus::Pending,
+        blob: Vec::new(),
     }
 }
 
@@ -154,6 +156,71 @@ pub async fn mine(daemon: &DaemonClient, address: &str) -> (Height, Hash32) {
         .unwrap()
         .unwrap();
     (header.height, hash)
+}
+
+/// A regtest chain (difficulty 1) with the pool wallet open in a wallet-rpc.
+pub struct ChainWithWallet {
+    pub monerod: rxpool::devnet::Monerod,
+    pub wallet_rpc: rxpool::devnet::WalletRpc,
+    pub wallet: rxpool::monero::wallet::WalletClient,
+    pub pool_address: String,
+    pub daemon: DaemonClient,
+}
+
+pub async fn chain_with_wallet() -> ChainWithWallet {
+    use rxpool::devnet::{Monerod, MonerodOptions, WalletRpc};
+    use rxpool::monero::wallet::WalletClient;
+    let monerod = Monerod::start(MonerodOptions::default()).await.unwrap();
+    let wallet_rpc = WalletRpc::start(&monerod, rxpool::domain::Network::Mainnet)
+        .await
+        .unwrap();
+    let wallet = WalletClient::new(&wallet_rpc.rpc_url()).unwrap();
+    wallet.create_wallet("pool", "").await.unwrap();
+    let pool_address = wallet.get_address().await.unwrap();
+    let daemon = DaemonClient::new(&[monerod.rpc_url()]).unwrap();
+    ChainWithWallet {
+        monerod,
+        wallet_rpc,
+        wallet,
+        pool_address,
+        daemon,
+    }
+}
+
+/// The stored record of the found block `(height, hash)`.
+pub fn record_of(
+    store: &ShareStore,
+    height: Height,
+    hash: Hash32,
+) -> rxpool::store::lmdb::BlockRecord {
+    store
+        .read()
+        .unwrap()
+        .block(height, hash)
+        .unwrap()
+        .expect("the block is recorded")
+        .record
+}
+
+/// What `rxpool admin block list` prints (the ten newest blocks, then the open issues).
+pub async fn admin_list(mysql: &MySqlPool, store: &Arc<ShareStore>) -> String {
+    use rxpool::admin::blocks::{self, BlockCommand};
+    let cmd = BlockCommand::List {
+        limit: 10,
+        status: None,
+    };
+    blocks::run_on(cmd, mysql, store).await.unwrap()
+}
+
+/// The hash of the chain's block at `height`.
+pub async fn chain_hash(daemon: &DaemonClient, height: Height) -> Hash32 {
+    use rxpool::monero::daemon::Daemon;
+    daemon
+        .block_header_by_height(height, false)
+        .await
+        .unwrap()
+        .expect("the chain is that high")
+        .hash
 }
 
 /// The chain's reward at `height`, in atomic units.

@@ -186,9 +186,13 @@ impl BlockKey {
 
 /// Where a found block stands.
 ///
-/// Transitions (enforced by the block manager, not here): `Pending → Unlocked` once buried
-/// deep enough and credited; `Pending → Orphaned` when the chain has another block at its
-/// height. `Orphaned → Pending` is allowed when a re-check finds it back on the chain.
+/// Transitions (enforced by the pool and the block manager, not here): a block is recorded
+/// `Candidate` BEFORE the pool submits it (so a crash between the submission and any later
+/// write cannot lose it); `Candidate → Pending` once a daemon accepted it or the chain holds
+/// it; `Candidate → Orphaned` when every daemon refused it or the chain settled another block
+/// at its height. `Pending → Unlocked` once buried deep enough and credited; `Pending →
+/// Orphaned` when the chain has another block at its height. `Orphaned → Pending` is allowed
+/// when a re-check finds it back on the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[repr(u8)]
@@ -196,13 +200,16 @@ pub enum BlockStatus {
     Pending = 0,
     Unlocked = 1,
     Orphaned = 2,
+    /// Recorded before submission; not yet known to be on the chain.
+    Candidate = 3,
 }
 
 impl BlockStatus {
-    pub const ALL: [BlockStatus; 3] = [
+    pub const ALL: [BlockStatus; 4] = [
         BlockStatus::Pending,
         BlockStatus::Unlocked,
         BlockStatus::Orphaned,
+        BlockStatus::Candidate,
     ];
 
     pub fn from_u8(v: u8) -> Option<BlockStatus> {
@@ -214,6 +221,7 @@ impl BlockStatus {
             BlockStatus::Pending => "pending",
             BlockStatus::Unlocked => "unlocked",
             BlockStatus::Orphaned => "orphaned",
+            BlockStatus::Candidate => "candidate",
         }
     }
 }
@@ -224,7 +232,8 @@ impl std::fmt::Display for BlockStatus {
     }
 }
 
-/// The fixed part of a stored found block. Followed on disk by `reason_len` bytes of UTF-8.
+/// The fixed part of a stored found block. Followed on disk by `reason_len` bytes of UTF-8
+/// and, in format 2, by the block blob (u32 BE length, then the bytes).
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 struct BlockHead {
@@ -244,7 +253,11 @@ struct BlockHead {
     reason_len: U32<BigEndian>,
 }
 
+/// A record without a block blob (written by every version).
 const BLOCK_FORMAT: u8 = 1;
+/// A record with the block blob after the reason (written only when there is a blob, so
+/// records without one stay readable by older versions).
+const BLOCK_FORMAT_BLOB: u8 = 2;
 const BLOCK_HEAD_SIZE: usize = size_of::<BlockHead>();
 /// Longest status reason kept; longer reasons are cut at a character boundary.
 pub const MAX_REASON_BYTES: usize = 1024;
@@ -268,6 +281,9 @@ pub struct BlockRecord {
     pub reason: String,
     /// The pool's cumulative difficulty of its round when the block was found, if known.
     pub shares_at_find: Option<Difficulty>,
+    /// The complete block as submitted (empty when unknown), kept so that a block the daemon
+    /// never got or lost can be submitted again.
+    pub blob: Vec<u8>,
 }
 
 /// Why stored block bytes could not be read.
@@ -285,6 +301,8 @@ pub enum BlockDecodeError {
     BadReasonLength,
     #[error("block record reason is not UTF-8")]
     ReasonNotUtf8,
+    #[error("block record blob length does not match the record")]
+    BadBlobLength,
 }
 
 impl BlockRecord {
@@ -298,7 +316,11 @@ impl BlockRecord {
     pub fn encode(&self) -> Vec<u8> {
         let reason = truncate_at_char_boundary(&self.reason, MAX_REASON_BYTES);
         let head = BlockHead {
-            format: BLOCK_FORMAT,
+            format: if self.blob.is_empty() {
+                BLOCK_FORMAT
+            } else {
+                BLOCK_FORMAT_BLOB
+            },
             hash: self.hash.0,
             height: U64::new(self.height.0),
             network_difficulty: U128::new(self.network_difficulty.0),
@@ -314,21 +336,38 @@ impl BlockRecord {
             // reason is at most MAX_REASON_BYTES long.
             reason_len: U32::new(reason.len() as u32),
         };
-        let mut out = Vec::with_capacity(BLOCK_HEAD_SIZE + reason.len());
+        let mut out = Vec::with_capacity(BLOCK_HEAD_SIZE + reason.len() + 4 + self.blob.len());
         out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(reason.as_bytes());
+        if !self.blob.is_empty() {
+            // A block blob is far below 4 GiB (monerod refuses blocks over a few MB).
+            out.extend_from_slice(&(self.blob.len() as u32).to_be_bytes());
+            out.extend_from_slice(&self.blob);
+        }
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<BlockRecord, BlockDecodeError> {
         let (head, rest) = BlockHead::ref_from_prefix(bytes)
             .map_err(|_| BlockDecodeError::TooShort(bytes.len()))?;
-        if head.format != BLOCK_FORMAT {
-            return Err(BlockDecodeError::UnknownFormat(head.format));
-        }
-        if rest.len() != head.reason_len.get() as usize {
-            return Err(BlockDecodeError::BadReasonLength);
-        }
+        let reason_len = head.reason_len.get() as usize;
+        let (rest, blob) = match head.format {
+            BLOCK_FORMAT if rest.len() == reason_len => (rest, &[][..]),
+            BLOCK_FORMAT => return Err(BlockDecodeError::BadReasonLength),
+            BLOCK_FORMAT_BLOB => {
+                if rest.len() < reason_len + 4 {
+                    return Err(BlockDecodeError::BadReasonLength);
+                }
+                let (reason, tail) = rest.split_at(reason_len);
+                let (len, blob) = tail.split_at(4);
+                let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                if blob.len() != len || len == 0 {
+                    return Err(BlockDecodeError::BadBlobLength);
+                }
+                (reason, blob)
+            }
+            other => return Err(BlockDecodeError::UnknownFormat(other)),
+        };
         let reason = std::str::from_utf8(rest).map_err(|_| BlockDecodeError::ReasonNotUtf8)?;
         Ok(BlockRecord {
             hash: Hash32(head.hash),
@@ -346,6 +385,7 @@ impl BlockRecord {
             reason: reason.to_owned(),
             shares_at_find: (head.has_shares_at_find != 0)
                 .then(|| Difficulty(head.shares_at_find.get())),
+            blob: blob.to_vec(),
         })
     }
 }
@@ -427,9 +467,8 @@ mod tests {
         assert!(c.as_bytes() < b.as_bytes());
     }
 
-    #[test]
-    fn block_decode_rejects_truncated_and_garbled_bytes() {
-        let rec = BlockRecord {
+    fn sample_block(status: BlockStatus, reason: &str, blob: Vec<u8>) -> BlockRecord {
+        BlockRecord {
             hash: Hash32([1; 32]),
             height: Height(5),
             network_difficulty: Difficulty(7),
@@ -438,11 +477,17 @@ mod tests {
             miner: MinerId(1),
             worker: WorkerId(1),
             timestamp: UnixMillis(1),
-            status: BlockStatus::Pending,
+            status,
             status_changed: UnixMillis(1),
-            reason: "héllo".into(),
+            reason: reason.into(),
             shares_at_find: None,
-        };
+            blob,
+        }
+    }
+
+    #[test]
+    fn block_decode_rejects_truncated_and_garbled_bytes() {
+        let rec = sample_block(BlockStatus::Pending, "héllo", Vec::new());
         let bytes = rec.encode();
         for cut in 0..bytes.len() {
             assert!(BlockRecord::decode(&bytes[..cut]).is_err(), "cut at {cut}");
@@ -461,6 +506,32 @@ mod tests {
             Err(BlockDecodeError::ReasonNotUtf8)
         );
         assert!(ShareCodec::bytes_decode(&[0u8; 37]).is_err());
+    }
+
+    #[test]
+    fn a_block_with_its_blob_decodes_and_refuses_every_truncation() {
+        let rec = sample_block(BlockStatus::Candidate, "submitting", vec![7; 300]);
+        let bytes = rec.encode();
+        assert_eq!(bytes[0], BLOCK_FORMAT_BLOB);
+        assert_eq!(BlockRecord::decode(&bytes), Ok(rec.clone()));
+        for cut in 0..bytes.len() {
+            assert!(BlockRecord::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(
+            BlockRecord::decode(&long),
+            Err(BlockDecodeError::BadBlobLength)
+        );
+        let without = BlockRecord {
+            blob: Vec::new(),
+            ..rec
+        };
+        assert_eq!(
+            without.encode()[0],
+            BLOCK_FORMAT,
+            "old readers still read it"
+        );
     }
 
     #[test]
@@ -514,12 +585,13 @@ mod tests {
             hash in any::<[u8; 32]>(), height in any::<u64>(), nd in any::<u128>(), reward in any::<u64>(),
             pt in pool_type(), miner in any::<u32>(), worker in any::<u32>(), ts in any::<u64>(),
             st in status(), changed in any::<u64>(), reason in ".{0,80}", saf in proptest::option::of(any::<u128>()),
+            blob in proptest::collection::vec(any::<u8>(), 0..200),
         ) {
             let rec = BlockRecord {
                 hash: Hash32(hash), height: Height(height), network_difficulty: Difficulty(nd),
                 reward: Atomic(reward), pool_type: pt, miner: MinerId(miner), worker: WorkerId(worker),
                 timestamp: UnixMillis(ts), status: st, status_changed: UnixMillis(changed),
-                reason, shares_at_find: saf.map(Difficulty),
+                reason, shares_at_find: saf.map(Difficulty), blob,
             };
             prop_assert_eq!(BlockRecord::decode(&rec.encode()), Ok(rec));
         }

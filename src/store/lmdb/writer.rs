@@ -86,12 +86,16 @@ pub struct FoundBlock {
     pub timestamp: UnixMillis,
     /// The pool's cumulative round difficulty when the block was found, if tracked.
     pub shares_at_find: Option<Difficulty>,
+    /// `Candidate` when recorded before submission, else `Pending`.
+    pub status: BlockStatus,
+    /// The complete block blob (empty when unknown).
+    pub blob: Vec<u8>,
 }
 
 /// What `record_block` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockInsert {
-    /// The block is now stored, status `Pending`.
+    /// The block is now stored, with the status it was given.
     Inserted,
     /// A block with this (height, hash) was already stored; it was left as it was.
     AlreadyKnown,
@@ -182,7 +186,7 @@ impl ShareWriter {
         }
     }
 
-    /// Stores a found block (status `Pending`) and returns once it is durably committed,
+    /// Stores a found block (with `block.status`) and returns once it is durably committed,
     /// together with every share queued before it.
     pub async fn record_block(&self, block: FoundBlock) -> Result<BlockInsert, StoreError> {
         if block.miner.is_empty() || block.miner.len() > MAX_MINER_BYTES {
@@ -604,10 +608,11 @@ fn apply(
                         miner,
                         worker,
                         timestamp: block.timestamp,
-                        status: BlockStatus::Pending,
+                        status: block.status,
                         status_changed: block.timestamp,
                         reason: String::new(),
                         shares_at_find: block.shares_at_find,
+                        blob: block.blob.clone(),
                     };
                     dbs.blocks.put(txn, &key, &record.encode())?;
                     Outcome::Block(BlockInsert::Inserted)
