@@ -139,7 +139,7 @@ impl Job {
         pool_nonce: u32,
         worker_nonce: u32,
     ) -> Result<(), SubmitKeyError> {
-        let key = u128::from(nonce) | u128::from(pool_nonce) << 32 | u128::from(worker_nonce) << 64;
+        let key = submission_key(nonce, pool_nonce, worker_nonce);
         match self.submissions.binary_search(&key) {
             Ok(_) => Err(SubmitKeyError::Duplicate),
             Err(_) if self.submissions.len() >= MAX_SUBMISSIONS_PER_JOB => {
@@ -151,6 +151,20 @@ impl Job {
             }
         }
     }
+
+    /// Forgets a recorded submission, so that a share refused as "Overloaded, retry" can be
+    /// sent again with the same nonce.
+    pub fn forget_submission(&mut self, nonce: u32, pool_nonce: u32, worker_nonce: u32) {
+        let key = submission_key(nonce, pool_nonce, worker_nonce);
+        if let Ok(pos) = self.submissions.binary_search(&key) {
+            self.submissions.remove(pos);
+        }
+    }
+}
+
+/// One submission's (nonce, pool nonce, worker nonce) as a sortable key.
+fn submission_key(nonce: u32, pool_nonce: u32, worker_nonce: u32) -> u128 {
+    u128::from(nonce) | u128::from(pool_nonce) << 32 | u128::from(worker_nonce) << 64
 }
 
 /// The session's recent jobs, newest last; pushing the ninth drops the oldest.
