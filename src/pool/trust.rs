@@ -19,9 +19,11 @@
 //! - a failed check (a hash that is not the claimed one) ends the trust of the address AND the
 //!   IP, process-wide: reconnecting, or coming back under another address or from another
 //!   IP, starts untrusted, with `penalty` more verified shares to earn;
-//! - while a key has a check in flight, at most [`MAX_SKIPS_WHILE_CHECKING`] of its shares
-//!   are skipped; every later one is sampled too. The session that sent the sampled share
-//!   waits for its check before it handles its next share.
+//! - at most [`MAX_SKIPS_WHILE_CHECKING`] shares of a key are skipped between the start of
+//!   its oldest check in flight and now; past that, its shares are sampled too (the budget
+//!   counts from the oldest check still running, so a burst of samples ends as soon as the
+//!   checks before it do). The session that sent a sampled share waits for its check
+//!   before it handles its next share.
 //!
 //! **The bound.** After trust is earned each share is sampled with probability at least
 //! `p = trustMin / 256`, independently of the miner. A faker's fake shares are credited only
@@ -45,7 +47,7 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-/// Shares of one key skipped while a check of that key is in flight, at most; the ones after
+/// Shares of one key skipped after its oldest check in flight began, at most; the ones after
 /// are sampled. Bounds what concurrent connections of a faker gain in one check's time.
 pub const MAX_SKIPS_WHILE_CHECKING: u32 = 16;
 
@@ -159,7 +161,7 @@ pub enum Decision {
     /// Hash it before the reply.
     Verify,
     /// Hash it after the reply (a spot check); credit it only if its hash holds.
-    Sample,
+    Sample(Ticket),
     /// Credit it without hashing.
     Skip,
 }
@@ -193,13 +195,17 @@ pub enum Verdict {
     Overloaded,
 }
 
+/// A sampled share's check in flight, named so that its end finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u64);
+
 #[derive(Debug)]
 struct Entry {
     trust: Trust,
-    /// Sampled shares whose check has not ended.
-    checking: u32,
-    /// Shares skipped since `checking` last rose from 0.
-    skips_while_checking: u32,
+    /// Checks in flight, oldest first: (ticket, `skips` when the check started).
+    checks: std::collections::VecDeque<(Ticket, u64)>,
+    /// Shares of this key skipped, ever.
+    skips: u64,
     /// A sample the verifier could not take: the next share is sampled whatever the draw.
     owes_sample: bool,
     last_seen: UnixMillis,
@@ -209,29 +215,31 @@ impl Entry {
     fn new(config: &TrustConfig, now: UnixMillis) -> Entry {
         Entry {
             trust: Trust::new(config),
-            checking: 0,
-            skips_while_checking: 0,
+            checks: std::collections::VecDeque::new(),
+            skips: 0,
             owes_sample: false,
             last_seen: now,
         }
     }
 
+    /// No sample owed, and fewer than [`MAX_SKIPS_WHILE_CHECKING`] skips since the oldest
+    /// check in flight started (so fewer since any check in flight started).
     fn may_skip(&self) -> bool {
         !self.owes_sample
-            && (self.checking == 0 || self.skips_while_checking < MAX_SKIPS_WHILE_CHECKING)
+            && self
+                .checks
+                .front()
+                .is_none_or(|(_, at)| self.skips - at < u64::from(MAX_SKIPS_WHILE_CHECKING))
     }
 
-    fn check_ended(&mut self) {
-        self.checking = self.checking.saturating_sub(1);
-        if self.checking == 0 {
-            self.skips_while_checking = 0;
+    fn check_ended(&mut self, decision: Decision) {
+        if let Decision::Sample(ticket) = decision {
+            self.checks.retain(|(t, _)| *t != ticket);
         }
     }
 
     fn apply(&mut self, config: &TrustConfig, decision: Decision, verdict: Verdict) {
-        if decision == Decision::Sample {
-            self.check_ended();
-        }
+        self.check_ended(decision);
         match verdict {
             Verdict::Good => self.trust.accepted(config, true),
             Verdict::WrongHash | Verdict::Bad => self.trust.broken(config),
@@ -258,7 +266,7 @@ impl<K: Hash + Eq + Clone> Entries<K> {
         if !self.map.contains_key(key) {
             if self.map.len() >= MAX_ENTRIES {
                 self.map.retain(|_, e| {
-                    e.checking > 0 || now.0.saturating_sub(e.last_seen.0) < ENTRY_EXPIRY_MS
+                    !e.checks.is_empty() || now.0.saturating_sub(e.last_seen.0) < ENTRY_EXPIRY_MS
                 });
             }
             if self.map.len() >= MAX_ENTRIES {
@@ -276,6 +284,7 @@ impl<K: Hash + Eq + Clone> Entries<K> {
 struct Book {
     addresses: Entries<Arc<str>>,
     ips: Entries<IpAddr>,
+    next_ticket: u64,
 }
 
 /// The process's trust state, per address and per IP. Shared by every session.
@@ -297,6 +306,7 @@ impl TrustBook {
             book: Mutex::new(Book {
                 addresses: Entries::new(),
                 ips: Entries::new(),
+                next_ticket: 0,
             }),
             draw,
         }
@@ -310,7 +320,7 @@ impl TrustBook {
     }
 
     /// Decides how one share is checked. A `Sample` must be followed by exactly one
-    /// [`TrustBook::settle`] with `Decision::Sample` (its check in flight is counted).
+    /// [`TrustBook::settle`] with that decision (its check in flight is counted).
     pub fn decide(
         &self,
         config: &TrustConfig,
@@ -322,7 +332,11 @@ impl TrustBook {
             return Decision::Verify;
         }
         let mut book = self.lock();
-        let Book { addresses, ips } = &mut *book;
+        let Book {
+            addresses,
+            ips,
+            next_ticket,
+        } = &mut *book;
         let (Some(a), Some(i)) = (
             addresses.entry(who.address, config, now),
             ips.entry(&who.ip, config, now),
@@ -334,21 +348,21 @@ impl TrustBook {
         }
         let probability = a.trust.probability.max(i.trust.probability);
         let skip = a.may_skip() && i.may_skip() && u16::from(self.draw.draw()) >= probability;
+        *next_ticket += 1;
+        let ticket = Ticket(*next_ticket);
         for e in [a, i] {
             if skip {
-                if e.checking > 0 {
-                    e.skips_while_checking += 1;
-                }
+                e.skips += 1;
                 e.trust.accepted(config, false);
             } else {
                 e.owes_sample = false;
-                e.checking += 1;
+                e.checks.push_back((ticket, e.skips));
             }
         }
         if skip {
             Decision::Skip
         } else {
-            Decision::Sample
+            Decision::Sample(ticket)
         }
     }
 
@@ -366,7 +380,7 @@ impl TrustBook {
             return;
         }
         let mut book = self.lock();
-        let Book { addresses, ips } = &mut *book;
+        let Book { addresses, ips, .. } = &mut *book;
         if let Some(a) = addresses.entry(who.address, config, now) {
             a.apply(config, decision, verdict);
         }
@@ -374,8 +388,7 @@ impl TrustBook {
             match verdict {
                 // A duplicate or low-difficulty share is the address's business (the IP may
                 // be shared by many honest rigs); a wrong hash is a lie: the IP loses trust.
-                Verdict::Bad if decision == Decision::Sample => i.check_ended(),
-                Verdict::Bad => {}
+                Verdict::Bad => i.check_ended(decision),
                 v => i.apply(config, decision, v),
             }
         }
@@ -435,6 +448,10 @@ mod tests {
         }
     }
 
+    fn sampled(d: Decision) -> bool {
+        matches!(d, Decision::Sample(_))
+    }
+
     fn who(address: &Arc<str>, ip: IpAddr) -> Who<'_> {
         Who { address, ip }
     }
@@ -480,7 +497,7 @@ mod tests {
             Decision::Skip
         );
         let d = book.decide(&config, who(&a, IP), SHARE, NOW);
-        assert_eq!(d, Decision::Sample);
+        assert!(sampled(d));
         book.settle(&config, who(&a, IP), d, Verdict::Good, NOW);
         assert_eq!(book.is_trusted("addr", IP), (true, true));
     }
@@ -523,7 +540,7 @@ mod tests {
         earn(&book, &config, who(&a, IP));
         earn(&book, &config, who(&b, IP2));
         let d = book.decide(&config, who(&a, IP), SHARE, NOW);
-        assert_eq!(d, Decision::Sample);
+        assert!(sampled(d));
         book.settle(&config, who(&a, IP), d, Verdict::WrongHash, NOW);
         assert_eq!(book.is_trusted("addr", IP), (false, false));
         // The address from a trusted IP, and a trusted address from the IP: both hashed.
@@ -568,11 +585,11 @@ mod tests {
         let a: Arc<str> = "addr".into();
         earn(&book, &config, who(&a, IP));
         let d = book.decide(&config, who(&a, IP), SHARE, NOW);
-        assert_eq!(d, Decision::Sample);
+        assert!(sampled(d));
         book.settle(&config, who(&a, IP), d, Verdict::Overloaded, NOW);
         assert_eq!(book.is_trusted("addr", IP), (true, true), "trust kept");
         let d = book.decide(&config, who(&a, IP), SHARE, NOW);
-        assert_eq!(d, Decision::Sample, "the retry is not a fresh draw");
+        assert!(sampled(d), "the retry is not a fresh draw");
         book.settle(&config, who(&a, IP), d, Verdict::Good, NOW);
         assert_eq!(
             book.decide(&config, who(&a, IP), SHARE, NOW),
@@ -587,26 +604,36 @@ mod tests {
         let a: Arc<str> = "addr".into();
         earn(&book, &config, who(&a, IP));
         let first = book.decide(&config, who(&a, IP), SHARE, NOW);
-        assert_eq!(first, Decision::Sample);
+        assert!(sampled(first));
         let decisions: Vec<Decision> = (0..40)
             .map(|_| book.decide(&config, who(&a, IP), SHARE, NOW))
             .collect();
-        let skipped = decisions.iter().filter(|d| **d == Decision::Skip).count();
-        assert_eq!(skipped, MAX_SKIPS_WHILE_CHECKING as usize);
-        assert!(
-            decisions[MAX_SKIPS_WHILE_CHECKING as usize..]
-                .iter()
-                .all(|d| *d == Decision::Sample)
-        );
-        // Every check ends: skipping resumes.
+        let max = MAX_SKIPS_WHILE_CHECKING as usize;
+        assert!(decisions[..max].iter().all(|d| *d == Decision::Skip));
+        assert!(decisions[max..].iter().all(|d| sampled(*d)));
+        // The oldest check ends: the budget counts from the next oldest, which started
+        // after the skips, so skipping resumes although 24 checks are still in flight (a
+        // burst of samples does not keep a busy miner sampled for ever).
         book.settle(&config, who(&a, IP), first, Verdict::Good, NOW);
-        for d in decisions.iter().filter(|d| **d == Decision::Sample) {
-            book.settle(&config, who(&a, IP), *d, Verdict::Good, NOW);
-        }
         assert_eq!(
             book.decide(&config, who(&a, IP), SHARE, NOW),
             Decision::Skip
         );
+        // A check that ends out of order leaves the oldest one in charge.
+        let older = decisions[max];
+        let newer = decisions[max + 1];
+        book.settle(&config, who(&a, IP), newer, Verdict::Good, NOW);
+        let more: Vec<Decision> = (0..20)
+            .map(|_| book.decide(&config, who(&a, IP), SHARE, NOW))
+            .collect();
+        let skipped = more.iter().filter(|d| **d == Decision::Skip).count();
+        assert_eq!(
+            skipped + 1,
+            max,
+            "16 skips since the oldest check in flight began"
+        );
+        book.settle(&config, who(&a, IP), older, Verdict::WrongHash, NOW);
+        assert_eq!(book.is_trusted("addr", IP), (false, false));
     }
 
     #[test]
@@ -628,10 +655,7 @@ mod tests {
             Decision::Verify
         );
         let later = UnixMillis(NOW.0 + ENTRY_EXPIRY_MS);
-        assert_eq!(
-            book.decide(&config, who(&late, IP), SHARE, later),
-            Decision::Sample
-        );
+        assert!(sampled(book.decide(&config, who(&late, IP), SHARE, later)));
     }
 
     #[test]

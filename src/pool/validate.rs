@@ -220,7 +220,7 @@ async fn check(
         .trust
         .decide(&settings.trust, who, claim, shared.now());
     let nonces = (nonce, pool_nonce, worker_nonce);
-    if decision == Decision::Sample {
+    if matches!(decision, Decision::Sample(_)) {
         let Ok(blob) = hashing_blob() else {
             settle(shared, &address, ip, decision, Verdict::Overloaded);
             return Err(Rejection::BlockExpired.into());
@@ -237,11 +237,9 @@ async fn check(
         let now = shared.now();
         let share = share_at(now, false, false);
         let checker = shared.clone();
-        miner.pending_check = Some(
-            shared
-                .spot_checks
-                .spawn(async move { spot_check(&checker, hashing, claimed, share, ip).await }),
-        );
+        miner.pending_check = Some(shared.spot_checks.spawn(async move {
+            spot_check(&checker, hashing, claimed, share, ip, decision).await
+        }));
         miner.vardiff.record(&settings.vardiff, now, job.difficulty);
         miner.shares += 1;
         return Ok(ShareOutcome::Accepted { trusted: false });
@@ -361,6 +359,7 @@ async fn spot_check(
     claimed: Hash32,
     share: NewShare,
     ip: IpAddr,
+    decision: Decision,
 ) -> Verdict {
     let verdict = match hashing.await {
         Ok(hash) if hash == claimed => Verdict::Good,
@@ -373,7 +372,7 @@ async fn spot_check(
             Verdict::Overloaded
         }
     };
-    settle(shared, &share.miner, ip, Decision::Sample, verdict);
+    settle(shared, &share.miner, ip, decision, verdict);
     match verdict {
         Verdict::Good => {
             // Counters move last, so whoever watches them sees the share already recorded.
