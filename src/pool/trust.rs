@@ -38,8 +38,10 @@
 //! shares, and the probability then starts again from 256/256.
 //!
 //! The book is bounded: [`MAX_ENTRIES`] addresses and as many IPs; an entry unused for
-//! [`ENTRY_EXPIRY_MS`] is dropped when room is needed. A share whose key cannot get an entry
-//! is hashed (a full book never grants trust; a dropped entry starts untrusted again).
+//! [`ENTRY_EXPIRY_MS`] is dropped when room is needed (a full map is swept at most once a
+//! second). A share whose key cannot get an entry is hashed (a full book never grants trust;
+//! a dropped entry starts untrusted again). Keys are payout keys (`address` or
+//! `address.paymentid`) and single IPs: a new key of either kind earns trust from scratch.
 
 use crate::domain::UnixMillis;
 use std::collections::HashMap;
@@ -252,19 +254,23 @@ impl Entry {
 #[derive(Debug)]
 struct Entries<K> {
     map: HashMap<K, Entry>,
+    /// When a full map was last swept for expired entries (at most once a second).
+    swept: UnixMillis,
 }
 
 impl<K: Hash + Eq + Clone> Entries<K> {
     fn new() -> Self {
         Entries {
             map: HashMap::new(),
+            swept: UnixMillis(0),
         }
     }
 
     /// The entry of `key`, created if there is room (after dropping expired ones).
     fn entry(&mut self, key: &K, config: &TrustConfig, now: UnixMillis) -> Option<&mut Entry> {
         if !self.map.contains_key(key) {
-            if self.map.len() >= MAX_ENTRIES {
+            if self.map.len() >= MAX_ENTRIES && now.0.saturating_sub(self.swept.0) >= 1000 {
+                self.swept = now;
                 self.map.retain(|_, e| {
                     !e.checks.is_empty() || now.0.saturating_sub(e.last_seen.0) < ENTRY_EXPIRY_MS
                 });
