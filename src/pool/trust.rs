@@ -35,7 +35,8 @@
 //! `(256 - trustMin) / trustMin + 16` shares, each below `trustMaxDifficulty`; with the
 //! defaults (trustMin 20) 11.8 + 16 ≈ 28 shares, and 11.8 from a single connection however
 //! many lines it pipelines. Earning trust back takes `threshold + penalty` verified (real)
-//! shares, and the probability then starts again from 256/256.
+//! shares, and the probability then starts again from 256/256. A `trustMin` of 0 is taken
+//! as 1 (a floor of 0 would allow unbounded skipping).
 //!
 //! The book is bounded: [`MAX_ENTRIES`] addresses and as many IPs; an entry unused for
 //! [`ENTRY_EXPIRY_MS`] is dropped when room is needed (a full map is swept at most once a
