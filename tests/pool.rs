@@ -1147,6 +1147,11 @@ async fn a_share_refused_as_overloaded_is_taken_again_with_its_nonce_and_a_sampl
     assert_eq!(shares_in_store(&pool).await, 3);
     assert_eq!(unhashed_shares(&pool, &job).await, 0);
     assert_eq!(pool.shared.stats.trusted.load(Ordering::Relaxed), 0);
+    // Neither a duplicate nor a lost trust.
+    use rxpool::pool::rejection::Rejection;
+    assert_eq!(pool.shared.rejections.get(Rejection::DuplicateShare), 0);
+    let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    assert_eq!(pool.shared.trust.is_trusted(ADDR, localhost), (true, true));
 
     // An untrusted miner's share, hashed before its reply, may be sent again too.
     let mut d = connect(&pool).await;
