@@ -194,10 +194,7 @@ impl Seen {
         match self {
             // A miner's job carries no proxy nonces (validate passes zeros).
             Seen::Miner(v) => sorted_insert(v, nonce),
-            Seen::Proxy(v) => sorted_insert(
-                v,
-                u128::from(nonce) | u128::from(pool_nonce) << 32 | u128::from(worker_nonce) << 64,
-            ),
+            Seen::Proxy(v) => sorted_insert(v, proxy_key(nonce, pool_nonce, worker_nonce)),
         }
     }
 
@@ -205,14 +202,28 @@ impl Seen {
         match self {
             Seen::Miner(v) => v.binary_search(&nonce).is_ok(),
             Seen::Proxy(v) => v
-                .binary_search(
-                    &(u128::from(nonce)
-                        | u128::from(pool_nonce) << 32
-                        | u128::from(worker_nonce) << 64),
-                )
+                .binary_search(&proxy_key(nonce, pool_nonce, worker_nonce))
                 .is_ok(),
         }
     }
+
+    /// Removes the key if it is there.
+    fn remove(&mut self, nonce: u32, pool_nonce: u32, worker_nonce: u32) {
+        fn sorted_remove<K: Ord>(v: &mut Vec<K>, key: K) {
+            if let Ok(pos) = v.binary_search(&key) {
+                v.remove(pos);
+            }
+        }
+        match self {
+            Seen::Miner(v) => sorted_remove(v, nonce),
+            Seen::Proxy(v) => sorted_remove(v, proxy_key(nonce, pool_nonce, worker_nonce)),
+        }
+    }
+}
+
+/// A proxy submission's (nonce, pool nonce, worker nonce) as one sortable key.
+fn proxy_key(nonce: u32, pool_nonce: u32, worker_nonce: u32) -> u128 {
+    u128::from(nonce) | u128::from(pool_nonce) << 32 | u128::from(worker_nonce) << 64
 }
 
 /// The session's recent jobs, newest last, with their submitted nonces; pushing the ninth
@@ -267,6 +278,14 @@ impl JobEntry<'_> {
         }
         jobs[self.index].1.insert(nonce, pool_nonce, worker_nonce);
         Ok(())
+    }
+
+    /// Forgets a recorded submission, so that a share refused as "Overloaded, retry" can be
+    /// sent again with the same nonce.
+    pub fn forget_submission(&mut self, nonce: u32, pool_nonce: u32, worker_nonce: u32) {
+        self.ring.jobs[self.index]
+            .1
+            .remove(nonce, pool_nonce, worker_nonce);
     }
 }
 

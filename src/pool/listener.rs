@@ -256,6 +256,8 @@ pub async fn connection<R, W>(
         }
     }
     let _ = write.shutdown().await;
+    // A spot check still running counts against the ban ratio even after a disconnect.
+    super::validate::finish_check(&shared, &mut session).await;
     if session.miner().is_some() {
         shared.stats.miner_left(port.port);
     }

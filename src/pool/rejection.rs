@@ -56,7 +56,8 @@ pub enum Rejection {
     UnknownMethod,
     /// `params` missing, of the wrong type, or with fields of the wrong type.
     InvalidParams,
-    /// The PoW verifier queue is full; the share is neither credited nor counted as bad.
+    /// The PoW verifier queue is full; the share is neither credited nor counted as bad, and
+    /// its nonce may be sent again.
     Overloaded,
     /// A second `login` on a connection that is already logged in.
     AlreadyLoggedIn,

@@ -20,13 +20,12 @@ use super::protocol::{
 use super::rejection::Rejection;
 use super::state::{EmailRegistration, Shared};
 use super::templates::TemplateSlot;
-use super::trust::Trust;
+use super::trust::Verdict;
 use super::vardiff::{DiffMode, Vardiff};
 use crate::domain::{Difficulty, PoolType, Target, UnixMillis, WalletAddress};
 use crate::monero::blob::{MAX_HASHING_BLOB, Template};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 
 /// The algorithm name jobs carry (`algo` extension).
 pub const ALGO: &str = "rx/0";
@@ -54,16 +53,15 @@ pub struct Miner {
     /// difficulty (a job is never harder than its block, see `jobs`).
     pub difficulty: Difficulty,
     pub vardiff: Vardiff,
-    pub trust: Trust,
     pub jobs: JobRing,
     /// The target hex of `difficulty`, for jobs.
     pub target: TargetCache,
     /// Whether the miner's client takes `algo` in submits (it sent an `algo` list).
     pub algo_extension: bool,
     pub shares: u64,
-    /// Spot checks (run after the reply) that found a bad share, not yet applied to trust
-    /// and the ban ratio; the next submit applies them.
-    pub failed_spot_checks: Arc<AtomicU32>,
+    /// The check of the last sampled share (run after its reply); the next submit waits
+    /// for it and counts a failed one against the ban ratio.
+    pub pending_check: Option<tokio::task::JoinHandle<Verdict>>,
 }
 
 /// Where the session is.
@@ -360,12 +358,11 @@ impl Session {
             mode,
             difficulty,
             vardiff: Vardiff::new(now),
-            trust: Trust::new(&settings.trust),
             jobs: JobRing::default(),
             target: TargetCache::default(),
             algo_extension: params.algo.is_some(),
             shares: 0,
-            failed_spot_checks: Arc::default(),
+            pending_check: None,
         };
         self.phase = Phase::Mining(Box::new(miner));
         shared.stats.miner_joined(self.port.port);

@@ -165,6 +165,8 @@ pub struct Shared {
     /// Spot checks of trusted miners' sampled shares, running after the reply; shutdown
     /// waits for them before the share writer is flushed.
     pub spot_checks: tokio_util::task::TaskTracker,
+    /// Share trust per address and per IP, for the whole process.
+    pub trust: super::trust::TrustBook,
 }
 
 impl Shared {
@@ -202,6 +204,7 @@ impl Shared {
             stats: Stats::default(),
             emails: None,
             spot_checks: tokio_util::task::TaskTracker::new(),
+            trust: super::trust::TrustBook::default(),
         }
     }
 

@@ -5,22 +5,27 @@
 //! BEFORE the miner's reply) through the share sink, and updates vardiff, trust and the ban
 //! ratio. Returns a [`ShareOutcome`] or a [`Refusal`].
 //!
-//! Spot checks: a trusted miner's share that the trust draw picks for hashing (and that is
-//! not a block candidate) is answered at once and hashed afterwards on
-//! `Shared::spot_checks`; it is recorded only if the hash matches, so nothing unverified is
-//! credited that trust would not have credited anyway. A failed spot check is counted and,
-//! at the miner's next submit, breaks its trust and counts against its ban ratio. Untrusted
-//! miners' shares and block candidates are always hashed before the reply.
+//! Trust (`trust::TrustBook`, process-wide per address and per IP) decides per share:
+//! hash it before the reply (untrusted miners, block candidates, high difficulty), skip it, or
+//! sample it. A sampled share is handed to the verifier BEFORE the reply (a full queue answers
+//! "Overloaded, retry" and credits nothing), answered, and hashed on `Shared::spot_checks`; it
+//! is recorded only if the hash holds, and its verdict lands in the trust book as soon as the
+//! hash is done, whether or not the connection is still open. The session awaits that check
+//! before it handles its next share, and counts a failed one against the ban ratio there.
+//! A share refused as "Overloaded" is forgotten (the same nonce may be sent again).
 
 use super::jobs::{self, SubmitKeyError};
 use super::protocol::SubmitParams;
 use super::rejection::Rejection;
 use super::session::{ALGO, Miner, Session};
-use super::state::{HashFailure, Shared};
+use super::state::{BoxFuture, HashFailure, Shared};
+use super::trust::{Claim, Decision, Verdict, Who};
 use crate::domain::{Hash32, Height};
 use crate::store::lmdb::{BlockStatus, FoundBlock, NewShare};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
 
 /// An accepted share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,19 +58,14 @@ pub async fn submit(
     session: &mut Session,
     params: SubmitParams,
 ) -> Result<ShareOutcome, Refusal> {
-    let ip = session.ip;
-    if let Some(miner) = session.miner_mut() {
-        // Shares answered earlier whose spot check failed: each is a bad share now (this
-        // one is then hashed before its reply, trust being gone).
-        for _ in 0..miner.failed_spot_checks.swap(0, Ordering::Relaxed) {
-            if bad_share(shared, ip, miner) {
-                return Err(Refusal {
-                    rejection: Rejection::WrongHash,
-                    ban: true,
-                });
-            }
-        }
+    // The previous sampled share's check ends before this share is looked at.
+    if finish_check(shared, session).await {
+        return Err(Refusal {
+            rejection: Rejection::WrongHash,
+            ban: true,
+        });
     }
+    let ip = session.ip;
     let result = check(shared, session, &params).await;
     let Some(miner) = session.miner_mut() else {
         return result;
@@ -78,7 +78,13 @@ pub async fn submit(
             result
         }
         Err(refusal) if refusal.rejection.is_bad_share() => {
-            if bad_share(shared, ip, miner) {
+            let verdict = if refusal.rejection == Rejection::WrongHash {
+                Verdict::WrongHash
+            } else {
+                Verdict::Bad
+            };
+            settle(shared, &miner.payout, ip, Decision::Verify, verdict);
+            if bad_share(shared, ip) {
                 return Err(Refusal {
                     rejection: refusal.rejection,
                     ban: true,
@@ -90,12 +96,43 @@ pub async fn submit(
     }
 }
 
-/// A bad share breaks the miner's trust and counts against its IP's ratio (kept per IP
-/// across sessions, `BanList::record_invalid`); returns whether that banned the IP.
-fn bad_share(shared: &Shared, ip: std::net::IpAddr, miner: &mut Miner) -> bool {
+/// Waits for the session's pending spot check, if any (before its next share, and when the
+/// connection ends); a failed one is a bad share now (its trust is already gone,
+/// process-wide). Returns whether that banned the IP.
+pub async fn finish_check(shared: &Shared, session: &mut Session) -> bool {
+    let ip = session.ip;
+    let Some(miner) = session.miner_mut() else {
+        return false;
+    };
+    let Some(pending) = miner.pending_check.take() else {
+        return false;
+    };
+    pending.await.ok() == Some(Verdict::WrongHash) && bad_share(shared, ip)
+}
+
+/// Tells the trust book how a share it decided on turned out.
+fn settle(shared: &Shared, address: &Arc<str>, ip: IpAddr, decision: Decision, verdict: Verdict) {
+    let who = Who { address, ip };
     let settings = shared.settings();
-    miner.trust.broken(&settings.trust);
+    shared
+        .trust
+        .settle(&settings.trust, who, decision, verdict, shared.now());
+}
+
+/// A bad share counts against its IP's ratio (kept per IP across sessions,
+/// `BanList::record_invalid`); returns whether that banned the IP. Its trust is already gone
+/// (the trust book settles every verdict).
+fn bad_share(shared: &Shared, ip: IpAddr) -> bool {
+    let settings = shared.settings();
     shared.bans.record_invalid(ip, shared.now(), &settings.bans)
+}
+
+/// Forgets a share refused as "Overloaded", so that its nonce may be sent again.
+fn overloaded(miner: &mut Miner, job_id: jobs::JobId, nonces: (u32, u32, u32)) -> Refusal {
+    if let Some(mut job) = miner.jobs.get_mut(job_id) {
+        job.forget_submission(nonces.0, nonces.1, nonces.2);
+    }
+    Rejection::Overloaded.into()
 }
 
 async fn check(
@@ -105,6 +142,7 @@ async fn check(
 ) -> Result<ShareOutcome, Refusal> {
     let settings = shared.settings();
     let pool_type = session.port.pool_type;
+    let ip = session.ip;
     let Some(miner) = session.miner_mut() else {
         return Err(Rejection::Unauthenticated.into());
     };
@@ -164,44 +202,55 @@ async fn check(
     };
 
     let claimed_block = network.is_met_by(&claimed);
-    let draw: u8 = rand::random();
-    let verify = miner
+    let address = miner.payout.clone();
+    let claim = Claim {
+        job_difficulty: job_diff,
+        must_hash: claimed_block || !job.difficulty.is_met_by(&claimed),
+    };
+    let who = Who {
+        address: &address,
+        ip,
+    };
+    let decision = shared
         .trust
-        .must_verify(&settings.trust, job_diff, claimed_block, draw);
-    if verify
-        && !claimed_block
-        && settings.trust.enabled
-        && miner.trust.is_trusted()
-        && job_diff < settings.trust.max_difficulty
-        && job.difficulty.is_met_by(&claimed)
-    {
-        let blob = hashing_blob()?;
+        .decide(&settings.trust, who, claim, shared.now());
+    let nonces = (nonce, pool_nonce, worker_nonce);
+    if matches!(decision, Decision::Sample(_)) {
+        let Ok(blob) = hashing_blob() else {
+            settle(shared, &address, ip, decision, Verdict::Overloaded);
+            return Err(Rejection::BlockExpired.into());
+        };
+        let checker = shared.clone();
+        let seed = template.seed_hash();
+        let hashing: BoxFuture<'static, Result<Hash32, HashFailure>> =
+            Box::pin(async move { checker.hasher.hash(seed, blob).await });
+        let Some(hashing) = enqueue(hashing) else {
+            // Not credited, nothing counted against the miner; the key owes a sample.
+            settle(shared, &address, ip, decision, Verdict::Overloaded);
+            return Err(overloaded(miner, job.id, nonces));
+        };
         let now = shared.now();
         let share = share_at(now, false, false);
-        let seed = template.seed_hash();
-        let failed = miner.failed_spot_checks.clone();
         let checker = shared.clone();
-        shared.spot_checks.spawn(async move {
-            spot_check(&checker, seed, blob, claimed, share, &failed).await;
-        });
-        miner.trust.accepted(&settings.trust, true);
+        miner.pending_check = Some(shared.spot_checks.spawn(async move {
+            spot_check(&checker, hashing, claimed, share, ip, decision).await
+        }));
         miner.vardiff.record(&settings.vardiff, now, job.difficulty);
         miner.shares += 1;
         return Ok(ShareOutcome::Accepted { trusted: false });
     }
+    let verify = decision == Decision::Verify;
     let hash = if verify {
         let blob = hashing_blob()?;
-        let hash = shared
-            .hasher
-            .hash(template.seed_hash(), blob)
-            .await
-            .map_err(|e| match e {
-                HashFailure::Overloaded => Rejection::Overloaded,
-                HashFailure::Failed(msg) => {
+        let hash = match shared.hasher.hash(template.seed_hash(), blob).await {
+            Ok(hash) => hash,
+            Err(e) => {
+                if let HashFailure::Failed(msg) = e {
                     tracing::warn!(error = %msg, "PoW verification failed");
-                    Rejection::Overloaded
                 }
-            })?;
+                return Err(overloaded(miner, job.id, nonces));
+            }
+        };
         shared.stats.verified.fetch_add(1, Ordering::Relaxed);
         if hash != claimed {
             return Err(Rejection::WrongHash.into());
@@ -261,56 +310,78 @@ async fn check(
     let share = share_at(now, !verify, matches!(outcome, ShareOutcome::Block { .. }));
     if let Err(e) = shared.sink.append(share).await {
         tracing::error!(error = %e, "could not record a share");
-        return Err(Rejection::Overloaded.into());
+        return Err(overloaded(miner, job.id, nonces));
     }
     shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
-    if !verify {
+    if verify {
+        settle(shared, &address, ip, decision, Verdict::Good);
+    } else {
         shared.stats.trusted.fetch_add(1, Ordering::Relaxed);
     }
-    miner.trust.accepted(&settings.trust, verify);
     miner.vardiff.record(&settings.vardiff, now, job.difficulty);
     miner.shares += 1;
     Ok(outcome)
 }
 
-/// Hashes a trusted miner's sampled share after its reply and records it only if the hash
-/// is the one the miner claimed. A verifier too busy to take it leaves the share as trust
-/// would have left it: recorded, flagged trusted (unverified).
-async fn spot_check(
-    shared: &Shared,
-    seed: Hash32,
-    blob: Vec<u8>,
-    claimed: Hash32,
-    mut share: NewShare,
-    failed: &std::sync::atomic::AtomicU32,
-) {
-    // Counters move last, so whoever watches them sees the share already recorded.
-    let verified = match shared.hasher.hash(seed, blob).await {
-        Ok(hash) if hash != claimed => {
-            shared.rejections.count(Rejection::WrongHash);
-            failed.fetch_add(1, Ordering::Relaxed);
-            shared.stats.verified.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(miner = %share.miner, "a trusted miner's spot-checked share was bad");
-            return;
-        }
-        Ok(_) => true,
-        Err(e) => {
+/// Starts `hashing` at once (the verifier takes the job or refuses it on the first poll), so
+/// that a full queue is known before the reply; `None` when the verifier refused it.
+fn enqueue(
+    mut hashing: BoxFuture<'static, Result<Hash32, HashFailure>>,
+) -> Option<BoxFuture<'static, Result<Hash32, HashFailure>>> {
+    // The task that awaits the rest polls again with its own waker.
+    match hashing
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Pending => Some(hashing),
+        Poll::Ready(Ok(hash)) => Some(Box::pin(std::future::ready(Ok(hash)))),
+        Poll::Ready(Err(e)) => {
             if let HashFailure::Failed(msg) = e {
                 tracing::warn!(error = %msg, "PoW spot check failed");
             }
-            share.trusted = true;
-            false
+            None
+        }
+    }
+}
+
+/// Ends a sampled share's check: records the share only if its hash is the one the miner
+/// claimed, and settles the check in the trust book (a wrong hash ends the trust of the
+/// address and the IP). Runs whether or not the miner is still connected.
+async fn spot_check(
+    shared: &Shared,
+    hashing: BoxFuture<'static, Result<Hash32, HashFailure>>,
+    claimed: Hash32,
+    share: NewShare,
+    ip: IpAddr,
+    decision: Decision,
+) -> Verdict {
+    let verdict = match hashing.await {
+        Ok(hash) if hash == claimed => Verdict::Good,
+        Ok(_) => Verdict::WrongHash,
+        Err(e) => {
+            // Taken by the verifier, then not hashed (stopping, seed gone): not credited.
+            if let HashFailure::Failed(msg) = e {
+                tracing::warn!(error = %msg, "PoW spot check failed");
+            }
+            Verdict::Overloaded
         }
     };
-    if let Err(e) = shared.sink.append(share).await {
-        tracing::error!(error = %e, "could not record a spot-checked share");
-        return;
+    settle(shared, &share.miner, ip, decision, verdict);
+    match verdict {
+        Verdict::Good => {
+            // Counters move last, so whoever watches them sees the share already recorded.
+            if let Err(e) = shared.sink.append(share).await {
+                tracing::error!(error = %e, "could not record a spot-checked share");
+                return verdict;
+            }
+            shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        }
+        Verdict::WrongHash => {
+            shared.rejections.count(Rejection::WrongHash);
+            tracing::info!(miner = %share.miner, %ip, "a trusted miner's spot-checked share was bad");
+        }
+        Verdict::Bad | Verdict::Overloaded => return verdict,
     }
-    let counter = if verified {
-        &shared.stats.verified
-    } else {
-        &shared.stats.trusted
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+    shared.stats.verified.fetch_add(1, Ordering::Relaxed);
+    verdict
 }
