@@ -163,6 +163,15 @@ async fn find_block_in_a_pool_killed_at(
     Height(job["height"].as_u64().unwrap())
 }
 
+/// Shares at `height` that carry the found-block flag.
+fn finder_shares(store: &rxpool::store::lmdb::ShareStore, height: Height) -> usize {
+    let snap = store.read().unwrap();
+    snap.shares_at(height)
+        .unwrap()
+        .filter(|s| s.as_ref().is_ok_and(|s| s.found_block()))
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_block_found_by_a_pool_killed_before_or_after_submitting_it_is_credited_once() {
     let (url, db, port) = pool_db::pool_database("found_block", ADDR, 1).await;
@@ -196,6 +205,11 @@ async fn a_block_found_by_a_pool_killed_before_or_after_submitting_it_is_credite
     assert_eq!(first.record.status, BlockStatus::Candidate);
     assert!(!first.record.blob.is_empty(), "its blob is kept");
     assert_eq!(first.miner, ADDR);
+    assert_eq!(
+        finder_shares(&store, h1),
+        1,
+        "the finder's share came first"
+    );
 
     // The block-manager submits it again: the chain is not at its height yet.
     let params = Arc::new(support::params(1_000, 60, 30));
@@ -233,6 +247,7 @@ async fn a_block_found_by_a_pool_killed_before_or_after_submitting_it_is_credite
         second.record.hash,
         "submitted before the crash"
     );
+    assert_eq!(finder_shares(&store, h2), 1, "the finder's share is kept");
 
     // Buried: each is confirmed and credited exactly once.
     daemon.generate_blocks(61, &support::other()).await.unwrap();

@@ -10,8 +10,11 @@
 //! does not stop the submission (a block on the chain is worth more than a record; the
 //! block-manager's wallet scan reports blocks paying the pool wallet that nothing recorded).
 //!
+//! The finder's share is written by `validate` before this record (a share that meets the
+//! network difficulty carries the found-block flag whether or not a daemon takes the block).
+//!
 //! Fail points: `pool:block_before_submit` (recorded, not submitted) and
-//! `pool:block_after_submit` (submitted, its status and the finder's share not written).
+//! `pool:block_after_submit` (submitted, its status not written).
 //! Owns only this order; the share checks are `validate`'s, the chain decisions the
 //! block-manager's.
 

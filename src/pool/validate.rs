@@ -265,6 +265,7 @@ async fn check(
     let now = shared.now();
     let is_block = network.is_met_by(&hash);
     let mut outcome = ShareOutcome::Accepted { trusted: !verify };
+    let share = share_at(now, !verify, is_block);
     if is_block {
         // `is_block` implies `verify` (trust never skips a claimed block).
         let blob = template
@@ -286,7 +287,12 @@ async fn check(
             status: BlockStatus::Candidate,
             blob,
         };
-        // Recorded durably before it is submitted (see `found_block`).
+        // The finder's share, then the block, are recorded durably before the block is
+        // submitted (see `found_block`), so no crash after the submission leaves the block
+        // without its finder's share. A share the store refuses does not hold the block back.
+        if let Err(e) = shared.sink.append(share).await {
+            tracing::error!(alert = true, error = %e, block.height = %template.height(), "could not record a block finder's share; submitting the block anyway");
+        }
         let result = super::found_block::submit(shared, found).await;
         if result.accepted || result.uncertain {
             // An unanswered submission may still have reached the chain: the block manager
@@ -306,9 +312,7 @@ async fn check(
         } else {
             tracing::warn!(block.height = %template.height(), details = ?result.details, "block rejected by every daemon");
         }
-    }
-    let share = share_at(now, !verify, matches!(outcome, ShareOutcome::Block { .. }));
-    if let Err(e) = shared.sink.append(share).await {
+    } else if let Err(e) = shared.sink.append(share).await {
         tracing::error!(error = %e, "could not record a share");
         return Err(overloaded(miner, job.id, nonces));
     }
