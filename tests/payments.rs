@@ -451,7 +451,7 @@ async fn admin_commands_follow_the_transition_table_and_refuse_what_it_forbids()
         fee: Atomic::ZERO,
         net: xmr("2"),
     };
-    let run = |cmd| execute::<WalletClient>(&db, None, None, cmd);
+    let run = |cmd| execute::<WalletClient>(&db, None, None, None, cmd);
     let batch = payouts::reserve(&db, BatchKind::Single, std::slice::from_ref(&item))
         .await
         .unwrap();
@@ -669,9 +669,11 @@ async fn a_recorded_payout_whose_inputs_were_spent_elsewhere_is_held_for_review_
     // Not lost either: the operator reverts (the wallet reports the tx unknown), the debits
     // are credited back, and the next cycle pays each payee once.
     let wallet = WalletClient::new(&chain.pool_wallet_url()).unwrap();
+    let daemon = rxpool::monero::daemon::DaemonClient::new(&[chain.daemon_url()]).unwrap();
     execute(
         &db,
         Some(&wallet),
+        Some(&daemon),
         None,
         PaymentsCommand::Release {
             batch: Some(batch),

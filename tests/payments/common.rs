@@ -332,21 +332,27 @@ impl Chain {
         Processor::new(
             db.clone(),
             self.pool_wallet.clone(),
-            ProcessorConfig {
-                policy: PayoutPolicy {
-                    wallet_min: xmr("0.3"),
-                    exchange_min: xmr("5"),
-                    denomination: xmr("0.000001"),
-                    fee_policy,
-                    fee_address: None,
-                    fee_reserve: xmr("10"),
-                    exchange_addresses: HashSet::new(),
-                    max_destinations: 15,
-                },
-                network: Network::Mainnet,
-                confirmations: 10,
-                priority: 0,
-            },
+            processor_config(fee_policy),
         )
+    }
+}
+
+/// The payout rules the tests use: 0.3 XMR minimum, 5 XMR for singles, micro-XMR
+/// denomination, 10 confirmations.
+pub fn processor_config(fee_policy: FeePolicy) -> ProcessorConfig {
+    ProcessorConfig {
+        policy: PayoutPolicy {
+            wallet_min: xmr("0.3"),
+            exchange_min: xmr("5"),
+            denomination: xmr("0.000001"),
+            fee_policy,
+            fee_address: None,
+            fee_reserve: xmr("10"),
+            exchange_addresses: HashSet::new(),
+            max_destinations: 15,
+        },
+        network: Network::Mainnet,
+        confirmations: 10,
+        priority: 0,
     }
 }
