@@ -210,7 +210,7 @@ async fn crash_after_commit(
     db: &sqlx::MySqlPool,
     log: &std::path::Path,
 ) -> payouts::BatchRow {
-    let status = spawn_payments(config, Some("payments:after_commit"), log)
+    let status = common::spawn_payments(config, Some("payments:after_commit"), log)
         .wait()
         .unwrap();
     assert!(!status.success(), "the process was meant to abort");
@@ -222,28 +222,6 @@ async fn crash_after_commit(
         std::fs::read_to_string(log).unwrap_or_default()
     );
     signed.remove(0)
-}
-
-/// `rxpool payments` as a child process with `failpoint` armed (or none), against `config`.
-fn spawn_payments(
-    config: &std::path::Path,
-    failpoint: Option<&str>,
-    log: &std::path::Path,
-) -> std::process::Child {
-    let log = std::fs::File::create(log).expect("child log");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rxpool"));
-    command
-        .arg("--config")
-        .arg(config)
-        .arg("payments")
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    match failpoint {
-        Some(point) => command.env("RXPOOL_FAILPOINT", point),
-        None => command.env_remove("RXPOOL_FAILPOINT"),
-    };
-    command.spawn().expect("spawn rxpool payments")
 }
 
 #[tokio::test]
@@ -288,7 +266,7 @@ async fn payments_killed_at_every_step_and_restarted_pay_every_payee_exactly_onc
             owed[k] = owed[k].checked_add(amount).unwrap();
         }
         let log = dir.path().join(format!("step{step}.log"));
-        let mut child = spawn_payments(&config, Some(point), &log);
+        let mut child = common::spawn_payments(&config, Some(point), &log);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -313,7 +291,7 @@ async fn payments_killed_at_every_step_and_restarted_pay_every_payee_exactly_onc
 
     // Restart without fail points until everything is paid and confirmed.
     let log = dir.path().join("final.log");
-    let mut child = spawn_payments(&config, None, &log);
+    let mut child = common::spawn_payments(&config, None, &log);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         payouts::request_run(&db).await.unwrap();
@@ -554,36 +532,6 @@ async fn admin_commands_follow_the_transition_table_and_refuse_what_it_forbids()
     assert!(totals.contains("1 payments"), "{totals}");
 }
 
-/// Runs `rxpool payments` (no fail point), asking for a cycle every second, until `done`
-/// holds; then stops it with SIGTERM.
-async fn run_payments_until<F, Fut>(
-    config: &std::path::Path,
-    db: &sqlx::MySqlPool,
-    log: &std::path::Path,
-    what: &str,
-    mut done: F,
-) where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let mut child = spawn_payments(config, None, log);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !done().await {
-        assert!(
-            child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline,
-            "{what}:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        payouts::request_run(db).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    assert!(child.wait().unwrap().success(), "payments stopped cleanly");
-}
-
 #[tokio::test]
 async fn a_recorded_payout_whose_inputs_were_spent_elsewhere_is_held_for_review_never_paid_twice_nor_lost()
  {
@@ -625,7 +573,7 @@ async fn a_recorded_payout_whose_inputs_were_spent_elsewhere_is_held_for_review_
     // Restarted, payments finds the recorded tx refused on relay: manual review, with an
     // alert, and nothing new signed for those balances.
     let log = dir.path().join("restart.log");
-    run_payments_until(
+    common::run_payments_until(
         &config,
         &db,
         &log,
@@ -688,7 +636,7 @@ async fn a_recorded_payout_whose_inputs_were_spent_elsewhere_is_held_for_review_
     // The swept outputs unlock after 10 blocks.
     chain.mine(10).await;
     let log = dir.path().join("repay.log");
-    run_payments_until(
+    common::run_payments_until(
         &config,
         &db,
         &log,

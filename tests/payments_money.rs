@@ -418,3 +418,121 @@ async fn a_revert_is_refused_while_the_daemon_has_the_tx_in_its_pool_or_on_its_c
     );
     assert_eq!(chain.received(&payees[0]).await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_pps_reserve_counts_the_network_fees_the_pool_will_pay_on_what_it_owes() {
+    use rxpool::block_manager::pps::{Reserve, ReserveStatus};
+    use rxpool::block_manager::pps_runner::{DEFAULT_NETWORK_FEE_PER_PAYEE, payout_fee_estimate};
+    let db = common::database("payouts_pps_reserve").await;
+    assert_eq!(payout_fee_estimate(&db).await.unwrap(), Atomic::ZERO);
+    let mut ids = Vec::new();
+    for (n, amount) in [(1, "2"), (2, "3"), (3, "0.1")] {
+        ids.push(common::seed_balance(&db, &address(n), "", BalanceType::Pps, xmr(amount)).await);
+    }
+    common::seed_balance(&db, &address(4), "", BalanceType::Pps, Atomic::ZERO).await;
+    // Before the first payout: the default fee for each of the three payees owed money.
+    assert_eq!(
+        payout_fee_estimate(&db).await.unwrap(),
+        Atomic(3 * DEFAULT_NETWORK_FEE_PER_PAYEE.0)
+    );
+    // After one: what it cost per payee (one tx of two payees), for the one still owed.
+    let processor = Processor::new(
+        db.clone(),
+        FakeWallet::default(),
+        common::processor_config(FeePolicy::PoolPaysNetworkFee),
+    );
+    let report = processor.run_cycle().await.expect("cycle");
+    assert_eq!(report.payees_paid, 2, "{report:?}");
+    let fees = payout_fee_estimate(&db).await.unwrap();
+    assert_eq!(fees, Atomic(fake_wallet::NETWORK_FEE.0 / 2));
+
+    // A wallet that holds exactly what is owed plus the new PPS credit is short by the fees.
+    let owed = rxpool::store::mysql::credits::owed_total(&db)
+        .await
+        .unwrap();
+    let liability = xmr("1");
+    let reserve = Reserve {
+        wallet_balance: owed.checked_add(liability).unwrap(),
+        owed,
+        payout_fees: fees,
+    };
+    assert_eq!(
+        reserve.check(liability),
+        ReserveStatus::Short { shortfall: fees }
+    );
+}
+
+#[tokio::test]
+async fn payments_killed_after_a_shortfall_release_and_restarted_pay_the_oldest_due_once() {
+    let chain = Chain::start().await;
+    let (db, url) = common::database_with_url("payouts_short_crash").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = chain.payments_config(dir.path(), &url);
+    let payees = chain.receivers(&["will", "xena"]).await;
+    let unlocked = chain.pool_wallet.get_balance().await.unwrap().unlocked;
+    // Together exactly the unlocked money: the planner keeps both, the network fee does not
+    // fit, the wallet refuses, and the batch is released to be shrunk.
+    let half = Atomic(unlocked.0 / 2 / 1_000_000 * 1_000_000);
+    let mut ids = Vec::new();
+    for p in &payees {
+        ids.push(common::seed_balance(&db, &p.standard, "", BalanceType::Pplns, half).await);
+    }
+    let point = "payments:after_short_release";
+    let log = dir.path().join("crash.log");
+    let mut child = common::spawn_payments(&config, Some(point), &log);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{point} never fired:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        payouts::request_run(&db).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !status.success() && text.contains(&format!("fail point {point}: aborting")),
+        "{text}"
+    );
+    // Killed there: nothing signed, nothing debited, nothing reserved.
+    assert!(
+        payouts::list(&db, &[], 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|b| b.status == BatchStatus::Released && b.tx_hash.is_none())
+    );
+    for id in &ids {
+        assert_eq!(common::balance(&db, *id).await, half);
+    }
+
+    // Restarted: the oldest due is paid once, the other waits for money.
+    let log = dir.path().join("restart.log");
+    common::run_payments_until(
+        &config,
+        &db,
+        &log,
+        "the oldest due was never paid",
+        || async { common::balance(&db, ids[0]).await == Atomic::ZERO },
+    )
+    .await;
+    assert_eq!(common::balance(&db, ids[1]).await, half);
+    chain.mine(1).await;
+    let first = chain.received(&payees[0]).await;
+    assert_eq!(
+        first.iter().map(|r| r.amount).collect::<Vec<_>>(),
+        vec![half.0]
+    );
+    assert!(chain.received(&payees[1]).await.is_empty());
+    let signed = payouts::list(&db, &[], 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.tx_hash.is_some())
+        .count();
+    assert_eq!(signed, 1);
+}

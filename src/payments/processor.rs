@@ -510,6 +510,8 @@ impl<W: Wallet> Processor<W> {
                     }
                 }
                 Outcome::Short => {
+                    // Released, nothing signed: a crash here loses and pays nothing.
+                    failpoint::hit("payments:after_short_release");
                     // Oldest dues first: this batch less its newest item is tried again (the
                     // network fee did not fit), and nothing newer is tried this cycle.
                     let mut ready = ready;

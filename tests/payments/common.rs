@@ -9,7 +9,7 @@ use rxpool::domain::{Atomic, BalanceType, Network};
 use rxpool::monero::wallet::{Wallet, WalletClient};
 use rxpool::payments::planner::{FeePolicy, PayoutPolicy};
 use rxpool::payments::processor::{Processor, ProcessorConfig};
-use rxpool::store::mysql;
+use rxpool::store::mysql::{self, payouts};
 use sqlx::{MySqlPool, Row};
 
 pub fn xmr(text: &str) -> Atomic {
@@ -355,4 +355,56 @@ pub fn processor_config(fee_policy: FeePolicy) -> ProcessorConfig {
         confirmations: 10,
         priority: 0,
     }
+}
+
+/// `rxpool payments` as a child process with `failpoint` armed (or none), against `config`.
+pub fn spawn_payments(
+    config: &std::path::Path,
+    failpoint: Option<&str>,
+    log: &std::path::Path,
+) -> std::process::Child {
+    let log = std::fs::File::create(log).expect("child log");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rxpool"));
+    command
+        .arg("--config")
+        .arg(config)
+        .arg("payments")
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    match failpoint {
+        Some(point) => command.env("RXPOOL_FAILPOINT", point),
+        None => command.env_remove("RXPOOL_FAILPOINT"),
+    };
+    command.spawn().expect("spawn rxpool payments")
+}
+
+/// Runs `rxpool payments` (no fail point), asking for a cycle every second, until `done`
+/// holds; then stops it with SIGTERM.
+pub async fn run_payments_until<F, Fut>(
+    config: &std::path::Path,
+    db: &sqlx::MySqlPool,
+    log: &std::path::Path,
+    what: &str,
+    mut done: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut child = spawn_payments(config, None, log);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !done().await {
+        assert!(
+            child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline,
+            "{what}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        payouts::request_run(db).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    assert!(child.wait().unwrap().success(), "payments stopped cleanly");
 }

@@ -602,7 +602,14 @@ pub async fn retry(pool: &MySqlPool, batch: u64) -> Result<BatchStatus, PayoutEr
         .ok_or(PayoutError::NoSuchBatch(batch))?;
     let to = match row.status {
         BatchStatus::Held => BatchStatus::Reserved,
-        _ => BatchStatus::Signed,
+        BatchStatus::HeldSigned | BatchStatus::ManualReview => BatchStatus::Signed,
+        from => {
+            return Err(PayoutError::NotPermitted {
+                batch,
+                from,
+                to: BatchStatus::Signed,
+            });
+        }
     };
     transition(pool, batch, row.status, to, Some("operator retry")).await?;
     Ok(to)
