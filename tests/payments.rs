@@ -13,23 +13,14 @@ use common::{Chain, xmr};
 use rxpool::domain::{Atomic, BalanceType};
 use rxpool::payments::batch::BatchStatus;
 use rxpool::payments::planner::{BatchKind, FeePolicy};
-use rxpool::store::mysql::payouts::{self, NewItem, SignedRecord, TxKey};
+use rxpool::store::mysql::payouts::{self, SignedRecord, TxKey};
 
 #[tokio::test]
 async fn reservations_are_exclusive_and_a_signed_record_debits_once() {
     let db = common::database("payouts_store").await;
     let a = common::seed_balance(&db, "A", "", BalanceType::Pplns, xmr("2")).await;
     let b = common::seed_balance(&db, "B", "", BalanceType::Pplns, xmr("3")).await;
-    let item = |id: u64, address: &str, gross: Atomic| NewItem {
-        balance_id: id,
-        address: address.to_owned(),
-        payment_id: String::new(),
-        balance_type: BalanceType::Pplns,
-        destination: address.to_owned(),
-        gross,
-        fee: Atomic::ZERO,
-        net: gross,
-    };
+    let item = common::item;
     let first = payouts::reserve(
         &db,
         BatchKind::Batched,
@@ -266,26 +257,7 @@ async fn payments_killed_at_every_step_and_restarted_pay_every_payee_exactly_onc
             owed[k] = owed[k].checked_add(amount).unwrap();
         }
         let log = dir.path().join(format!("step{step}.log"));
-        let mut child = common::spawn_payments(&config, Some(point), &log);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{point} never fired:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            payouts::request_run(&db).await.unwrap();
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        };
-        assert!(!status.success(), "{point}: the process was meant to abort");
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        assert!(
-            text.contains(&format!("fail point {point}: aborting")),
-            "{point} did not fire:\n{text}"
-        );
+        common::crash_at(&config, &db, point, &log).await;
         chain.mine(1).await;
     }
 
@@ -419,16 +391,7 @@ async fn admin_commands_follow_the_transition_table_and_refuse_what_it_forbids()
     use rxpool::monero::wallet::WalletClient;
     let db = common::database("payouts_admin").await;
     let a = common::seed_balance(&db, "A", "", BalanceType::Pplns, xmr("2")).await;
-    let item = NewItem {
-        balance_id: a,
-        address: "A".to_owned(),
-        payment_id: String::new(),
-        balance_type: BalanceType::Pplns,
-        destination: "A".to_owned(),
-        gross: xmr("2"),
-        fee: Atomic::ZERO,
-        net: xmr("2"),
-    };
+    let item = common::item(a, "A", xmr("2"));
     let run = |cmd| execute::<WalletClient>(&db, None, None, None, cmd);
     let batch = payouts::reserve(&db, BatchKind::Single, std::slice::from_ref(&item))
         .await
@@ -489,12 +452,7 @@ async fn admin_commands_follow_the_transition_table_and_refuse_what_it_forbids()
     let batch = payouts::reserve(&db, BatchKind::Single, std::slice::from_ref(&item))
         .await
         .unwrap();
-    let record = SignedRecord {
-        tx_hash: "22".repeat(32).parse().unwrap(),
-        tx_metadata: "00".to_owned(),
-        tx_key: TxKey::default(),
-        network_fee: Atomic(1),
-    };
+    let record = common::signed_record("22");
     payouts::record_signed(&db, batch, &record).await.unwrap();
     assert!(
         run(PaymentsCommand::Release {
@@ -669,16 +627,8 @@ async fn a_relayed_payout_that_left_the_pool_without_a_double_spend_is_relayed_a
 {
     let chain = Chain::start().await;
     let db = common::database("payouts_flushed").await;
-    let payees = chain.receivers(&["nina"]).await;
-    let id =
-        common::seed_balance(&db, &payees[0].standard, "", BalanceType::Pplns, xmr("2.5")).await;
+    let (nina, id, batch) = chain.pay_one(&db, "nina", xmr("2.5")).await;
     let processor = chain.processor(&db, FeePolicy::PoolPaysNetworkFee);
-    let report = processor.run_cycle().await.expect("cycle");
-    assert_eq!(report.batches_sent, 1, "{report:?}");
-    let batch = payouts::list(&db, &[BatchStatus::Relayed], 10)
-        .await
-        .unwrap()[0]
-        .clone();
     let hash = batch.tx_hash.unwrap().to_string();
     let daemon_pool = async || -> Vec<String> {
         let pool = chain
@@ -716,7 +666,7 @@ async fn a_relayed_payout_that_left_the_pool_without_a_double_spend_is_relayed_a
         row.tx_hash, batch.tx_hash,
         "the same tx, never signed again"
     );
-    let seen = chain.received(&payees[0]).await;
+    let seen = chain.received(&nina).await;
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].amount, xmr("2.5").0);
     assert_eq!(seen[0].txid, hash);

@@ -38,6 +38,30 @@ pub async fn database(name: &str) -> MySqlPool {
     database_with_url(name).await.0
 }
 
+/// A batch item paying all of `gross` to `address` (its own destination) from balance `id`.
+pub fn item(id: u64, address: &str, gross: Atomic) -> payouts::NewItem {
+    payouts::NewItem {
+        balance_id: id,
+        address: address.to_owned(),
+        payment_id: String::new(),
+        balance_type: BalanceType::Pplns,
+        destination: address.to_owned(),
+        gross,
+        fee: Atomic::ZERO,
+        net: gross,
+    }
+}
+
+/// A signed-tx record with hash `byte` repeated, tiny metadata and no key.
+pub fn signed_record(byte: &str) -> payouts::SignedRecord {
+    payouts::SignedRecord {
+        tx_hash: byte.repeat(32).parse().unwrap(),
+        tx_metadata: "00".to_owned(),
+        tx_key: payouts::TxKey::default(),
+        network_fee: Atomic(1),
+    }
+}
+
 /// Inserts a balance row the way the block manager credits one; returns its id.
 pub async fn seed_balance(
     db: &MySqlPool,
@@ -328,6 +352,26 @@ impl Chain {
         out
     }
 
+    /// A new receiver `name` owed `amount`, paid by one cycle: the receiver, its balance id
+    /// and the relayed batch.
+    pub async fn pay_one(
+        &self,
+        db: &MySqlPool,
+        name: &str,
+        amount: Atomic,
+    ) -> (Receiver, u64, payouts::BatchRow) {
+        let payee = self.receivers(&[name]).await.remove(0);
+        let id = seed_balance(db, &payee.standard, "", BalanceType::Pplns, amount).await;
+        let processor = self.processor(db, FeePolicy::PoolPaysNetworkFee);
+        let report = processor.run_cycle().await.expect("cycle");
+        assert_eq!(report.batches_sent, 1, "{report:?}");
+        let batch = payouts::list(db, &[rxpool::payments::batch::BatchStatus::Relayed], 10)
+            .await
+            .unwrap()
+            .remove(0);
+        (payee, id, batch)
+    }
+
     pub fn processor(&self, db: &MySqlPool, fee_policy: FeePolicy) -> Processor<WalletClient> {
         Processor::new(
             db.clone(),
@@ -407,4 +451,34 @@ pub async fn run_payments_until<F, Fut>(
         .arg(child.id().to_string())
         .status();
     assert!(child.wait().unwrap().success(), "payments stopped cleanly");
+}
+
+/// Runs `rxpool payments` with `point` armed, asking for a cycle every 2 s, until it aborts
+/// there; panics if it does not within 120 s or exits any other way.
+pub async fn crash_at(
+    config: &std::path::Path,
+    db: &sqlx::MySqlPool,
+    point: &str,
+    log: &std::path::Path,
+) {
+    let mut child = spawn_payments(config, Some(point), log);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{point} never fired:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        payouts::request_run(db).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    };
+    assert!(!status.success(), "{point}: the process was meant to abort");
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        text.contains(&format!("fail point {point}: aborting")),
+        "{point} did not fire:\n{text}"
+    );
 }
