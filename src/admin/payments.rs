@@ -5,7 +5,8 @@
 //! Every change goes through `store::mysql::payouts` and its compare-and-swap transitions, so
 //! a command racing the running role changes nothing rather than something wrong. It never
 //! prints tx keys unless asked (`show --tx-key`), and never signs or relays itself except
-//! `run-now` when no payments role is running (then it runs one cycle in this process).
+//! `run-now` when it can take the payments runner lease (no role holds it): then it runs one
+//! cycle in this process under the lease, as the role would.
 
 use std::fmt::Write as _;
 

@@ -8,6 +8,10 @@
 //! removal of the reservations ([`record_signed`]), so after any crash either all of it exists
 //! (and the tx may be relayed) or none of it does (and the tx was never broadcast).
 //!
+//! It also keeps the payments runner lease ([`RunnerLease`], `sql/0005_payout_fees.sql`) and
+//! the books: a `payout_fees` row per signed batch (withdrawal and network fees) written with
+//! its debits, so that [`books`] reconciles credited = due + paid out + fees charged.
+//!
 //! It does not decide what to pay (`payments::planner`) or talk to the wallet
 //! (`payments::processor`). It never credits a balance except in [`revert`], the operator's
 //! undo of a tx the wallet reports as failed. Secret tx keys are kept out of `Debug`.
