@@ -186,7 +186,7 @@ async fn main() {
         ms(cycle_time)
     );
     println!(
-        "wallet calls: {} for {} batches (one transfer and one relay_tx per batch, one refresh, one store)",
+        "wallet calls: {} for {} batches (one transfer and one relay_tx per batch, one refresh, one get_balance, one store)",
         report.wallet_calls, report.batches_sent
     );
     let owed: Option<u64> = sqlx::query_scalar("SELECT CAST(SUM(amount) AS UNSIGNED) FROM balance")

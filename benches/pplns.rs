@@ -65,6 +65,7 @@ fn params() -> Params {
         share_multi: 1,
         pps_enabled: false,
         pps_depth: 30,
+        pool_pays_network_fee: false,
         policies: Policies {
             pplns: policy(60),
             pps: policy(650),

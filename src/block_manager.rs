@@ -116,6 +116,7 @@ pub fn params_from_settings(
         share_multi: settings.modes.pplns_share_multi,
         pps_enabled: settings.modes.pps_enable,
         pps_depth: (payout.blocks_required / 2).max(1),
+        pool_pays_network_fee: matches!(payout.fee_policy, crate::config::FeePolicy::PoolPays),
         policies: plan::Policies {
             pplns: policy(payout.pplns_fee)?,
             pps: policy(payout.pps_fee)?,

@@ -407,7 +407,15 @@ impl FileConfig {
 
     /// The resolved configuration as TOML-like text with every secret masked.
     pub fn masked(&self) -> String {
-        format!("{self:#?}").replace(self.mysql.url.expose(), &mask_url(self.mysql.url.expose()))
+        let mut text = format!("{self:#?}")
+            .replace(self.mysql.url.expose(), &mask_url(self.mysql.url.expose()));
+        // `--rpc-login` credentials may sit in the wallet and daemon URLs.
+        for url in std::iter::once(&self.wallet.url).chain(&self.daemon.urls) {
+            if url.contains('@') {
+                text = text.replace(url.as_str(), &mask_url(url));
+            }
+        }
+        text
     }
 }
 

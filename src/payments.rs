@@ -14,9 +14,11 @@ pub mod batch;
 pub mod planner;
 pub mod processor;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::MySqlPool;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -29,8 +31,8 @@ use crate::store::mysql::{self, payouts};
 use planner::{FeePolicy, PayoutPolicy};
 use processor::{Processor, ProcessorConfig};
 
-/// The role entry: connect, take the runner lock (one payments process per pool), then run
-/// cycles on the configured schedule until `shutdown`.
+/// The role entry: connect, take the runner lease (one payments process per pool) and keep
+/// it renewed, then run cycles on the configured schedule until `shutdown`.
 pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let db = mysql::connect_config(&config.mysql)
         .await
@@ -39,19 +41,24 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         .await
         .context("loading shared settings")?;
     let wallet = wallet_client(&config)?;
-    let _lock = loop {
-        match payouts::try_lock_runner(&db).await {
-            Ok(Some(lock)) => break lock,
-            Ok(None) => tracing::warn!("another payments process is running; waiting for it"),
-            Err(err) => tracing::warn!(%err, "cannot take the payments runner lock"),
+    let holder = lease_holder_name("payments");
+    let lease = loop {
+        match payouts::RunnerLease::acquire(&db, &holder, payouts::LEASE_TTL).await {
+            Ok(Some(lease)) => break Arc::new(lease),
+            Ok(None) => {
+                tracing::warn!("another payments process holds the runner lease; waiting for it")
+            }
+            Err(err) => tracing::warn!(%err, "cannot take the payments runner lease"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            () = tokio::time::sleep(Duration::from_secs(15)) => {}
+            () = tokio::time::sleep(payouts::LEASE_TTL / 2) => {}
         }
     };
-    tracing::info!("payments role started");
+    let keepalive = keep_lease(Arc::clone(&lease), shutdown.child_token());
+    tracing::info!(holder = %lease.holder(), "payments role started");
     let processor = Processor::new(db.clone(), wallet, processor_config(&settings));
+    processor.set_guard(Some(lease.clone()));
     run_loop(
         &processor,
         &db,
@@ -60,8 +67,57 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         shutdown,
     )
     .await;
+    let _ = keepalive.await;
+    if let Err(err) = lease.release().await {
+        tracing::warn!(%err, "cannot give the payments runner lease up; it expires by itself");
+    }
     tracing::info!("payments role stopped");
     Ok(())
+}
+
+/// A runner-lease holder name unique to this process: `what`, the host and the pid.
+pub fn lease_holder_name(what: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!(
+        "{what} {}:{} #{:08x}",
+        host.trim(),
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Renews `lease` every quarter of its lifetime until `stop`. A lost lease (expired while
+/// MySQL was out of reach, or taken over) is alerted and taken back as soon as it is free;
+/// meanwhile the processor's own check before signing stops any cycle.
+pub fn keep_lease(lease: Arc<payouts::RunnerLease>, stop: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lost = false;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(lease.ttl() / 4) => {}
+            }
+            let held = if lost {
+                lease.reacquire().await
+            } else {
+                lease.renew().await
+            };
+            match held {
+                Ok(true) if lost => {
+                    lost = false;
+                    tracing::info!(holder = %lease.holder(), "payments runner lease taken back");
+                }
+                Ok(true) => {}
+                Ok(false) if !lost => {
+                    lost = true;
+                    tracing::error!(holder = %lease.holder(), alert = true,
+                        "the payments runner lease was lost; no payout is signed until it is back");
+                }
+                Ok(false) => {}
+                Err(err) => tracing::warn!(%err, "cannot renew the payments runner lease"),
+            }
+        }
+    })
 }
 
 /// The wallet client `config.toml` describes.

@@ -13,23 +13,14 @@ use common::{Chain, xmr};
 use rxpool::domain::{Atomic, BalanceType};
 use rxpool::payments::batch::BatchStatus;
 use rxpool::payments::planner::{BatchKind, FeePolicy};
-use rxpool::store::mysql::payouts::{self, NewItem, SignedRecord, TxKey};
+use rxpool::store::mysql::payouts::{self, SignedRecord, TxKey};
 
 #[tokio::test]
 async fn reservations_are_exclusive_and_a_signed_record_debits_once() {
     let db = common::database("payouts_store").await;
     let a = common::seed_balance(&db, "A", "", BalanceType::Pplns, xmr("2")).await;
     let b = common::seed_balance(&db, "B", "", BalanceType::Pplns, xmr("3")).await;
-    let item = |id: u64, address: &str, gross: Atomic| NewItem {
-        balance_id: id,
-        address: address.to_owned(),
-        payment_id: String::new(),
-        balance_type: BalanceType::Pplns,
-        destination: address.to_owned(),
-        gross,
-        fee: Atomic::ZERO,
-        net: gross,
-    };
+    let item = common::item;
     let first = payouts::reserve(
         &db,
         BatchKind::Batched,
@@ -210,7 +201,7 @@ async fn crash_after_commit(
     db: &sqlx::MySqlPool,
     log: &std::path::Path,
 ) -> payouts::BatchRow {
-    let status = spawn_payments(config, Some("payments:after_commit"), log)
+    let status = common::spawn_payments(config, Some("payments:after_commit"), log)
         .wait()
         .unwrap();
     assert!(!status.success(), "the process was meant to abort");
@@ -222,28 +213,6 @@ async fn crash_after_commit(
         std::fs::read_to_string(log).unwrap_or_default()
     );
     signed.remove(0)
-}
-
-/// `rxpool payments` as a child process with `failpoint` armed (or none), against `config`.
-fn spawn_payments(
-    config: &std::path::Path,
-    failpoint: Option<&str>,
-    log: &std::path::Path,
-) -> std::process::Child {
-    let log = std::fs::File::create(log).expect("child log");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rxpool"));
-    command
-        .arg("--config")
-        .arg(config)
-        .arg("payments")
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    match failpoint {
-        Some(point) => command.env("RXPOOL_FAILPOINT", point),
-        None => command.env_remove("RXPOOL_FAILPOINT"),
-    };
-    command.spawn().expect("spawn rxpool payments")
 }
 
 #[tokio::test]
@@ -288,32 +257,13 @@ async fn payments_killed_at_every_step_and_restarted_pay_every_payee_exactly_onc
             owed[k] = owed[k].checked_add(amount).unwrap();
         }
         let log = dir.path().join(format!("step{step}.log"));
-        let mut child = spawn_payments(&config, Some(point), &log);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{point} never fired:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            payouts::request_run(&db).await.unwrap();
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        };
-        assert!(!status.success(), "{point}: the process was meant to abort");
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        assert!(
-            text.contains(&format!("fail point {point}: aborting")),
-            "{point} did not fire:\n{text}"
-        );
+        common::crash_at(&config, &db, point, &log).await;
         chain.mine(1).await;
     }
 
     // Restart without fail points until everything is paid and confirmed.
     let log = dir.path().join("final.log");
-    let mut child = spawn_payments(&config, None, &log);
+    let mut child = common::spawn_payments(&config, None, &log);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         payouts::request_run(&db).await.unwrap();
@@ -441,17 +391,8 @@ async fn admin_commands_follow_the_transition_table_and_refuse_what_it_forbids()
     use rxpool::monero::wallet::WalletClient;
     let db = common::database("payouts_admin").await;
     let a = common::seed_balance(&db, "A", "", BalanceType::Pplns, xmr("2")).await;
-    let item = NewItem {
-        balance_id: a,
-        address: "A".to_owned(),
-        payment_id: String::new(),
-        balance_type: BalanceType::Pplns,
-        destination: "A".to_owned(),
-        gross: xmr("2"),
-        fee: Atomic::ZERO,
-        net: xmr("2"),
-    };
-    let run = |cmd| execute::<WalletClient>(&db, None, None, cmd);
+    let item = common::item(a, "A", xmr("2"));
+    let run = |cmd| execute::<WalletClient>(&db, None, None, None, cmd);
     let batch = payouts::reserve(&db, BatchKind::Single, std::slice::from_ref(&item))
         .await
         .unwrap();
@@ -511,12 +452,7 @@ async fn admin_commands_follow_the_transition_table_and_refuse_what_it_forbids()
     let batch = payouts::reserve(&db, BatchKind::Single, std::slice::from_ref(&item))
         .await
         .unwrap();
-    let record = SignedRecord {
-        tx_hash: "22".repeat(32).parse().unwrap(),
-        tx_metadata: "00".to_owned(),
-        tx_key: TxKey::default(),
-        network_fee: Atomic(1),
-    };
+    let record = common::signed_record("22");
     payouts::record_signed(&db, batch, &record).await.unwrap();
     assert!(
         run(PaymentsCommand::Release {
@@ -552,36 +488,6 @@ async fn admin_commands_follow_the_transition_table_and_refuse_what_it_forbids()
     );
     let totals = run(PaymentsCommand::Totals).await.unwrap();
     assert!(totals.contains("1 payments"), "{totals}");
-}
-
-/// Runs `rxpool payments` (no fail point), asking for a cycle every second, until `done`
-/// holds; then stops it with SIGTERM.
-async fn run_payments_until<F, Fut>(
-    config: &std::path::Path,
-    db: &sqlx::MySqlPool,
-    log: &std::path::Path,
-    what: &str,
-    mut done: F,
-) where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let mut child = spawn_payments(config, None, log);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !done().await {
-        assert!(
-            child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline,
-            "{what}:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        payouts::request_run(db).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    assert!(child.wait().unwrap().success(), "payments stopped cleanly");
 }
 
 #[tokio::test]
@@ -625,7 +531,7 @@ async fn a_recorded_payout_whose_inputs_were_spent_elsewhere_is_held_for_review_
     // Restarted, payments finds the recorded tx refused on relay: manual review, with an
     // alert, and nothing new signed for those balances.
     let log = dir.path().join("restart.log");
-    run_payments_until(
+    common::run_payments_until(
         &config,
         &db,
         &log,
@@ -669,9 +575,11 @@ async fn a_recorded_payout_whose_inputs_were_spent_elsewhere_is_held_for_review_
     // Not lost either: the operator reverts (the wallet reports the tx unknown), the debits
     // are credited back, and the next cycle pays each payee once.
     let wallet = WalletClient::new(&chain.pool_wallet_url()).unwrap();
+    let daemon = rxpool::monero::daemon::DaemonClient::new(&[chain.daemon_url()]).unwrap();
     execute(
         &db,
         Some(&wallet),
+        Some(&daemon),
         None,
         PaymentsCommand::Release {
             batch: Some(batch),
@@ -686,7 +594,7 @@ async fn a_recorded_payout_whose_inputs_were_spent_elsewhere_is_held_for_review_
     // The swept outputs unlock after 10 blocks.
     chain.mine(10).await;
     let log = dir.path().join("repay.log");
-    run_payments_until(
+    common::run_payments_until(
         &config,
         &db,
         &log,
@@ -719,16 +627,8 @@ async fn a_relayed_payout_that_left_the_pool_without_a_double_spend_is_relayed_a
 {
     let chain = Chain::start().await;
     let db = common::database("payouts_flushed").await;
-    let payees = chain.receivers(&["nina"]).await;
-    let id =
-        common::seed_balance(&db, &payees[0].standard, "", BalanceType::Pplns, xmr("2.5")).await;
+    let (nina, id, batch) = chain.pay_one(&db, "nina", xmr("2.5")).await;
     let processor = chain.processor(&db, FeePolicy::PoolPaysNetworkFee);
-    let report = processor.run_cycle().await.expect("cycle");
-    assert_eq!(report.batches_sent, 1, "{report:?}");
-    let batch = payouts::list(&db, &[BatchStatus::Relayed], 10)
-        .await
-        .unwrap()[0]
-        .clone();
     let hash = batch.tx_hash.unwrap().to_string();
     let daemon_pool = async || -> Vec<String> {
         let pool = chain
@@ -766,7 +666,7 @@ async fn a_relayed_payout_that_left_the_pool_without_a_double_spend_is_relayed_a
         row.tx_hash, batch.tx_hash,
         "the same tx, never signed again"
     );
-    let seen = chain.received(&payees[0]).await;
+    let seen = chain.received(&nina).await;
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].amount, xmr("2.5").0);
     assert_eq!(seen[0].txid, hash);
@@ -795,7 +695,7 @@ async fn a_long_payment_id_balance_is_set_aside_then_moved_once_by_the_operator_
     assert_eq!(common::balance(&db, legacy).await, xmr("5.5"), "kept");
     assert_eq!(common::balance(&db, short).await, Atomic::ZERO);
 
-    let run = |cmd| execute(&db, Some(&chain.pool_wallet), Some(&processor), cmd);
+    let run = |cmd| execute(&db, Some(&chain.pool_wallet), None, Some(&processor), cmd);
     let listed = run(PaymentsCommand::LegacyIds).await.unwrap();
     assert!(
         listed.contains(&format!("balance {legacy:<8}")) && listed.contains(&long),

@@ -9,13 +9,15 @@
 //! Every change goes through `store::mysql::payouts` and its compare-and-swap transitions, so
 //! a command racing the running role changes nothing rather than something wrong. It never
 //! prints tx keys unless asked (`show --tx-key`), and never signs or relays itself except
-//! `run-now` when no payments role is running (then it runs one cycle in this process).
+//! `run-now` when it can take the payments runner lease (no role holds it): then it runs one
+//! cycle in this process under the lease, as the role would.
 
 use std::fmt::Write as _;
 
 use sqlx::MySqlPool;
 
 use crate::domain::{Network, WalletAddress};
+use crate::monero::daemon::{DaemonClient, DaemonError, TxSeen};
 use crate::monero::wallet::Wallet;
 use crate::payments::batch::BatchStatus;
 use crate::payments::processor::Processor;
@@ -30,7 +32,7 @@ pub enum PaymentsCommand {
     /// Lists payout batches, newest first.
     List {
         /// Only these statuses (reserved, signed, relayed, confirmed, released, held,
-        /// manual_review, reverted); repeatable.
+        /// held_signed, manual_review, reverted); repeatable.
         #[arg(long)]
         status: Vec<String>,
         #[arg(long, default_value_t = 50)]
@@ -45,15 +47,17 @@ pub enum PaymentsCommand {
     },
     /// Resumes a held batch, or relays a manual-review batch's tx again.
     Retry { batch: u64 },
-    /// Holds a reserved or signed batch: nothing is signed or relayed for it until `retry`.
+    /// Holds a reserved batch (`held`: nothing is signed for it) or a signed one
+    /// (`held_signed`: its recorded tx is not relayed) until `retry`.
     Hold {
         batch: u64,
         #[arg(long, default_value = "held by operator")]
         reason: String,
     },
     /// Releases a batch that was never signed (reserved or held), or, with `--revert`, credits
-    /// back a manual-review batch whose tx the wallet reports failed or unknown; with
-    /// `--balance ID`, lets a set-aside balance be paid again.
+    /// back a manual-review batch whose tx the wallet reports failed or unknown and the daemon
+    /// has neither in its pool nor on its chain; with `--balance ID`, lets a set-aside balance
+    /// be paid again.
     Release {
         batch: Option<u64>,
         #[arg(long)]
@@ -97,10 +101,18 @@ pub enum AdminPaymentsError {
         "refusing to revert batch {batch}: the wallet {state}; only a tx the wallet reports failed or unknown can be reverted"
     )]
     TxNotFailed { batch: u64, state: String },
+    #[error(
+        "refusing to revert batch {batch}: the daemon has its tx {state}; a tx the network knows may still be mined"
+    )]
+    TxKnownToDaemon { batch: u64, state: String },
     #[error("wallet: {0}")]
     Wallet(#[from] crate::monero::wallet::WalletError),
+    #[error("daemon: {0}")]
+    Daemon(#[from] DaemonError),
     #[error("a wallet is needed for this command")]
     NoWallet,
+    #[error("a daemon is needed for this command")]
+    NoDaemon,
     #[error("payout cycle: {0}")]
     Cycle(#[from] crate::payments::processor::CycleError),
     #[error(transparent)]
@@ -112,36 +124,54 @@ pub enum AdminPaymentsError {
 }
 
 /// Runs one command and returns what to print. `processor` is used by `run-now` when no
-/// payments role holds the runner lock; `wallet` by `release --revert`.
+/// payments role holds the runner lease; `wallet` and `daemon` by `release --revert`.
 pub async fn execute<W: Wallet>(
     db: &MySqlPool,
     wallet: Option<&W>,
+    daemon: Option<&DaemonClient>,
     processor: Option<&Processor<W>>,
     cmd: PaymentsCommand,
 ) -> Result<String, AdminPaymentsError> {
     let mut out = String::new();
     match cmd {
-        PaymentsCommand::RunNow => match payouts::try_lock_runner(db).await? {
-            Some(lock) => {
-                let Some(processor) = processor else {
-                    return Err(AdminPaymentsError::NoWallet);
-                };
-                let report = processor.run_cycle().await?;
-                drop(lock);
-                let _ = writeln!(
-                    out,
-                    "ran one payout cycle here (no payments role is running)"
-                );
-                let _ = writeln!(out, "{report:#?}");
+        PaymentsCommand::RunNow => {
+            let holder = crate::payments::lease_holder_name("admin run-now");
+            match payouts::RunnerLease::acquire(db, &holder, payouts::LEASE_TTL).await? {
+                Some(lease) => {
+                    let lease = std::sync::Arc::new(lease);
+                    let result = match processor {
+                        Some(processor) => {
+                            let stop = tokio_util::sync::CancellationToken::new();
+                            let keepalive = crate::payments::keep_lease(
+                                std::sync::Arc::clone(&lease),
+                                stop.clone(),
+                            );
+                            processor.set_guard(Some(lease.clone()));
+                            let result = processor.run_cycle().await;
+                            processor.set_guard(None);
+                            stop.cancel();
+                            let _ = keepalive.await;
+                            result.map_err(AdminPaymentsError::from)
+                        }
+                        None => Err(AdminPaymentsError::NoWallet),
+                    };
+                    lease.release().await?;
+                    let report = result?;
+                    let _ = writeln!(
+                        out,
+                        "ran one payout cycle here (no payments role is running)"
+                    );
+                    let _ = writeln!(out, "{report:#?}");
+                }
+                None => {
+                    let id = payouts::request_run(db).await?;
+                    let _ = writeln!(
+                        out,
+                        "requested payout cycle #{id}; the running payments role starts it within seconds"
+                    );
+                }
             }
-            None => {
-                let id = payouts::request_run(db).await?;
-                let _ = writeln!(
-                    out,
-                    "requested payout cycle #{id}; the running payments role starts it within seconds"
-                );
-            }
-        },
+        }
         PaymentsCommand::List { status, limit } => {
             let statuses = status
                 .iter()
@@ -200,8 +230,8 @@ pub async fn execute<W: Wallet>(
             let _ = writeln!(out, "batch {batch} is {to} again");
         }
         PaymentsCommand::Hold { batch, reason } => {
-            payouts::hold(db, batch, &reason).await?;
-            let _ = writeln!(out, "batch {batch} held");
+            let to = payouts::hold(db, batch, &reason).await?;
+            let _ = writeln!(out, "batch {batch} is {to}");
         }
         PaymentsCommand::Release {
             batch: None,
@@ -229,6 +259,7 @@ pub async fn execute<W: Wallet>(
                 .ok_or(PayoutError::NoSuchBatch(batch))?;
             if revert && row.status == BatchStatus::ManualReview {
                 let wallet = wallet.ok_or(AdminPaymentsError::NoWallet)?;
+                let daemon = daemon.ok_or(AdminPaymentsError::NoDaemon)?;
                 let hash = row.tx_hash.ok_or(AdminPaymentsError::NoTx(batch))?;
                 match wallet.get_transfer_by_txid(hash).await? {
                     None => {}
@@ -237,6 +268,23 @@ pub async fn execute<W: Wallet>(
                         return Err(AdminPaymentsError::TxNotFailed {
                             batch,
                             state: format!("lists it as {}", t.kind),
+                        });
+                    }
+                }
+                // A wallet restored or rescanned may not know a tx the network has: ask the
+                // daemon's pool and chain too before crediting anything back.
+                match daemon.tx_seen(hash).await? {
+                    TxSeen::Unknown => {}
+                    TxSeen::InPool => {
+                        return Err(AdminPaymentsError::TxKnownToDaemon {
+                            batch,
+                            state: "in its pool".to_owned(),
+                        });
+                    }
+                    TxSeen::OnChain { height } => {
+                        return Err(AdminPaymentsError::TxKnownToDaemon {
+                            batch,
+                            state: format!("on its chain at height {height}"),
                         });
                     }
                 }
@@ -275,6 +323,7 @@ pub async fn execute<W: Wallet>(
                 "paid {}  in {} payments and {} transactions; withdrawal fees {}; network fees {}",
                 t.paid, t.payments, t.transactions, t.withdrawal_fees, t.network_fees
             );
+            out.push_str(&books_report(&payouts::books(db).await?));
         }
     }
     Ok(out)
@@ -339,6 +388,26 @@ async fn legacy_id_command(
     Ok(out)
 }
 
+/// The books in atomic units: `credited = due + paid out + fees charged`, whether that holds,
+/// and the network fees the pool wallet paid.
+pub fn books_report(books: &payouts::Books) -> String {
+    let verdict = match books.unaccounted() {
+        0 => "the books reconcile".to_owned(),
+        d if d > 0 => format!("{d} atomic units credited are not accounted for"),
+        d => format!("{} atomic units more are accounted for than credited", -d),
+    };
+    format!(
+        "books: credited {} = balances due {} + paid out {} + fees charged {}; {verdict}\n\
+         network fees paid by the pool wallet {}; fees kept after network fees {}\n",
+        books.credited,
+        books.due,
+        books.paid,
+        books.fees_charged,
+        books.network_fees,
+        books.fee_income()
+    )
+}
+
 fn summary_line(row: &BatchRow) -> String {
     format!(
         "{:>8}  {:<13} {:<7} {:>5} {:>20} {:>16}  {}",
@@ -369,7 +438,8 @@ pub async fn run(
         wallet.clone(),
         crate::payments::processor_config(&settings),
     );
-    let out = execute(db, Some(&wallet), Some(&processor), cmd).await?;
+    let daemon = DaemonClient::new(&config.daemon.urls).context("daemon urls")?;
+    let out = execute(db, Some(&wallet), Some(&daemon), Some(&processor), cmd).await?;
     print!("{out}");
     Ok(())
 }

@@ -30,6 +30,9 @@ pub struct Params {
     pub pps_enabled: bool,
     /// Depth before a chain height's PPS shares are credited (nodejs-pool: blocksRequired / 2).
     pub pps_depth: u64,
+    /// `payout.feePolicy = pool`: the pool wallet pays the network fee of every payout, so the
+    /// PPS reserve must cover those fees for what it owes.
+    pub pool_pays_network_fee: bool,
     pub policies: Policies,
 }
 
@@ -163,6 +166,7 @@ mod tests {
             share_multi: 2,
             pps_enabled: true,
             pps_depth: 30,
+            pool_pays_network_fee: true,
             policies: Policies {
                 pplns: policy(60),
                 pps: policy(650),

@@ -86,6 +86,9 @@ pub struct Reserve {
     pub wallet_balance: Atomic,
     /// Every balance the pool owes (all types), not yet paid.
     pub owed: Atomic,
+    /// The network fees the pool wallet will pay to send what it owes (`feePolicy=pool`;
+    /// zero when the payees bear them through the fee slew).
+    pub payout_fees: Atomic,
 }
 
 /// The reserve check's verdict.
@@ -100,7 +103,8 @@ pub enum ReserveStatus {
 impl Reserve {
     /// Whether the wallet can take on `liability` more in PPS credits.
     pub fn check(self, liability: Atomic) -> ReserveStatus {
-        let needed = u128::from(self.owed.0) + u128::from(liability.0);
+        let needed =
+            u128::from(self.owed.0) + u128::from(self.payout_fees.0) + u128::from(liability.0);
         let have = u128::from(self.wallet_balance.0);
         if have >= needed {
             ReserveStatus::Sufficient {
@@ -198,10 +202,42 @@ mod tests {
     }
 
     #[test]
+    fn the_reserve_check_counts_the_network_fees_the_pool_pays_on_what_it_owes() {
+        let without = Reserve {
+            wallet_balance: Atomic(100),
+            owed: Atomic(60),
+            payout_fees: Atomic::ZERO,
+        };
+        let with = Reserve {
+            payout_fees: Atomic(7),
+            ..without
+        };
+        assert_eq!(
+            without.check(Atomic(40)),
+            ReserveStatus::Sufficient {
+                margin: Atomic::ZERO
+            }
+        );
+        assert_eq!(
+            with.check(Atomic(40)),
+            ReserveStatus::Short {
+                shortfall: Atomic(7)
+            }
+        );
+        assert_eq!(
+            with.check(Atomic(33)),
+            ReserveStatus::Sufficient {
+                margin: Atomic::ZERO
+            }
+        );
+    }
+
+    #[test]
     fn the_reserve_check_reports_margin_and_shortfall() {
         let r = Reserve {
             wallet_balance: Atomic(100),
             owed: Atomic(60),
+            payout_fees: Atomic::ZERO,
         };
         assert_eq!(
             r.check(Atomic(40)),

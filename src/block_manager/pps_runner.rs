@@ -5,7 +5,8 @@
 //!
 //! Resumes from the `pps` cursor in MySQL; at the first start it begins at the oldest share
 //! height in LMDB (never at genesis). Before each credit the pool wallet's balance is
-//! checked against everything owed plus the new credit; when it falls short, crediting
+//! checked against everything owed, the network fees of paying it out when the pool pays
+//! them (`feePolicy=pool`), plus the new credit; when it falls short, crediting
 //! pauses (the cursor stays, nothing is skipped) and an alert is logged each pass until the
 //! reserve recovers. A height whose crediting fails otherwise (an unknown miner id, a
 //! constraint error) is set aside ([`super::set_aside`]) and the cursor moves on; it is
@@ -27,6 +28,7 @@ use crate::runtime::failpoint;
 use crate::store::lmdb::ShareStore;
 use crate::store::mysql::block_issues::{IssueError, IssueKind};
 use crate::store::mysql::credits::{self, CreditError, CreditStep, Credited, PpsHeight};
+use crate::store::mysql::payouts::{self, PayoutError};
 
 /// The cursor name in `block_manager_cursor`.
 pub const CURSOR: &str = "pps";
@@ -56,6 +58,8 @@ pub enum PpsRunError {
     Daemon(#[from] DaemonError),
     #[error("heights set aside: {0}")]
     Issues(#[from] IssueError),
+    #[error("payout records: {0}")]
+    Payouts(#[from] PayoutError),
 }
 
 /// What one PPS pass did.
@@ -242,9 +246,15 @@ impl<D: Daemon, W: Wallet> PpsRunner<D, W> {
             }
         };
         let owed = credits::owed_total(&self.mysql).await?;
+        let payout_fees = if self.params.pool_pays_network_fee {
+            payout_fee_estimate(&self.mysql).await?
+        } else {
+            Atomic::ZERO
+        };
         let reserve = Reserve {
             wallet_balance: balance.balance,
             owed,
+            payout_fees,
         };
         match reserve.check(liability) {
             ReserveStatus::Sufficient { .. } => Ok(None),
@@ -253,6 +263,7 @@ impl<D: Daemon, W: Wallet> PpsRunner<D, W> {
                     alert = true,
                     wallet = %balance.balance,
                     owed = %owed,
+                    payout_fees = %payout_fees,
                     pps.liability = %liability,
                     %shortfall,
                     "PPS crediting paused: the pool wallet cannot cover what it owes"
@@ -261,6 +272,21 @@ impl<D: Daemon, W: Wallet> PpsRunner<D, W> {
             }
         }
     }
+}
+
+/// Network fee assumed per payee before the pool has paid anything (0.0001 XMR: above what a
+/// Monero payout costs per destination at the default priority).
+pub const DEFAULT_NETWORK_FEE_PER_PAYEE: Atomic = Atomic(100_000_000);
+
+/// The network fees the pool wallet will pay to send every balance it owes: one payee per
+/// balance row that holds money, at the fee per payee of the last 100 payouts (or
+/// [`DEFAULT_NETWORK_FEE_PER_PAYEE`] before the first).
+pub async fn payout_fee_estimate(mysql: &MySqlPool) -> Result<Atomic, PpsRunError> {
+    let per_payee = payouts::network_fee_per_payee(mysql, 100)
+        .await?
+        .unwrap_or(DEFAULT_NETWORK_FEE_PER_PAYEE);
+    let payees = payouts::payees_owed(mysql).await?;
+    Ok(Atomic(per_payee.0.saturating_mul(payees)))
 }
 
 fn log_wallet(err: &WalletError) {

@@ -19,21 +19,25 @@ use std::str::FromStr;
 /// | `Reserved`     | `Released`     | the wallet refused (funds, bad destination, down), or recovery finds a reservation with no signed tx: reservations dropped, balances untouched |
 /// | `Reserved`     | `Held`         | operator `hold` before signing                                          |
 /// | `Signed`       | `Relayed`      | `relay_tx` accepted it, or the wallet already knows the tx              |
-/// | `Signed`       | `Held`         | operator `hold`: recorded tx, not relayed while held                    |
+/// | `Signed`       | `HeldSigned`   | operator `hold`: recorded tx, not relayed while held                    |
 /// | `Signed`       | `ManualReview` | relay refused because its inputs were spent elsewhere (alert)           |
 /// | `Relayed`      | `Confirmed`    | the tx has the configured number of confirmations                       |
 /// | `Relayed`      | `ManualReview` | it left the pool unconfirmed and re-relaying is refused (alert)         |
 /// | `Held`         | `Reserved`     | operator `retry` of a batch held before signing                         |
-/// | `Held`         | `Signed`       | operator `retry` of a batch held after signing (relayed next)           |
 /// | `Held`         | `Released`     | operator `release` of a batch held before signing                       |
+/// | `HeldSigned`   | `Signed`       | operator `retry` of a batch held after signing (relayed next)           |
 /// | `ManualReview` | `Signed`       | operator `retry`: relay the same tx again                               |
 /// | `ManualReview` | `Confirmed`    | the tx turned out to be on the chain after all                          |
 /// | `ManualReview` | `Reverted`     | operator `release` after the wallet reports the tx failed or unknown: the debits are credited back |
 ///
 /// A `Relayed` tx that left the pool is re-relayed (same metadata, so it cannot double-spend)
-/// and stays `Relayed`. `Confirmed`, `Released` and `Reverted` are final. No path leads from
-/// a status with debits (`Signed` and after) to one without them except `Reverted`, which
-/// needs an operator and the wallet's word that the tx is not on the chain.
+/// and stays `Relayed`. `Confirmed`, `Released` and `Reverted` are final. A batch is held in
+/// one of two statuses, so that the status alone says whether its tx is signed: `Held` still
+/// holds reservations (nothing signed; it may be released or signed later), `HeldSigned` has
+/// its debits committed (it may only go back to `Signed` and be relayed, never released and
+/// never signed again). Only `Reserved -> Signed` creates debits, and no path leads from a
+/// status with debits to one without them except `Reverted`, which needs an operator and the
+/// wallet's and the daemon's word that the tx is not in the pool or on the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BatchStatus {
     Reserved,
@@ -41,7 +45,10 @@ pub enum BatchStatus {
     Relayed,
     Confirmed,
     Released,
+    /// Held by the operator before signing: reservations kept, nothing signed.
     Held,
+    /// Held by the operator after signing: debits committed, the recorded tx not relayed.
+    HeldSigned,
     ManualReview,
     Reverted,
 }
@@ -54,26 +61,27 @@ pub const TRANSITIONS: &[(BatchStatus, BatchStatus)] = &[
     (Reserved, Released),
     (Reserved, Held),
     (Signed, Relayed),
-    (Signed, Held),
+    (Signed, HeldSigned),
     (Signed, ManualReview),
     (Relayed, Confirmed),
     (Relayed, ManualReview),
     (Held, Reserved),
-    (Held, Signed),
     (Held, Released),
+    (HeldSigned, Signed),
     (ManualReview, Signed),
     (ManualReview, Confirmed),
     (ManualReview, Reverted),
 ];
 
 impl BatchStatus {
-    pub const ALL: [BatchStatus; 8] = [
+    pub const ALL: [BatchStatus; 9] = [
         Reserved,
         Signed,
         Relayed,
         Confirmed,
         Released,
         Held,
+        HeldSigned,
         ManualReview,
         Reverted,
     ];
@@ -91,7 +99,10 @@ impl BatchStatus {
     /// Whether the balance debits of this batch are committed (a signed tx is recorded and
     /// must never be signed again).
     pub fn has_debits(self) -> bool {
-        matches!(self, Signed | Relayed | Confirmed | ManualReview)
+        matches!(
+            self,
+            Signed | Relayed | Confirmed | HeldSigned | ManualReview
+        )
     }
 
     /// Whether the batch still holds balance reservations (no other batch may draw on them).
@@ -107,6 +118,7 @@ impl BatchStatus {
             Confirmed => "confirmed",
             Released => "released",
             Held => "held",
+            HeldSigned => "held_signed",
             ManualReview => "manual_review",
             Reverted => "reverted",
         }
@@ -199,17 +211,69 @@ mod tests {
     fn a_batch_with_debits_never_goes_back_to_one_without_except_by_reverting() {
         for (from, to) in TRANSITIONS {
             if from.has_debits() && !to.has_debits() {
-                assert!(
-                    *to == Reverted || *to == Held,
-                    "{from} -> {to} would drop debits"
-                );
+                assert_eq!(*to, Reverted, "{from} -> {to} would drop debits");
             }
             assert_ne!(from, to);
         }
         // Held after signing resumes only as Signed, never Released.
         assert!(!Signed.can_become(Released));
+        assert!(!HeldSigned.can_become(Released));
         assert!(!Relayed.can_become(Released));
         assert!(!Relayed.can_become(Signed));
+    }
+
+    /// Every status reachable from `from` by any walk of the table (not `from` itself unless
+    /// a cycle leads back to it).
+    fn reachable(from: BatchStatus) -> BTreeSet<BatchStatus> {
+        let mut seen = BTreeSet::new();
+        let mut queue = VecDeque::from([from]);
+        while let Some(s) = queue.pop_front() {
+            for next in BatchStatus::ALL {
+                if s.can_become(next) && seen.insert(next) {
+                    queue.push_back(next);
+                }
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn every_transition_keeps_debits_and_reservations_apart_and_a_signed_batch_is_never_signed_again()
+     {
+        for s in BatchStatus::ALL {
+            assert!(
+                !(s.has_debits() && s.holds_reservations()),
+                "{s} both holds reservations and has debits"
+            );
+        }
+        for (from, to) in TRANSITIONS {
+            // Debits appear once, when the wallet's signature is recorded.
+            if !from.has_debits() && to.has_debits() {
+                assert_eq!(
+                    (*from, *to),
+                    (Reserved, Signed),
+                    "{from} -> {to} creates debits"
+                );
+            }
+            // Debits go only by an operator's revert.
+            if from.has_debits() && !to.has_debits() {
+                assert_eq!(*to, Reverted, "{from} -> {to} drops debits");
+            }
+            // Reservations come back only to a batch that never had debits.
+            if to.holds_reservations() {
+                assert!(from.holds_reservations(), "{from} -> {to} reserves again");
+            }
+        }
+        // Whatever the operator does, a batch with debits (held or not) never reaches a
+        // status it could be released or signed from.
+        for s in BatchStatus::ALL.into_iter().filter(|s| s.has_debits()) {
+            let ahead = reachable(s);
+            for forbidden in [Reserved, Held, Released] {
+                assert!(!ahead.contains(&forbidden), "{s} can reach {forbidden}");
+            }
+        }
+        assert!(Signed.can_become(HeldSigned) && HeldSigned.can_become(Signed));
+        assert!(Reserved.can_become(Held) && Held.can_become(Released));
     }
 
     #[test]
@@ -224,7 +288,10 @@ mod tests {
             .filter(|(_, to)| *to == Signed)
             .map(|(from, _)| *from)
             .collect();
-        assert_eq!(into_signed, BTreeSet::from([Reserved, Held, ManualReview]));
+        assert_eq!(
+            into_signed,
+            BTreeSet::from([Reserved, HeldSigned, ManualReview])
+        );
     }
 
     #[test]

@@ -65,6 +65,17 @@ pub enum SubmitStatus {
     Unreachable { error: String },
 }
 
+/// Where a daemon knows a tx ([`DaemonClient::tx_seen`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxSeen {
+    /// Neither in its pool nor on its chain.
+    Unknown,
+    InPool,
+    OnChain {
+        height: Height,
+    },
+}
+
 /// One endpoint's outcome of `submit_block`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubmitOutcome {
@@ -243,6 +254,47 @@ impl DaemonClient {
             .await?;
         check_status(&response.status)?;
         Ok(Height(response.height))
+    }
+
+    /// Whether the daemon knows tx `hash`, in its pool or on its chain: `/get_transactions`,
+    /// cross-checked with `/get_transaction_pool_hashes` (a tx in either counts as known).
+    pub async fn tx_seen(&self, hash: Hash32) -> Result<TxSeen, DaemonError> {
+        let wanted = hash.to_string();
+        use crate::monero::rpc_types::{
+            GetTransactionsRequest, GetTransactionsResponse, TransactionPoolHashesResponse,
+        };
+        let request = GetTransactionsRequest {
+            txs_hashes: vec![wanted.clone()],
+        };
+        let found: GetTransactionsResponse = self
+            .with_failover(|client| {
+                let request = &request;
+                async move { client.call_other("/get_transactions", request).await }
+            })
+            .await?;
+        check_status(&found.status)?;
+        if let Some(tx) = found.txs.iter().find(|t| t.tx_hash == wanted) {
+            return Ok(if tx.in_pool {
+                TxSeen::InPool
+            } else {
+                TxSeen::OnChain {
+                    height: Height(tx.block_height),
+                }
+            });
+        }
+        let pool: TransactionPoolHashesResponse = self
+            .with_failover(|client| async move {
+                client
+                    .call_other("/get_transaction_pool_hashes", &serde_json::json!({}))
+                    .await
+            })
+            .await?;
+        check_status(&pool.status)?;
+        Ok(if pool.tx_hashes.contains(&wanted) {
+            TxSeen::InPool
+        } else {
+            TxSeen::Unknown
+        })
     }
 
     /// `flush_txpool`: drops every transaction from the daemon's pool.

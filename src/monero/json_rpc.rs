@@ -154,18 +154,33 @@ struct ErrorObject {
 
 impl RpcClient {
     /// A client for `base_url` (e.g. `http://127.0.0.1:18081`) with the given per-call timeout.
+    /// Credentials in the URL (`http://user:pass@host:port`, percent-encoded where needed)
+    /// become the `--rpc-login` of every call; they are taken out of the URL the client keeps,
+    /// so they never appear in [`RpcClient::url`] or in an error.
     pub fn new(base_url: &str, timeout: Duration) -> Result<RpcClient, RpcError> {
-        let base = base_url.trim_end_matches('/').to_owned();
-        let parsed = reqwest::Url::parse(&base).map_err(|e| RpcError::InvalidUrl {
-            url: base.clone(),
+        let trimmed = base_url.trim_end_matches('/');
+        let mut parsed = reqwest::Url::parse(trimmed).map_err(|e| RpcError::InvalidUrl {
+            url: mask_userinfo(trimmed),
             detail: e.to_string(),
         })?;
         if parsed.scheme() != "http" && parsed.scheme() != "https" {
             return Err(RpcError::InvalidUrl {
-                url: base,
+                url: mask_userinfo(trimmed),
                 detail: "scheme must be http or https".to_owned(),
             });
         }
+        let login = url_login(&parsed).map_err(|detail| RpcError::InvalidUrl {
+            url: mask_userinfo(trimmed),
+            detail: detail.to_owned(),
+        })?;
+        let base = if login.is_some() {
+            // Cannot fail for an http(s) URL with a host.
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.as_str().trim_end_matches('/').to_owned()
+        } else {
+            trimmed.to_owned()
+        };
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .build()
@@ -177,7 +192,7 @@ impl RpcClient {
             http,
             base,
             timeout,
-            login: None,
+            login,
             challenge: Arc::new(Mutex::new(None)),
         })
     }
@@ -382,6 +397,53 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The login a URL carries (`user:pass@`), percent-decoded; `None` without a user name.
+fn url_login(url: &reqwest::Url) -> Result<Option<RpcLogin>, &'static str> {
+    if url.username().is_empty() {
+        return if url.password().is_some() {
+            Err("a password without a user name")
+        } else {
+            Ok(None)
+        };
+    }
+    let decode = |text: &str| percent_decode(text).ok_or("bad percent-encoding in the login");
+    Ok(Some(RpcLogin {
+        user: decode(url.username())?,
+        password: decode(url.password().unwrap_or(""))?,
+    }))
+}
+
+/// `%XX` escapes decoded (UTF-8 result required); `None` on a malformed escape.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let pair = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(pair).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A URL with whatever sits before `@` in its authority replaced, for error messages.
+fn mask_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 fn md5_hex(text: &str) -> String {
     hex::encode(Md5::digest(text.as_bytes()))
 }
@@ -479,6 +541,40 @@ fn parse_auth_params(text: &str) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn credentials_in_the_url_become_the_login_and_leave_the_url() {
+        let client =
+            RpcClient::new("http://pool:s%40cret%3A1@127.0.0.1:18082/", DEFAULT_TIMEOUT).unwrap();
+        assert_eq!(client.url(), "http://127.0.0.1:18082");
+        let login = client.login.as_ref().unwrap();
+        assert_eq!(
+            (login.user.as_str(), login.password.as_str()),
+            ("pool", "s@cret:1")
+        );
+        assert!(!format!("{client:?}").contains("s@cret"));
+
+        let plain = RpcClient::new("http://127.0.0.1:18082", DEFAULT_TIMEOUT).unwrap();
+        assert!(plain.login.is_none());
+        assert_eq!(plain.url(), "http://127.0.0.1:18082");
+        let user_only = RpcClient::new("http://pool@127.0.0.1:18082", DEFAULT_TIMEOUT).unwrap();
+        assert_eq!(user_only.login.as_ref().unwrap().password, "");
+    }
+
+    #[test]
+    fn malformed_url_logins_are_refused_without_echoing_the_password() {
+        for url in [
+            "http://:hunter2@127.0.0.1:1",
+            "http://pool:hunter2%zz@127.0.0.1:1",
+            "http://pool:hunter2%ff@127.0.0.1:1",
+            "ftp://pool:hunter2@127.0.0.1:1",
+            "http://pool:hunter2@",
+        ] {
+            let err = RpcClient::new(url, DEFAULT_TIMEOUT).unwrap_err();
+            assert!(matches!(err, RpcError::InvalidUrl { .. }), "{url}: {err:?}");
+            assert!(!err.to_string().contains("hunter2"), "{url}: {err}");
+        }
+    }
 
     #[test]
     fn parses_monerods_digest_challenge() {

@@ -262,6 +262,43 @@ pub struct StatusResponse {
     pub status: String,
 }
 
+/// `/get_transactions` parameters (plain endpoint).
+#[derive(Debug, Clone, Serialize)]
+pub struct GetTransactionsRequest {
+    pub txs_hashes: Vec<String>,
+}
+
+/// `/get_transactions` result: the txs the daemon knows (pool or chain) and the hashes it
+/// does not.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GetTransactionsResponse {
+    #[serde(default)]
+    pub txs: Vec<TransactionEntry>,
+    #[serde(default)]
+    pub missed_tx: Vec<String>,
+    #[serde(default)]
+    pub status: String,
+}
+
+/// One tx of `/get_transactions`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TransactionEntry {
+    pub tx_hash: String,
+    #[serde(default)]
+    pub in_pool: bool,
+    #[serde(default)]
+    pub block_height: u64,
+}
+
+/// `/get_transaction_pool_hashes` result.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TransactionPoolHashesResponse {
+    #[serde(default)]
+    pub tx_hashes: Vec<String>,
+    #[serde(default)]
+    pub status: String,
+}
+
 // ---------------------------------------------------------------------------------------------
 // monero-wallet-rpc
 // ---------------------------------------------------------------------------------------------

@@ -271,6 +271,53 @@ pub fn plan(policy: &PayoutPolicy, balances: &[PayeeBalance]) -> Plan {
     plan
 }
 
+/// What a wallet with `unlocked` spendable money pays of `batches`, oldest dues first: items
+/// are taken in balance-id order (the first credited first) while the amounts sent fit; the
+/// first item that does not fit and every newer one are deferred to a later cycle (so an old
+/// large due is not starved by newer small ones). Batches keep their shape less the deferred
+/// items; empty ones are dropped. Returns the batches to pay and the deferred items. The
+/// network fee is not known before signing: a batch the wallet still refuses for money is
+/// shrunk by the processor.
+pub fn fit_unlocked(
+    batches: Vec<PlannedBatch>,
+    unlocked: Atomic,
+) -> (Vec<PlannedBatch>, Vec<PlannedItem>) {
+    let mut ids: Vec<(u64, Atomic)> = batches
+        .iter()
+        .flat_map(|b| b.items.iter().map(|i| (i.balance_id, i.net)))
+        .collect();
+    ids.sort_unstable();
+    let mut sent = Atomic::ZERO;
+    let mut cutoff = None;
+    for (id, net) in ids {
+        match sent.checked_add(net) {
+            Some(total) if total <= unlocked => sent = total,
+            _ => {
+                cutoff = Some(id);
+                break;
+            }
+        }
+    }
+    let Some(cutoff) = cutoff else {
+        return (batches, Vec::new());
+    };
+    let mut deferred = Vec::new();
+    let mut kept = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let (pay, wait): (Vec<_>, Vec<_>) =
+            batch.items.into_iter().partition(|i| i.balance_id < cutoff);
+        deferred.extend(wait);
+        if !pay.is_empty() {
+            kept.push(PlannedBatch {
+                kind: batch.kind,
+                items: pay,
+            });
+        }
+    }
+    deferred.sort_by_key(|i| i.balance_id);
+    (kept, deferred)
+}
+
 /// Splits items into batches of at most `per_tx` destinations, never putting one address
 /// twice in one batch (its second row goes to a later batch), keeping the order otherwise.
 fn chunk_distinct(items: Vec<PlannedItem>, per_tx: usize) -> Vec<PlannedBatch> {
@@ -351,6 +398,67 @@ mod tests {
             .collect();
         out.sort();
         out
+    }
+
+    #[test]
+    fn a_wallet_short_of_unlocked_money_pays_the_oldest_dues_that_fit_and_defers_the_rest() {
+        let mut single = row(2, "INT", xmr("6"));
+        single.kind = Some(AddressKind::Integrated);
+        let rows = [
+            row(1, "A", xmr("3")),
+            single,
+            row(3, "B", xmr("2")),
+            row(4, "C", xmr("0.5")),
+        ];
+        let full = plan(&policy(), &rows);
+        // Everything fits: nothing changes.
+        let (kept, deferred) = fit_unlocked(full.batches.clone(), xmr("11.5"));
+        assert_eq!(kept, full.batches);
+        assert!(deferred.is_empty());
+        // 10 XMR unlocked: balances 1 and 2 (3 + 6) fit; 3 does not (11 > 10), so 3 and every
+        // newer due wait, even the small 4 that would still fit.
+        let (kept, deferred) = fit_unlocked(full.batches.clone(), xmr("10"));
+        let kept_plan = Plan {
+            batches: kept.clone(),
+            skipped: Vec::new(),
+        };
+        assert_eq!(paid(&kept_plan), vec![(1, xmr("3")), (2, xmr("6"))]);
+        assert_eq!(
+            deferred.iter().map(|i| i.balance_id).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        assert!(kept.iter().all(|b| !b.items.is_empty()));
+        // Nothing unlocked: nothing paid, nothing lost.
+        let (kept, deferred) = fit_unlocked(full.batches.clone(), Atomic::ZERO);
+        assert!(kept.is_empty());
+        assert_eq!(deferred.len(), 4);
+    }
+
+    proptest! {
+        #[test]
+        fn fitting_to_unlocked_money_never_exceeds_it_and_loses_no_item(
+            amounts in proptest::collection::vec(300_000_000_000u64..5_000_000_000_000, 1..40),
+            unlocked in 0u64..100_000_000_000_000,
+        ) {
+            let rows: Vec<_> = amounts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| row(i as u64 + 1, &format!("P{i}"), Atomic(*a)))
+                .collect();
+            let full = plan(&policy(), &rows);
+            let total: usize = full.batches.iter().map(|b| b.items.len()).sum();
+            let (kept, deferred) = fit_unlocked(full.batches, Atomic(unlocked));
+            let sent: u64 = kept.iter().map(|b| b.net().0).sum();
+            prop_assert!(sent <= unlocked);
+            let kept_n: usize = kept.iter().map(|b| b.items.len()).sum();
+            prop_assert_eq!(kept_n + deferred.len(), total);
+            // Oldest first: every kept due is older than every deferred one.
+            let newest_kept = kept.iter().flat_map(|b| &b.items).map(|i| i.balance_id).max();
+            let oldest_deferred = deferred.iter().map(|i| i.balance_id).min();
+            if let (Some(k), Some(d)) = (newest_kept, oldest_deferred) {
+                prop_assert!(k < d);
+            }
+        }
     }
 
     #[test]

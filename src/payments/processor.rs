@@ -12,11 +12,18 @@
 //! - no new batch is signed while a recorded tx is not yet relayed, so two live txs never
 //!   draw on the same wallet outputs.
 //!
+//! Only the holder of the payments runner lease runs a cycle: the processor confirms the
+//! lease through its [`RunnerGuard`] when a cycle starts and again before every signing
+//! step, and stops the cycle ([`CycleError::LeaseLost`]) the moment it is not ours.
+//!
 //! Planning rules live in `planner`, statuses in `batch`, SQL in `store::mysql::payouts`.
 //! It never credits a balance and never touches LMDB. Fail points (`RXPOOL_FAILPOINT`, see
 //! [`crate::runtime::failpoint`]) abort the process at each step for the crash tests.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::MySqlPool;
@@ -26,7 +33,22 @@ use crate::monero::wallet::{Destination, TransferOptions, Wallet, WalletError};
 use crate::payments::batch::BatchStatus;
 use crate::payments::planner::{self, BatchKind, PayeeBalance, PayoutPolicy, SkipReason};
 use crate::runtime::failpoint;
-use crate::store::mysql::payouts::{self, BatchRow, NewItem, PayoutError, SignedRecord, TxKey};
+use crate::store::mysql::payouts::{
+    self, BatchRow, NewItem, PayoutError, RunnerLease, SignedRecord, TxKey,
+};
+
+/// The seam before the payments runner lease. [`RunnerLease`] is the real one; tests wrap it
+/// to pause a cycle at a signing step.
+pub trait RunnerGuard: Send + Sync + std::fmt::Debug {
+    /// Renews the lease; `Ok(false)` when this process no longer holds it.
+    fn confirm(&self) -> Pin<Box<dyn Future<Output = Result<bool, PayoutError>> + Send + '_>>;
+}
+
+impl RunnerGuard for RunnerLease {
+    fn confirm(&self) -> Pin<Box<dyn Future<Output = Result<bool, PayoutError>> + Send + '_>> {
+        Box::pin(self.renew())
+    }
+}
 
 /// What a cycle needs besides the wallet and the database.
 #[derive(Debug, Clone)]
@@ -48,6 +70,10 @@ pub enum CycleError {
     /// The wallet did not answer (or not usefully); nothing new was debited. Retry later.
     #[error("wallet unavailable: {0}")]
     WalletDown(WalletError),
+    /// This process no longer holds the payments runner lease: the cycle stopped before the
+    /// next signing step.
+    #[error("the payments runner lease is no longer ours; the cycle stopped before signing")]
+    LeaseLost,
 }
 
 /// What one cycle did, for logs, the admin command and the bench.
@@ -73,14 +99,18 @@ pub struct CycleReport {
     pub signing_paused: bool,
 }
 
-/// Runs payout cycles with one wallet and one database. Only one processor may run per pool
-/// (the role takes a MySQL lock before building one).
+/// Runs payout cycles with one wallet and one database. Only one processor may run per pool:
+/// the role and `admin payments run-now` take the runner lease and give it to the processor
+/// ([`Processor::set_guard`]), which confirms it before signing.
 #[derive(Debug)]
 pub struct Processor<W> {
     db: MySqlPool,
     wallet: W,
     /// Replaced between cycles when the shared settings change ([`Processor::set_config`]).
     config: std::sync::RwLock<ProcessorConfig>,
+    /// The runner lease, confirmed before every signing step; `None` runs unguarded (tests
+    /// of a single processor).
+    guard: std::sync::RwLock<Option<Arc<dyn RunnerGuard>>>,
     wallet_calls: AtomicU64,
 }
 
@@ -95,8 +125,44 @@ impl<W: Wallet> Processor<W> {
             db,
             wallet,
             config: std::sync::RwLock::new(config),
+            guard: std::sync::RwLock::new(None),
             wallet_calls: AtomicU64::new(0),
         }
+    }
+
+    /// Guards every following cycle with `guard` (the runner lease), or none.
+    pub fn set_guard(&self, guard: Option<Arc<dyn RunnerGuard>>) {
+        *self
+            .guard
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = guard;
+    }
+
+    /// Confirms the runner lease (when guarded): the check before every signing step.
+    async fn confirm_lease(&self) -> Result<(), CycleError> {
+        let guard = self
+            .guard
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match guard {
+            None => Ok(()),
+            Some(guard) => match guard.confirm().await? {
+                true => Ok(()),
+                false => {
+                    tracing::error!(
+                        alert = true,
+                        "the payments runner lease was lost; this cycle stops before signing"
+                    );
+                    Err(CycleError::LeaseLost)
+                }
+            },
+        }
+    }
+
+    /// The wallet the cycles use.
+    pub fn wallet(&self) -> &W {
+        &self.wallet
     }
 
     /// The rules the next cycle uses.
@@ -130,6 +196,7 @@ impl<W: Wallet> Processor<W> {
     }
 
     async fn cycle(&self, report: &mut CycleReport) -> Result<(), CycleError> {
+        self.confirm_lease().await?;
         // Current chain view first: balances to spend and confirmations to count.
         self.count_call();
         self.wallet
@@ -173,14 +240,16 @@ impl<W: Wallet> Processor<W> {
                     tracing::info!(batch = batch.id, "released an unsigned reservation");
                 }
                 BatchStatus::Signed => {
-                    self.relay(&batch, report).await?;
-                    report.re_relayed += 1;
+                    if self.relay(&batch, report).await? == Relay::Relayed {
+                        report.re_relayed += 1;
+                    }
                 }
                 BatchStatus::Relayed | BatchStatus::ManualReview => {
                     failpoint::hit("payments:during_tracking");
                     self.track(&batch, report).await?;
                 }
                 BatchStatus::Held
+                | BatchStatus::HeldSigned
                 | BatchStatus::Confirmed
                 | BatchStatus::Released
                 | BatchStatus::Reverted => {}
@@ -191,7 +260,7 @@ impl<W: Wallet> Processor<W> {
 
     /// Relays a recorded (`signed`) tx and marks it relayed; a refusal sends it to manual
     /// review unless the wallet already knows it as sent.
-    async fn relay(&self, batch: &BatchRow, report: &mut CycleReport) -> Result<(), CycleError> {
+    async fn relay(&self, batch: &BatchRow, report: &mut CycleReport) -> Result<Relay, CycleError> {
         let (Some(hash), Some(metadata)) = (batch.tx_hash, batch.tx_metadata.as_deref()) else {
             return Err(PayoutError::Malformed(format!(
                 "batch {} is signed without a tx",
@@ -208,7 +277,7 @@ impl<W: Wallet> Processor<W> {
                 }
                 failpoint::hit("payments:after_relay");
                 payouts::mark_relayed(&self.db, batch.id).await?;
-                Ok(())
+                Ok(Relay::Relayed)
             }
             Err(err) if is_wallet_unavailable(&err) => {
                 payouts::note_error(&self.db, batch.id, &err.to_string()).await?;
@@ -218,7 +287,7 @@ impl<W: Wallet> Processor<W> {
                 // Refused: already known as sent (then it is relayed), or its inputs are gone.
                 if self.wallet_knows_sent(hash).await? {
                     payouts::mark_relayed(&self.db, batch.id).await?;
-                    return Ok(());
+                    return Ok(Relay::Relayed);
                 }
                 payouts::to_manual_review(
                     &self.db,
@@ -230,7 +299,7 @@ impl<W: Wallet> Processor<W> {
                 report.manual_review += 1;
                 tracing::error!(batch = batch.id, tx = %hash, %err, alert = true,
                     "payout tx refused on relay; held for manual review");
-                Ok(())
+                Ok(Relay::ManualReview)
             }
         }
     }
@@ -363,7 +432,28 @@ impl<W: Wallet> Processor<W> {
                 kind,
             });
         }
-        let plan = planner::plan(policy, &parsed);
+        let mut plan = planner::plan(policy, &parsed);
+        // Plan against what the wallet can spend now, oldest dues first: the rest waits for
+        // the next cycle instead of sinking a whole batch with "not enough money".
+        self.count_call();
+        let unlocked = self
+            .wallet
+            .get_balance()
+            .await
+            .map_err(CycleError::WalletDown)?
+            .unlocked;
+        let (fitting, deferred) =
+            planner::fit_unlocked(std::mem::take(&mut plan.batches), unlocked);
+        plan.batches = fitting;
+        if !deferred.is_empty() {
+            let gross: Atomic = deferred.iter().map(|i| i.gross).sum();
+            report.shortfall = report
+                .shortfall
+                .checked_add(gross)
+                .unwrap_or(report.shortfall);
+            tracing::warn!(%unlocked, deferred = deferred.len(), %gross,
+                "not enough unlocked money for every due; the oldest are paid, the rest next cycle");
+        }
         for skipped in &plan.skipped {
             let reason = match &skipped.reason {
                 SkipReason::InvalidAddress => "the address does not parse for this network",
@@ -419,7 +509,28 @@ impl<W: Wallet> Processor<W> {
                         queue.push_front((BatchKind::Single, vec![one]));
                     }
                 }
-                Outcome::NoFunds => {}
+                Outcome::Short => {
+                    // Released, nothing signed: a crash here loses and pays nothing.
+                    failpoint::hit("payments:after_short_release");
+                    // Oldest dues first: this batch less its newest item is tried again (the
+                    // network fee did not fit), and nothing newer is tried this cycle.
+                    let mut ready = ready;
+                    let newest = ready.pop();
+                    let waiting = newest
+                        .iter()
+                        .chain(queue.iter().flat_map(|(_, r)| r.iter()))
+                        .map(|r| r.item.gross)
+                        .sum::<Atomic>();
+                    report.shortfall = report
+                        .shortfall
+                        .checked_add(waiting)
+                        .unwrap_or(report.shortfall);
+                    queue.clear();
+                    if !ready.is_empty() {
+                        queue.push_back((kind, ready));
+                    }
+                }
+                Outcome::NoFunds | Outcome::ManualReview => {}
             }
         }
         Ok(())
@@ -475,6 +586,8 @@ impl<W: Wallet> Processor<W> {
             do_not_relay: true,
             account_index: 0,
         };
+        // Not ours any more: stop here; whoever holds the lease releases this reservation.
+        self.confirm_lease().await?;
         self.count_call();
         let signed = match self.wallet.transfer(&destinations, options).await {
             Ok(signed) => signed,
@@ -484,13 +597,9 @@ impl<W: Wallet> Processor<W> {
                 report.released += 1;
                 return match err {
                     WalletError::NotEnoughMoney { .. } => {
-                        let gross: Atomic = items.iter().map(|i| i.gross).sum();
-                        report.shortfall = report
-                            .shortfall
-                            .checked_add(gross)
-                            .unwrap_or(report.shortfall);
-                        tracing::warn!(batch, %gross, %err, "not enough unlocked money; retried next cycle");
-                        Ok(Outcome::NoFunds)
+                        tracing::warn!(batch, payees = items.len(), %err,
+                            "not enough unlocked money for this batch; paying what fits");
+                        Ok(Outcome::Short)
                     }
                     WalletError::InvalidDestination { .. } | WalletError::Refused { .. }
                         if items.len() > 1 =>
@@ -541,7 +650,10 @@ impl<W: Wallet> Processor<W> {
         let row = payouts::get(&self.db, batch)
             .await?
             .ok_or(PayoutError::NoSuchBatch(batch))?;
-        self.relay(&row, report).await?;
+        if self.relay(&row, report).await? == Relay::ManualReview {
+            // Recorded with its debits but refused on relay: not sent (alerted by relay).
+            return Ok(Outcome::ManualReview);
+        }
         report.batches_sent += 1;
         report.payees_paid += items.len() as u64;
         let net: Atomic = items.iter().map(|i| i.net).sum();
@@ -555,7 +667,17 @@ impl<W: Wallet> Processor<W> {
 enum Outcome {
     Sent,
     Split,
+    /// The wallet lacked money for the batch (released; nothing signed).
+    Short,
     NoFunds,
+    ManualReview,
+}
+
+/// What relaying a recorded tx came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relay {
+    Relayed,
+    ManualReview,
 }
 
 /// Whether a wallet error means "not reachable / no usable answer" rather than a verdict.

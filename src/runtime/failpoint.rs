@@ -24,6 +24,8 @@
 //! - `payments:after_relay`: relayed, the batch not yet marked relayed.
 //! - `payments:during_tracking`: before checking a relayed (or manual-review) batch's
 //!   confirmations.
+//! - `payments:after_short_release`: the wallet lacked unlocked money for a batch, which is
+//!   released; the batch less its newest payee not yet reserved again.
 
 use std::sync::OnceLock;
 
@@ -45,6 +47,7 @@ pub const FAILPOINTS: &[&str] = &[
     "payments:after_commit",
     "payments:after_relay",
     "payments:during_tracking",
+    "payments:after_short_release",
 ];
 
 /// The names in a `RXPOOL_FAILPOINT` value: comma-separated, blanks ignored.

@@ -86,6 +86,7 @@ pub fn params(share_multi: u64, blocks_required: u64, pps_depth: u64) -> Params 
         share_multi,
         pps_enabled: true,
         pps_depth,
+        pool_pays_network_fee: false,
         policies: Policies {
             pplns: policy(60),
             pps: policy(650),

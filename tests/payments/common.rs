@@ -9,7 +9,7 @@ use rxpool::domain::{Atomic, BalanceType, Network};
 use rxpool::monero::wallet::{Wallet, WalletClient};
 use rxpool::payments::planner::{FeePolicy, PayoutPolicy};
 use rxpool::payments::processor::{Processor, ProcessorConfig};
-use rxpool::store::mysql;
+use rxpool::store::mysql::{self, payouts};
 use sqlx::{MySqlPool, Row};
 
 pub fn xmr(text: &str) -> Atomic {
@@ -36,6 +36,30 @@ pub async fn database_with_url(name: &str) -> (MySqlPool, String) {
 /// A fresh database with every migration applied.
 pub async fn database(name: &str) -> MySqlPool {
     database_with_url(name).await.0
+}
+
+/// A batch item paying all of `gross` to `address` (its own destination) from balance `id`.
+pub fn item(id: u64, address: &str, gross: Atomic) -> payouts::NewItem {
+    payouts::NewItem {
+        balance_id: id,
+        address: address.to_owned(),
+        payment_id: String::new(),
+        balance_type: BalanceType::Pplns,
+        destination: address.to_owned(),
+        gross,
+        fee: Atomic::ZERO,
+        net: gross,
+    }
+}
+
+/// A signed-tx record with hash `byte` repeated, tiny metadata and no key.
+pub fn signed_record(byte: &str) -> payouts::SignedRecord {
+    payouts::SignedRecord {
+        tx_hash: byte.repeat(32).parse().unwrap(),
+        tx_metadata: "00".to_owned(),
+        tx_key: payouts::TxKey::default(),
+        network_fee: Atomic(1),
+    }
 }
 
 /// Inserts a balance row the way the block manager credits one; returns its id.
@@ -374,25 +398,133 @@ impl Chain {
         single
     }
 
+    /// A new receiver `name` owed `amount`, paid by one cycle: the receiver, its balance id
+    /// and the relayed batch.
+    pub async fn pay_one(
+        &self,
+        db: &MySqlPool,
+        name: &str,
+        amount: Atomic,
+    ) -> (Receiver, u64, payouts::BatchRow) {
+        let payee = self.receivers(&[name]).await.remove(0);
+        let id = seed_balance(db, &payee.standard, "", BalanceType::Pplns, amount).await;
+        let processor = self.processor(db, FeePolicy::PoolPaysNetworkFee);
+        let report = processor.run_cycle().await.expect("cycle");
+        assert_eq!(report.batches_sent, 1, "{report:?}");
+        let batch = payouts::list(db, &[rxpool::payments::batch::BatchStatus::Relayed], 10)
+            .await
+            .unwrap()
+            .remove(0);
+        (payee, id, batch)
+    }
+
     pub fn processor(&self, db: &MySqlPool, fee_policy: FeePolicy) -> Processor<WalletClient> {
         Processor::new(
             db.clone(),
             self.pool_wallet.clone(),
-            ProcessorConfig {
-                policy: PayoutPolicy {
-                    wallet_min: xmr("0.3"),
-                    exchange_min: xmr("5"),
-                    denomination: xmr("0.000001"),
-                    fee_policy,
-                    fee_address: None,
-                    fee_reserve: xmr("10"),
-                    exchange_addresses: HashSet::new(),
-                    max_destinations: 15,
-                },
-                network: Network::Mainnet,
-                confirmations: 10,
-                priority: 0,
-            },
+            processor_config(fee_policy),
         )
     }
+}
+
+/// The payout rules the tests use: 0.3 XMR minimum, 5 XMR for singles, micro-XMR
+/// denomination, 10 confirmations.
+pub fn processor_config(fee_policy: FeePolicy) -> ProcessorConfig {
+    ProcessorConfig {
+        policy: PayoutPolicy {
+            wallet_min: xmr("0.3"),
+            exchange_min: xmr("5"),
+            denomination: xmr("0.000001"),
+            fee_policy,
+            fee_address: None,
+            fee_reserve: xmr("10"),
+            exchange_addresses: HashSet::new(),
+            max_destinations: 15,
+        },
+        network: Network::Mainnet,
+        confirmations: 10,
+        priority: 0,
+    }
+}
+
+/// `rxpool payments` as a child process with `failpoint` armed (or none), against `config`.
+pub fn spawn_payments(
+    config: &std::path::Path,
+    failpoint: Option<&str>,
+    log: &std::path::Path,
+) -> std::process::Child {
+    let log = std::fs::File::create(log).expect("child log");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rxpool"));
+    command
+        .arg("--config")
+        .arg(config)
+        .arg("payments")
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    match failpoint {
+        Some(point) => command.env("RXPOOL_FAILPOINT", point),
+        None => command.env_remove("RXPOOL_FAILPOINT"),
+    };
+    command.spawn().expect("spawn rxpool payments")
+}
+
+/// Runs `rxpool payments` (no fail point), asking for a cycle every second, until `done`
+/// holds; then stops it with SIGTERM.
+pub async fn run_payments_until<F, Fut>(
+    config: &std::path::Path,
+    db: &sqlx::MySqlPool,
+    log: &std::path::Path,
+    what: &str,
+    mut done: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut child = spawn_payments(config, None, log);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !done().await {
+        assert!(
+            child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline,
+            "{what}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        payouts::request_run(db).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    assert!(child.wait().unwrap().success(), "payments stopped cleanly");
+}
+
+/// Runs `rxpool payments` with `point` armed, asking for a cycle every 2 s, until it aborts
+/// there; panics if it does not within 120 s or exits any other way.
+pub async fn crash_at(
+    config: &std::path::Path,
+    db: &sqlx::MySqlPool,
+    point: &str,
+    log: &std::path::Path,
+) {
+    let mut child = spawn_payments(config, Some(point), log);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{point} never fired:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        payouts::request_run(db).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    };
+    assert!(!status.success(), "{point}: the process was meant to abort");
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        text.contains(&format!("fail point {point}: aborting")),
+        "{point} did not fire:\n{text}"
+    );
 }

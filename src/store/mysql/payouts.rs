@@ -8,6 +8,10 @@
 //! removal of the reservations ([`record_signed`]), so after any crash either all of it exists
 //! (and the tx may be relayed) or none of it does (and the tx was never broadcast).
 //!
+//! It also keeps the payments runner lease ([`RunnerLease`], `sql/0005_payout_fees.sql`) and
+//! the books: a `payout_fees` row per signed batch (withdrawal and network fees) written with
+//! its debits, so that [`books`] reconciles credited = due + paid out + fees charged.
+//!
 //! It does not decide what to pay (`payments::planner`) or talk to the wallet
 //! (`payments::processor`). It never credits a balance except in [`revert`], the operator's
 //! undo of a tx the wallet reports as failed. Secret tx keys are kept out of `Debug`.
@@ -392,6 +396,16 @@ pub async fn record_signed(
         .bind(batch)
         .execute(&mut *tx)
         .await?;
+    // The books: what the payees were charged and what the network takes, with the debits.
+    let withdrawal_fees: Atomic = items.iter().map(|i| i.fee).sum();
+    sqlx::query(
+        "INSERT INTO payout_fees (batch_id, withdrawal_fees, network_fee) VALUES (?, ?, ?)",
+    )
+    .bind(batch)
+    .bind(withdrawal_fees.0)
+    .bind(signed.network_fee.0)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM payout_reservations WHERE batch_id = ?")
         .bind(batch)
         .execute(&mut *tx)
@@ -533,15 +547,16 @@ pub async fn mark_confirmed(
 }
 
 /// `reserved` or `held` (never signed) → `released`: the reservations are dropped and the
-/// balances were never touched.
+/// balances were never touched. A batch held after signing is `held_signed` and refused here
+/// by the transition table.
 pub async fn release(pool: &MySqlPool, batch: u64, reason: &str) -> Result<(), PayoutError> {
     let row = get(pool, batch)
         .await?
         .ok_or(PayoutError::NoSuchBatch(batch))?;
-    if row.status == BatchStatus::Held && row.tx_hash.is_some() {
+    if !row.status.can_become(BatchStatus::Released) {
         return Err(PayoutError::NotPermitted {
             batch,
-            from: BatchStatus::Held,
+            from: row.status,
             to: BatchStatus::Released,
         });
     }
@@ -549,15 +564,16 @@ pub async fn release(pool: &MySqlPool, batch: u64, reason: &str) -> Result<(), P
     let moved = sqlx::query(
         "UPDATE payout_batches SET status = 'released', last_error = ?, \
          closed_at = CURRENT_TIMESTAMP(3) \
-         WHERE id = ? AND status IN ('reserved', 'held') AND tx_hash IS NULL",
+         WHERE id = ? AND status = ? AND tx_hash IS NULL",
     )
     .bind(truncate_note(reason))
     .bind(batch)
+    .bind(row.status.as_str())
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() != 1 {
         tx.rollback().await?;
-        return Err(status_changed(pool, batch, BatchStatus::Reserved).await);
+        return Err(status_changed(pool, batch, row.status).await);
     }
     sqlx::query("DELETE FROM payout_reservations WHERE batch_id = ?")
         .bind(batch)
@@ -567,24 +583,31 @@ pub async fn release(pool: &MySqlPool, batch: u64, reason: &str) -> Result<(), P
     Ok(())
 }
 
-/// `reserved` or `signed` → `held` (operator): nothing is signed or relayed while held.
-pub async fn hold(pool: &MySqlPool, batch: u64, reason: &str) -> Result<(), PayoutError> {
+/// Operator `hold`: `reserved` → `held` (nothing is signed while held) or `signed` →
+/// `held_signed` (the recorded tx is not relayed while held).
+pub async fn hold(pool: &MySqlPool, batch: u64, reason: &str) -> Result<BatchStatus, PayoutError> {
     let row = get(pool, batch)
         .await?
         .ok_or(PayoutError::NoSuchBatch(batch))?;
-    transition(pool, batch, row.status, BatchStatus::Held, Some(reason)).await
+    let to = if row.status.has_debits() {
+        BatchStatus::HeldSigned
+    } else {
+        BatchStatus::Held
+    };
+    transition(pool, batch, row.status, to, Some(reason)).await?;
+    Ok(to)
 }
 
-/// Operator `retry`: `held` → `reserved` (not signed yet) or `signed` (tx recorded), and
-/// `manual_review` → `signed` (relay the same tx again).
+/// Operator `retry`: `held` → `reserved` (not signed yet), `held_signed` → `signed` (tx
+/// recorded, relayed next), and `manual_review` → `signed` (relay the same tx again).
 pub async fn retry(pool: &MySqlPool, batch: u64) -> Result<BatchStatus, PayoutError> {
     let row = get(pool, batch)
         .await?
         .ok_or(PayoutError::NoSuchBatch(batch))?;
-    let to = match (row.status, row.tx_hash.is_some()) {
-        (BatchStatus::Held, false) => BatchStatus::Reserved,
-        (BatchStatus::Held, true) | (BatchStatus::ManualReview, _) => BatchStatus::Signed,
-        (from, _) => {
+    let to = match row.status {
+        BatchStatus::Held => BatchStatus::Reserved,
+        BatchStatus::HeldSigned | BatchStatus::ManualReview => BatchStatus::Signed,
+        from => {
             return Err(PayoutError::NotPermitted {
                 batch,
                 from,
@@ -638,6 +661,11 @@ pub async fn revert(pool: &MySqlPool, batch: u64, reason: &str) -> Result<(), Pa
     .bind(batch)
     .execute(&mut *tx)
     .await?;
+    // The tx never reached the chain: no fee was charged or paid.
+    sqlx::query("UPDATE payout_fees SET reverted = 1 WHERE batch_id = ?")
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -859,26 +887,207 @@ pub async fn pool_totals(pool: &MySqlPool) -> Result<PoolTotals, PayoutError> {
     })
 }
 
-/// The MySQL lock held by the one payments process of a pool; released when dropped (the
-/// connection closes) or when MySQL loses the connection.
-#[derive(Debug)]
-pub struct RunnerLock {
-    _connection: sqlx::pool::PoolConnection<MySql>,
+/// The pool's books, to the atomic unit. Every atomic unit credited (block and PPS ledger
+/// lines) is still due (balances), was paid out (`payments`, net), or was charged as a
+/// withdrawal fee (`payout_fees`); the network fees the wallet paid come out of what the pool
+/// keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Books {
+    pub credited: u128,
+    pub due: u128,
+    pub paid: u128,
+    pub fees_charged: u128,
+    pub network_fees: u128,
 }
 
-/// Takes the payments runner lock without waiting: `None` when another process holds it.
-pub async fn try_lock_runner(pool: &MySqlPool) -> Result<Option<RunnerLock>, PayoutError> {
-    let mut connection = pool.acquire().await?;
-    let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK('rxpool.payments', 0)")
-        .fetch_one(&mut *connection)
-        .await?;
-    if got == Some(1) {
-        Ok(Some(RunnerLock {
-            _connection: connection,
-        }))
-    } else {
-        Ok(None)
+impl Books {
+    /// `credited - (due + paid + fees charged)`: zero when the books reconcile.
+    pub fn unaccounted(&self) -> i128 {
+        let accounted = self.due + self.paid + self.fees_charged;
+        i128::try_from(self.credited).unwrap_or(i128::MAX)
+            - i128::try_from(accounted).unwrap_or(i128::MAX)
     }
+
+    /// What the pool keeps of the fees: charged less the network fees (negative when the
+    /// pool paid more network fees than it charged, as under `feePolicy=pool`).
+    pub fn fee_income(&self) -> i128 {
+        i128::try_from(self.fees_charged).unwrap_or(i128::MAX)
+            - i128::try_from(self.network_fees).unwrap_or(i128::MAX)
+    }
+}
+
+/// Reads the books (one consistent snapshot per sum; run it while nothing is paid for an
+/// exact answer).
+pub async fn books(pool: &MySqlPool) -> Result<Books, PayoutError> {
+    let row = sqlx::query(
+        "SELECT \
+           CAST((SELECT COALESCE(SUM(amount), 0) FROM block_credits) + \
+                (SELECT COALESCE(SUM(amount), 0) FROM pps_credits) AS CHAR) AS credited, \
+           CAST((SELECT COALESCE(SUM(amount), 0) FROM balance) AS CHAR) AS due, \
+           CAST((SELECT COALESCE(SUM(amount), 0) FROM payments) AS CHAR) AS paid, \
+           CAST((SELECT COALESCE(SUM(withdrawal_fees), 0) FROM payout_fees WHERE reverted = 0) \
+                AS CHAR) AS charged, \
+           CAST((SELECT COALESCE(SUM(network_fee), 0) FROM payout_fees WHERE reverted = 0) \
+                AS CHAR) AS network",
+    )
+    .fetch_one(pool)
+    .await?;
+    let sum = |name: &str| -> Result<u128, PayoutError> {
+        let text: String = row.try_get(name)?;
+        text.parse()
+            .map_err(|_| PayoutError::Malformed(format!("{name} sum {text:?}")))
+    };
+    Ok(Books {
+        credited: sum("credited")?,
+        due: sum("due")?,
+        paid: sum("paid")?,
+        fees_charged: sum("charged")?,
+        network_fees: sum("network")?,
+    })
+}
+
+/// The network fee the pool wallet pays per payee, rounded up, over the last `window`
+/// payouts that reached the network; `None` before the first.
+pub async fn network_fee_per_payee(
+    pool: &MySqlPool,
+    window: u32,
+) -> Result<Option<Atomic>, PayoutError> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(f.network_fee), 0) AS UNSIGNED) AS fees, \
+                CAST(COALESCE(SUM(p.destinations), 0) AS UNSIGNED) AS payees \
+         FROM (SELECT batch_id, network_fee FROM payout_fees WHERE reverted = 0 \
+               ORDER BY batch_id DESC LIMIT ?) f \
+         JOIN payout_batches p ON p.id = f.batch_id",
+    )
+    .bind(window)
+    .fetch_one(pool)
+    .await?;
+    let fees: u64 = row.try_get("fees")?;
+    let payees: u64 = row.try_get("payees")?;
+    Ok((payees > 0).then(|| Atomic(fees.div_ceil(payees))))
+}
+
+/// Balance rows that hold money (each is one payee to pay some day).
+pub async fn payees_owed(pool: &MySqlPool) -> Result<u64, PayoutError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM balance WHERE amount > 0")
+        .fetch_one(pool)
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The payments runner lease (`payout_runner_lease`, `sql/0005_payout_fees.sql`): the one
+/// payments process of a pool holds it, renews it every few seconds and confirms it before
+/// every signing step. Unlike a `GET_LOCK` it does not live on a connection, so a killed or
+/// timed-out connection cannot free it unnoticed; a holder that dies frees it after `ttl`.
+/// Expiry is measured by MySQL's clock (`UTC_TIMESTAMP(3)`), never the hosts'.
+#[derive(Debug, Clone)]
+pub struct RunnerLease {
+    pool: MySqlPool,
+    holder: String,
+    ttl: std::time::Duration,
+}
+
+/// How long a lease lasts without renewal.
+pub const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+const LEASE_NAME: &str = "payments";
+
+impl RunnerLease {
+    /// Takes the lease for `holder` (a name unique to this process) if it is free, expired,
+    /// or already this holder's; `None` when another holder's lease is live.
+    pub async fn acquire(
+        pool: &MySqlPool,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<RunnerLease>, PayoutError> {
+        let done = sqlx::query(
+            "UPDATE payout_runner_lease SET \
+             acquired_at = IF(holder = ?, acquired_at, UTC_TIMESTAMP(3)), holder = ?, \
+             expires_at = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND, renewals = renewals + 1 \
+             WHERE name = ? AND (holder = ? OR expires_at <= UTC_TIMESTAMP(3))",
+        )
+        .bind(holder)
+        .bind(holder)
+        .bind(micros(ttl))
+        .bind(LEASE_NAME)
+        .bind(holder)
+        .execute(pool)
+        .await?;
+        Ok((done.rows_affected() == 1).then(|| RunnerLease {
+            pool: pool.clone(),
+            holder: holder.to_owned(),
+            ttl,
+        }))
+    }
+
+    /// Extends the lease if it is still this holder's and not expired; `false` when it was
+    /// lost (expired, or taken by another process). Never takes back a lost lease.
+    pub async fn renew(&self) -> Result<bool, PayoutError> {
+        let done = sqlx::query(
+            "UPDATE payout_runner_lease SET \
+             expires_at = UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND, renewals = renewals + 1 \
+             WHERE name = ? AND holder = ? AND expires_at > UTC_TIMESTAMP(3)",
+        )
+        .bind(micros(self.ttl))
+        .bind(LEASE_NAME)
+        .bind(&self.holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes the lease again after it was lost, if it is free or expired (see
+    /// [`RunnerLease::acquire`]); returns whether this holder has it now.
+    pub async fn reacquire(&self) -> Result<bool, PayoutError> {
+        Ok(RunnerLease::acquire(&self.pool, &self.holder, self.ttl)
+            .await?
+            .is_some())
+    }
+
+    /// Gives the lease up (clean shutdown, end of an admin cycle). Changes nothing if another
+    /// holder has it.
+    pub async fn release(&self) -> Result<(), PayoutError> {
+        sqlx::query(
+            "UPDATE payout_runner_lease SET holder = '', expires_at = UTC_TIMESTAMP(3) \
+             WHERE name = ? AND holder = ?",
+        )
+        .bind(LEASE_NAME)
+        .bind(&self.holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    pub fn ttl(&self) -> std::time::Duration {
+        self.ttl
+    }
+}
+
+/// Who holds the runner lease and for how much longer (negative: expired), for operators
+/// and tests.
+pub async fn lease_holder(pool: &MySqlPool) -> Result<Option<(String, i64)>, PayoutError> {
+    let row = sqlx::query(
+        "SELECT holder, CAST(TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(3), expires_at) / 1000 \
+         AS SIGNED) AS left_ms FROM payout_runner_lease WHERE name = ?",
+    )
+    .bind(LEASE_NAME)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| -> Result<_, PayoutError> {
+        let holder: String = row.try_get("holder")?;
+        let left: i64 = row.try_get("left_ms")?;
+        Ok((holder, left))
+    })
+    .transpose()
+    .map(|h| h.filter(|(holder, _)| !holder.is_empty()))
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Asks the running payments role for a cycle now (`rxpool admin payments run-now`).
