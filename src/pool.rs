@@ -6,6 +6,7 @@
 //! `login` (login/password syntax), `jobs` (extra nonces, job ring, duplicates), `vardiff`,
 //! `trust`, `bans` (ratio bans, permanent bans, IP caps, token buckets), `templates` (the current
 //! and previous templates), `settings`, `state` (what sessions share, and the service seams),
+//! `miner` (a logged-in miner's state, which the session holds and lends to `validate`),
 //! `session` (one connection's state machine and methods), `validate` (the share path),
 //! `found_block` (a found block recorded before it is submitted),
 //! `listener` (TCP/TLS accept and the connection loop), `proxy_protocol` (PROXY headers from
@@ -19,6 +20,7 @@ pub mod found_block;
 pub mod jobs;
 pub mod listener;
 pub mod login;
+pub mod miner;
 pub mod notify;
 pub mod protocol;
 pub mod proxy_protocol;

@@ -257,7 +257,10 @@ pub async fn connection<R, W>(
     }
     let _ = write.shutdown().await;
     // A spot check still running counts against the ban ratio even after a disconnect.
-    super::validate::finish_check(&shared, &mut session).await;
+    let ip = session.ip;
+    if let Some(miner) = session.miner_mut() {
+        super::validate::finish_check(&shared, miner, ip).await;
+    }
     if session.miner().is_some() {
         shared.stats.miner_left(port.port);
     }

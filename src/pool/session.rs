@@ -5,14 +5,17 @@
 //! this connection's state, never looked up by `params.id` (nodejs-pool's bug, §12.12); a
 //! `params.id` that does not match is "Unauthenticated". State machine:
 //! `Connected --login ok--> Mining`; every other method before login is "Unauthenticated";
-//! there is no way back (the connection closes instead). The share path itself is in
-//! `validate`. Rejections are values ([`Rejection`]), counted in `Shared::rejections`.
+//! there is no way back (the connection closes instead). A logged-in session holds its
+//! [`Miner`] (`miner`); the share path itself is in `validate`, which the session lends that
+//! miner and its IP for each `submit`. Rejections are values ([`Rejection`]), counted in
+//! `Shared::rejections`.
 
 use super::bans::TokenBucket;
 use super::jobs::{
     ExtraNonce, Job, JobId, JobRing, PROXY_POOL_NONCE_OFFSET, PROXY_WORKER_NONCE_OFFSET,
 };
 use super::login::{self, ClientKind};
+use super::miner::{ALGO, Miner, TargetCache};
 use super::protocol::{
     self, EXTENSIONS, HexStr, JobMessage, LoginParams, LoginResult, Request, SessionParams, Status,
     SubmitParams,
@@ -20,15 +23,12 @@ use super::protocol::{
 use super::rejection::Rejection;
 use super::state::{EmailRegistration, Shared};
 use super::templates::TemplateSlot;
-use super::trust::Verdict;
+use super::validate::{self, Refusal};
 use super::vardiff::{DiffMode, Vardiff};
-use crate::domain::{Difficulty, PoolType, Target, UnixMillis, WalletAddress};
+use crate::domain::{Difficulty, PoolType, UnixMillis, WalletAddress};
 use crate::monero::blob::{MAX_HASHING_BLOB, Template};
 use std::net::IpAddr;
 use std::sync::Arc;
-
-/// The algorithm name jobs carry (`algo` extension).
-pub const ALGO: &str = "rx/0";
 
 /// The port a session came in on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,28 +40,6 @@ pub struct PortInfo {
     /// Connections start with a PROXY protocol header (`port_config.proxyProtocol`), taken
     /// only from `[pool] proxy_addresses`.
     pub proxy_protocol: bool,
-}
-
-/// A logged-in miner.
-#[derive(Debug)]
-pub struct Miner {
-    pub payout: Arc<str>,
-    pub worker: Arc<str>,
-    pub client: ClientKind,
-    pub mode: DiffMode,
-    /// The miner's difficulty: the next job's, unless above that template's network
-    /// difficulty (a job is never harder than its block, see `jobs`).
-    pub difficulty: Difficulty,
-    pub vardiff: Vardiff,
-    pub jobs: JobRing,
-    /// The target hex of `difficulty`, for jobs.
-    pub target: TargetCache,
-    /// Whether the miner's client takes `algo` in submits (it sent an `algo` list).
-    pub algo_extension: bool,
-    pub shares: u64,
-    /// The check of the last sampled share (run after its reply); the next submit waits
-    /// for it and counts a failed one against the ban ratio.
-    pub pending_check: Option<tokio::task::JoinHandle<Verdict>>,
 }
 
 /// Where the session is.
@@ -231,11 +209,15 @@ impl Session {
                     if let Err(r) = self.check_session_id(p.id.as_deref()) {
                         return self.reject(shared, id, r);
                     }
-                    match super::validate::submit(shared, self, p).await {
+                    let (ip, pool_type) = (self.ip, self.port.pool_type);
+                    let Some(miner) = self.miner_mut() else {
+                        return self.reject(shared, id, Rejection::Unauthenticated);
+                    };
+                    match validate::submit(shared, miner, ip, pool_type, p).await {
                         Ok(_) => {
                             Action::Reply(protocol::reply_ok(&request.id, &Status { status: "OK" }))
                         }
-                        Err(super::validate::Refusal { rejection, ban }) => {
+                        Err(Refusal { rejection, ban }) => {
                             let action = self.reject(shared, id, rejection);
                             if ban {
                                 return Action::ReplyAndClose(action.into_bytes());
@@ -484,28 +466,5 @@ impl Session {
         };
         miner.jobs.push(job);
         Ok(rendered)
-    }
-}
-
-/// The stratum target of the miner's difficulty, recomputed only when the difficulty changes
-/// (a 256-bit division otherwise paid on every job).
-#[derive(Debug, Clone, Default)]
-pub struct TargetCache {
-    cached: Option<(Difficulty, String)>,
-}
-
-impl TargetCache {
-    /// The target hex for `difficulty`: 4 bytes up to 2^32 − 1, 8 bytes above.
-    pub fn of(&mut self, difficulty: Difficulty) -> &str {
-        let stale = self.cached.as_ref().is_none_or(|(d, _)| *d != difficulty);
-        if stale {
-            let width = if difficulty.0 <= u128::from(u32::MAX) {
-                Target::Four
-            } else {
-                Target::Eight
-            };
-            self.cached = Some((difficulty, width.hex(difficulty)));
-        }
-        self.cached.as_ref().map_or("", |(_, hex)| hex)
     }
 }

@@ -13,14 +13,17 @@
 //! hash is done, whether or not the connection is still open. The session awaits that check
 //! before it handles its next share, and counts a failed one against the ban ratio there.
 //! A share refused as "Overloaded" is forgotten (the same nonce may be sent again).
+//!
+//! It works on one logged-in [`Miner`] (lent by its session), the connection's IP and the
+//! port's pool type; it never sees the session itself.
 
 use super::jobs::{self, SubmitKeyError};
+use super::miner::{ALGO, Miner};
 use super::protocol::SubmitParams;
 use super::rejection::Rejection;
-use super::session::{ALGO, Miner, Session};
 use super::state::{BoxFuture, HashFailure, Shared};
 use super::trust::{Claim, Decision, Verdict, Who};
-use crate::domain::{Hash32, Height};
+use crate::domain::{Hash32, Height, PoolType};
 use crate::store::lmdb::{BlockStatus, FoundBlock, NewShare};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -52,24 +55,22 @@ impl From<Rejection> for Refusal {
     }
 }
 
-/// Validates and records one share.
+/// Validates and records one share of `miner`, connected from `ip` on a `pool_type` port.
 pub async fn submit(
     shared: &Arc<Shared>,
-    session: &mut Session,
+    miner: &mut Miner,
+    ip: IpAddr,
+    pool_type: PoolType,
     params: SubmitParams,
 ) -> Result<ShareOutcome, Refusal> {
     // The previous sampled share's check ends before this share is looked at.
-    if finish_check(shared, session).await {
+    if finish_check(shared, miner, ip).await {
         return Err(Refusal {
             rejection: Rejection::WrongHash,
             ban: true,
         });
     }
-    let ip = session.ip;
-    let result = check(shared, session, &params).await;
-    let Some(miner) = session.miner_mut() else {
-        return result;
-    };
+    let result = check(shared, miner, ip, pool_type, &params).await;
     match result {
         Ok(_) => {
             shared
@@ -96,14 +97,10 @@ pub async fn submit(
     }
 }
 
-/// Waits for the session's pending spot check, if any (before its next share, and when the
-/// connection ends); a failed one is a bad share now (its trust is already gone,
+/// Waits for the miner's pending spot check, if any (before its next share, and when the
+/// connection ends); a failed one is a bad share of `ip` now (its trust is already gone,
 /// process-wide). Returns whether that banned the IP.
-pub async fn finish_check(shared: &Shared, session: &mut Session) -> bool {
-    let ip = session.ip;
-    let Some(miner) = session.miner_mut() else {
-        return false;
-    };
+pub async fn finish_check(shared: &Shared, miner: &mut Miner, ip: IpAddr) -> bool {
     let Some(pending) = miner.pending_check.take() else {
         return false;
     };
@@ -137,15 +134,12 @@ fn overloaded(miner: &mut Miner, job_id: jobs::JobId, nonces: (u32, u32, u32)) -
 
 async fn check(
     shared: &Arc<Shared>,
-    session: &mut Session,
+    miner: &mut Miner,
+    ip: IpAddr,
+    pool_type: PoolType,
     params: &SubmitParams,
 ) -> Result<ShareOutcome, Refusal> {
     let settings = shared.settings();
-    let pool_type = session.port.pool_type;
-    let ip = session.ip;
-    let Some(miner) = session.miner_mut() else {
-        return Err(Rejection::Unauthenticated.into());
-    };
     let job_id = jobs::JobId::parse(&params.job_id).ok_or(Rejection::InvalidJobId)?;
     if params
         .algo
