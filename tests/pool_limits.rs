@@ -352,7 +352,8 @@ async fn wait_port(port: u16, open: bool) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_changed_in_mysql_apply_without_a_restart() {
-    let (url, db, port) = pool_db::pool_database("pool_limits_refresh", ADDR, 1).await;
+    let (url, db, port) =
+        pool_db::pool_database_at_difficulty_one("pool_limits_refresh", ADDR).await;
     let pps = free_port().unwrap();
     mysql::registry::upsert_port(
         &db,
@@ -367,9 +368,6 @@ async fn settings_changed_in_mysql_apply_without_a_restart() {
     )
     .await
     .unwrap();
-    mysql::set_setting(&db, "pool.minDifficulty", "1")
-        .await
-        .unwrap();
     let monerod = Monerod::start(MonerodOptions {
         fixed_difficulty: 1,
     })

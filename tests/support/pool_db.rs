@@ -1,7 +1,8 @@
 //! What tests that run the pool role (`pool::run`) need: a fresh migrated database on the
 //! shared devnet MariaDB with `pool.address` set and `port_config` holding exactly one stratum
 //! port on a free loopback port (the seeded 3333/5555/7777 may be taken by other processes on
-//! this host), the role's `config.toml`, a clean stop of the role, and a real share for a job.
+//! this host), the role's `config.toml`, its port once open, a clean stop of the role, and a
+//! real share for a job.
 
 use rxpool::devnet::{MariaDb, free_port};
 use rxpool::domain::PoolType;
@@ -41,6 +42,19 @@ pub async fn pool_database(
     )
     .await
     .unwrap();
+    (url, db, port)
+}
+
+/// [`pool_database`] with a port of difficulty 1 and `pool.minDifficulty` 1, so that every
+/// share of a difficulty-1 job counts (the default minimum would raise the port's difficulty).
+pub async fn pool_database_at_difficulty_one(
+    name: &str,
+    pool_address: &str,
+) -> (String, sqlx::MySqlPool, u16) {
+    let (url, db, port) = pool_database(name, pool_address, 1).await;
+    mysql::set_setting(&db, "pool.minDifficulty", "1")
+        .await
+        .unwrap();
     (url, db, port)
 }
 
@@ -87,6 +101,29 @@ verifier_threads = 1
 "#,
         lmdb.display(),
     )
+}
+
+/// Connects to the stratum `port` on loopback once the pool opens it, trying every 100 ms for
+/// up to 120 s (on a loaded 2-core machine a role's start, with MySQL and the RandomX cache,
+/// can take many seconds). `None` as soon as `running` says the pool ended before opening it.
+pub async fn connect_when_open(
+    port: u16,
+    mut running: impl FnMut() -> bool,
+) -> Option<tokio::net::TcpStream> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            return Some(s);
+        }
+        if !running() {
+            return None;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pool port never opened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Cancels the pool role and waits for it to finish cleanly (30 s at most).
