@@ -92,7 +92,7 @@ async fn find_block_in_a_pool_killed_at(
         .await;
     let job = login["result"]["job"].clone();
     assert!(job["blob"].is_string(), "{login}");
-    let (nonce, result) = pool_db::mine_share(verifier, &job).await;
+    let (nonce, result) = stratum::mine_share(verifier, &job).await;
     // Difficulty 1: the share is a block. The pool dies before it answers.
     let reply = client
         .try_call(

@@ -7,7 +7,7 @@
 mod stratum;
 
 use rxpool::devnet::{Monerod, MonerodOptions};
-use rxpool::domain::{Difficulty, Hash32, Target};
+use rxpool::domain::{Difficulty, Hash32};
 use rxpool::monero::pow::{PowAlgo, Verifier};
 use rxpool::pool::settings::PoolSettings;
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use stratum::{
-    ADDR, Client, TestPool, connect, error_of, start_pool, start_pool_with, test_settings,
+    ADDR, Client, TestPool, connect, error_of, mine, start_pool, start_pool_with, test_settings,
 };
 
 async fn login<S: AsyncRead + AsyncWrite + Unpin>(c: &mut Client<S>, login: &str) -> Value {
@@ -30,23 +30,6 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(c: &mut Client<S>, login: &str
     assert_eq!(error_of(&r), None, "{r}");
     assert_eq!(r["result"]["status"], "OK");
     r["result"].clone()
-}
-
-/// Mines `job` for real: the first nonce whose RandomX hash meets (or, with `want_meet`
-/// false, misses) the job target. Returns (nonce hex, result hex).
-async fn mine(verifier: &Verifier, job: &Value, want_meet: bool) -> (String, String) {
-    let blob = hex::decode(job["blob"].as_str().unwrap()).unwrap();
-    let seed: Hash32 = job["seed_hash"].as_str().unwrap().parse().unwrap();
-    let diff = Target::difficulty_of_hex(job["target"].as_str().unwrap()).unwrap();
-    for nonce in 0u32..100_000 {
-        let mut b = blob.clone();
-        b[39..43].copy_from_slice(&nonce.to_le_bytes());
-        let hash = verifier.hash(PowAlgo::RandomX, seed, b).await.unwrap();
-        if diff.is_met_by(&hash) == want_meet {
-            return (hex::encode(nonce.to_le_bytes()), hash.to_string());
-        }
-    }
-    panic!("no nonce found");
 }
 
 fn submit_params(job: &Value, nonce: &str, result: &str) -> Value {

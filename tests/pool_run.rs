@@ -41,7 +41,7 @@ async fn run_serves_mysql_ports_heartbeats_and_flushes_shares_on_shutdown() {
     assert!(job["blob"].is_string(), "{login}");
 
     let verifier = Verifier::new(VerifierConfig::light(1));
-    let (nonce, result) = pool_db::mine_share(&verifier, &job).await;
+    let (nonce, result) = stratum::mine_share(&verifier, &job).await;
     let r = client
         .call(
             "submit",

@@ -1,8 +1,7 @@
 //! What tests that run the pool role (`pool::run`) need: a fresh migrated database on the
 //! shared devnet MariaDB with `pool.address` set and `port_config` holding exactly one stratum
 //! port on a free loopback port (the seeded 3333/5555/7777 may be taken by other processes on
-//! this host), the role's `config.toml`, its port once open, a clean stop of the role, and a
-//! real share for a job.
+//! this host), the role's `config.toml`, its port once open, and a clean stop of the role.
 
 use rxpool::devnet::{MariaDb, free_port};
 use rxpool::domain::PoolType;
@@ -134,27 +133,4 @@ pub async fn stop(shutdown: CancellationToken, role: tokio::task::JoinHandle<any
         .expect("pool did not stop")
         .unwrap()
         .unwrap();
-}
-
-/// Mines a stratum `job` for real (light-mode RandomX on `verifier`): the first nonce whose
-/// hash meets the job target. Returns (nonce hex, result hex) for `submit`.
-pub async fn mine_share(
-    verifier: &rxpool::monero::pow::Verifier,
-    job: &serde_json::Value,
-) -> (String, String) {
-    use rxpool::domain::{Hash32, Target};
-    use rxpool::monero::pow::PowAlgo;
-    let seed: Hash32 = job["seed_hash"].as_str().unwrap().parse().unwrap();
-    verifier.set_seeds(seed, None);
-    let blob = hex::decode(job["blob"].as_str().unwrap()).unwrap();
-    let diff = Target::difficulty_of_hex(job["target"].as_str().unwrap()).unwrap();
-    for nonce in 0u32..10_000 {
-        let mut b = blob.clone();
-        b[39..43].copy_from_slice(&nonce.to_le_bytes());
-        let hash = verifier.hash(PowAlgo::RandomX, seed, b).await.unwrap();
-        if diff.is_met_by(&hash) {
-            return (hex::encode(nonce.to_le_bytes()), hash.to_string());
-        }
-    }
-    panic!("no nonce meets the job target");
 }

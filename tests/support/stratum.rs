@@ -1,10 +1,11 @@
 //! The stratum side of the pool tests: a pool started in this process on one loopback port
 //! (light-mode RandomX verifier, LMDB in a temp dir, templates from regtest monerod when given
-//! a daemon), and a line client that speaks stratum to a pool, in process or not.
+//! a daemon), a line client that speaks stratum to a pool, in process or not, and shares
+//! mined for real for its jobs.
 
-use rxpool::domain::{Difficulty, PoolType, SystemClock};
+use rxpool::domain::{Difficulty, Hash32, PoolType, SystemClock, Target};
 use rxpool::monero::daemon::DaemonClient;
-use rxpool::monero::pow::{Verifier, VerifierConfig};
+use rxpool::monero::pow::{PowAlgo, Verifier, VerifierConfig};
 use rxpool::pool::services::{DaemonSubmitter, LmdbSink, VerifierHasher};
 use rxpool::pool::session::PortInfo;
 use rxpool::pool::settings::PoolSettings;
@@ -316,4 +317,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
 pub fn error_of(reply: &Value) -> Option<&str> {
     reply["error"]["message"].as_str()
+}
+
+/// Mines `job` for real: the first nonce whose RandomX hash meets (or, with `want_meet`
+/// false, misses) the job target. Returns (nonce hex, result hex).
+pub async fn mine(verifier: &Verifier, job: &Value, want_meet: bool) -> (String, String) {
+    let blob = hex::decode(job["blob"].as_str().unwrap()).unwrap();
+    let seed: Hash32 = job["seed_hash"].as_str().unwrap().parse().unwrap();
+    let diff = Target::difficulty_of_hex(job["target"].as_str().unwrap()).unwrap();
+    for nonce in 0u32..100_000 {
+        let mut b = blob.clone();
+        b[39..43].copy_from_slice(&nonce.to_le_bytes());
+        let hash = verifier.hash(PowAlgo::RandomX, seed, b).await.unwrap();
+        if diff.is_met_by(&hash) == want_meet {
+            return (hex::encode(nonce.to_le_bytes()), hash.to_string());
+        }
+    }
+    panic!("no nonce found");
+}
+
+/// A share for `job` mined on a verifier of the test's own, seeded with the job's seed first
+/// (the pool's verifier is in another task or process). Returns (nonce hex, result hex).
+pub async fn mine_share(verifier: &Verifier, job: &Value) -> (String, String) {
+    let seed: Hash32 = job["seed_hash"].as_str().unwrap().parse().unwrap();
+    verifier.set_seeds(seed, None);
+    mine(verifier, job, true).await
 }
