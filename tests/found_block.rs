@@ -16,6 +16,9 @@
 #[path = "support/pool_db.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod pool_db;
+#[path = "support/stratum.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
+mod stratum;
 #[path = "block_manager/support.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod support;
@@ -34,9 +37,9 @@ use rxpool::monero::pow::{Verifier, VerifierConfig};
 use rxpool::monero::wallet::Wallet;
 use rxpool::store::lmdb::BlockStatus;
 use rxpool::store::mysql::block_issues::{self, IssueKind};
-use rxpool::store::mysql::{self, credits};
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use rxpool::store::mysql::credits;
+use serde_json::json;
+use stratum::Client;
 use tokio_util::sync::CancellationToken;
 
 const CHILD: &str = "FOUND_BLOCK_CHILD";
@@ -61,33 +64,6 @@ async fn child_process_entry() {
     rxpool::pool::run(config, shutdown).await.unwrap();
 }
 
-async fn call(
-    io: &mut BufReader<tokio::net::TcpStream>,
-    id: u64,
-    method: &str,
-    params: Value,
-) -> Option<Value> {
-    let req = json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params});
-    io.get_mut()
-        .write_all(format!("{req}\n").as_bytes())
-        .await
-        .ok()?;
-    loop {
-        let mut line = String::new();
-        let n = tokio::time::timeout(Duration::from_secs(60), io.read_line(&mut line))
-            .await
-            .unwrap()
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        let v: Value = serde_json::from_str(&line).unwrap();
-        if v["id"] == json!(id) {
-            return Some(v);
-        }
-    }
-}
-
 /// Starts the pool role in a child process with `failpoint` armed, mines one block through
 /// it and waits for the child to abort at the fail point. Returns the template height mined.
 async fn find_block_in_a_pool_killed_at(
@@ -106,49 +82,24 @@ async fn find_block_in_a_pool_killed_at(
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let stream = loop {
-        if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            break s;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "pool child ended before opening its port"
-        );
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "pool port never opened"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let mut io = BufReader::new(stream);
-    // Until its first template, the pool refuses logins.
-    let mut login = json!(null);
-    for _ in 0..600 {
-        login = call(
-            &mut io,
-            1,
-            "login",
-            json!({"login": ADDR, "pass": "x", "rigid": "rig1"}),
-        )
+    let stream = pool_db::connect_when_open(port, || child.try_wait().unwrap().is_none())
         .await
-        .unwrap();
-        if login["error"].is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        .expect("pool child ended before opening its port");
+    let mut client = Client::new(stream).waiting(Duration::from_secs(60));
+    // Until its first template, the pool refuses logins.
+    let login = client
+        .login_when_ready(json!({"login": ADDR, "pass": "x", "rigid": "rig1"}))
+        .await;
     let job = login["result"]["job"].clone();
     assert!(job["blob"].is_string(), "{login}");
-    let (nonce, result) = pool_db::mine_share(verifier, &job).await;
+    let (nonce, result) = stratum::mine_share(verifier, &job).await;
     // Difficulty 1: the share is a block. The pool dies before it answers.
-    let reply = call(
-        &mut io,
-        2,
-        "submit",
-        json!({"id": login["result"]["id"], "job_id": job["job_id"], "nonce": nonce, "result": result}),
-    )
-    .await;
+    let reply = client
+        .try_call(
+            "submit",
+            json!({"id": login["result"]["id"], "job_id": job["job_id"], "nonce": nonce, "result": result}),
+        )
+        .await;
     assert!(
         reply.is_none(),
         "the pool answered instead of dying: {reply:?}"
@@ -174,10 +125,7 @@ fn finder_shares(store: &rxpool::store::lmdb::ShareStore, height: Height) -> usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_block_found_by_a_pool_killed_before_or_after_submitting_it_is_credited_once() {
-    let (url, db, port) = pool_db::pool_database("found_block", ADDR, 1).await;
-    mysql::set_setting(&db, "pool.minDifficulty", "1")
-        .await
-        .unwrap();
+    let (url, db, port) = pool_db::pool_database_at_difficulty_one("found_block", ADDR).await;
     let monerod = Monerod::start(MonerodOptions {
         fixed_difficulty: 1,
     })

@@ -2,214 +2,23 @@
 //! RandomX (the pool's verifier, and a test miner that hashes for real), and LMDB in a temp
 //! dir. Each test starts its own pool on free loopback ports.
 
+#[path = "support/stratum.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
+mod stratum;
+
 use rxpool::devnet::{Monerod, MonerodOptions};
-use rxpool::domain::{Difficulty, Hash32, PoolType, SystemClock, Target};
-use rxpool::monero::daemon::DaemonClient;
-use rxpool::monero::pow::{PowAlgo, Verifier, VerifierConfig};
-use rxpool::pool::services::{DaemonSubmitter, LmdbSink, VerifierHasher};
-use rxpool::pool::session::PortInfo;
+use rxpool::domain::{Difficulty, Hash32};
+use rxpool::monero::pow::{PowAlgo, Verifier};
 use rxpool::pool::settings::PoolSettings;
-use rxpool::pool::state::Shared;
-use rxpool::store::lmdb::{ShareStore, StoreOptions, WriterConfig};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt};
 
-const ADDR: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
-
-struct TestPool {
-    shared: Arc<Shared>,
-    addr: SocketAddr,
-    store: Arc<ShareStore>,
-    verifier: Verifier,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for TestPool {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-fn test_settings() -> PoolSettings {
-    let defaults = PoolSettings::default();
-    PoolSettings {
-        pool_address: ADDR.into(),
-        vardiff: rxpool::pool::vardiff::VardiffConfig {
-            min: 1,
-            ..defaults.vardiff.clone()
-        },
-        template_poll: Duration::from_millis(100),
-        ..defaults
-    }
-}
-
-async fn start_pool(
-    daemon_urls: &[String],
-    settings: PoolSettings,
-    port_difficulty: u128,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) -> TestPool {
-    start_pool_with(daemon_urls, settings, port_difficulty, tls, |_| {}).await
-}
-
-/// [`start_pool`], with `customize` applied to the shared state before the pool starts
-/// (a trust draw or a hasher in front of the real verifier).
-async fn start_pool_with(
-    daemon_urls: &[String],
-    settings: PoolSettings,
-    port_difficulty: u128,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    customize: impl FnOnce(&mut Shared),
-) -> TestPool {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ShareStore::open(&StoreOptions {
-        map_size: 64 << 20,
-        ..StoreOptions::new(dir.path())
-    })
-    .unwrap();
-    let writer = store.writer(WriterConfig::default()).unwrap();
-    let verifier = Verifier::new(VerifierConfig::light(1));
-    let daemon =
-        Arc::new(DaemonClient::with_timeout(daemon_urls, Duration::from_secs(30)).unwrap());
-    let mut shared = Shared::new(
-        settings,
-        0x0a0b_0c0d,
-        42,
-        Arc::new(VerifierHasher(verifier.clone())),
-        Arc::new(LmdbSink(writer)),
-        Arc::new(DaemonSubmitter(daemon.clone())),
-        Arc::new(SystemClock),
-    );
-    customize(&mut shared);
-    let shared = Arc::new(shared);
-    let shutdown = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    tracker.spawn(rxpool::pool::feed::run(
-        shared.clone(),
-        daemon,
-        shutdown.clone(),
-    ));
-    let port = PortInfo {
-        port: 0,
-        difficulty: Difficulty(port_difficulty),
-        pool_type: PoolType::Pplns,
-        tls: tls.is_some(),
-        proxy_protocol: false,
-    };
-    let addrs = rxpool::pool::start_listeners(
-        shared.clone(),
-        "127.0.0.1",
-        vec![(port, tls)],
-        &shutdown,
-        &tracker,
-    )
-    .await
-    .unwrap();
-    for _ in 0..600 {
-        if shared.current_template().is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        shared.current_template().is_some(),
-        "no template from monerod"
-    );
-    TestPool {
-        shared,
-        addr: addrs[0],
-        store,
-        verifier,
-        shutdown,
-        _dir: dir,
-    }
-}
-
-/// A stratum client: requests with increasing ids, pushes kept aside.
-struct Client<S> {
-    io: BufReader<S>,
-    next_id: u64,
-    pushes: Vec<Value>,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
-    fn new(stream: S) -> Client<S> {
-        Client {
-            io: BufReader::new(stream),
-            next_id: 1,
-            pushes: Vec::new(),
-        }
-    }
-
-    async fn send_raw(&mut self, bytes: &[u8]) {
-        self.io.get_mut().write_all(bytes).await.unwrap();
-    }
-
-    /// The next line, or `None` when the server closed the connection.
-    async fn line(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        let n = tokio::time::timeout(Duration::from_secs(30), self.io.read_line(&mut line))
-            .await
-            .expect("no answer within 30 s")
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        Some(serde_json::from_str(&line).unwrap_or(Value::String(line)))
-    }
-
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        let req = json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params});
-        self.send_raw(format!("{req}\n").as_bytes()).await;
-        loop {
-            let v = self.line().await.expect("connection closed");
-            if v.get("method") == Some(&json!("job")) {
-                self.pushes.push(v);
-                continue;
-            }
-            assert_eq!(v["id"], json!(id), "reply for another id: {v}");
-            return v;
-        }
-    }
-
-    async fn next_push(&mut self) -> Value {
-        if !self.pushes.is_empty() {
-            return self.pushes.remove(0);
-        }
-        loop {
-            let v = self.line().await.expect("connection closed");
-            if v.get("method") == Some(&json!("job")) {
-                return v["params"].clone();
-            }
-        }
-    }
-
-    async fn closed(&mut self) -> bool {
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), self.line()).await {
-                Ok(None) => return true,
-                Ok(Some(_)) => continue,
-                Err(_) => return false,
-            }
-        }
-    }
-}
-
-async fn connect(pool: &TestPool) -> Client<tokio::net::TcpStream> {
-    Client::new(tokio::net::TcpStream::connect(pool.addr).await.unwrap())
-}
-
-fn error_of(reply: &Value) -> Option<&str> {
-    reply["error"]["message"].as_str()
-}
+use stratum::{
+    ADDR, Client, TestPool, connect, error_of, mine, start_pool, start_pool_with, test_settings,
+};
 
 async fn login<S: AsyncRead + AsyncWrite + Unpin>(c: &mut Client<S>, login: &str) -> Value {
     let r = c
@@ -221,23 +30,6 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(c: &mut Client<S>, login: &str
     assert_eq!(error_of(&r), None, "{r}");
     assert_eq!(r["result"]["status"], "OK");
     r["result"].clone()
-}
-
-/// Mines `job` for real: the first nonce whose RandomX hash meets (or, with `want_meet`
-/// false, misses) the job target. Returns (nonce hex, result hex).
-async fn mine(verifier: &Verifier, job: &Value, want_meet: bool) -> (String, String) {
-    let blob = hex::decode(job["blob"].as_str().unwrap()).unwrap();
-    let seed: Hash32 = job["seed_hash"].as_str().unwrap().parse().unwrap();
-    let diff = Target::difficulty_of_hex(job["target"].as_str().unwrap()).unwrap();
-    for nonce in 0u32..100_000 {
-        let mut b = blob.clone();
-        b[39..43].copy_from_slice(&nonce.to_le_bytes());
-        let hash = verifier.hash(PowAlgo::RandomX, seed, b).await.unwrap();
-        if diff.is_met_by(&hash) == want_meet {
-            return (hex::encode(nonce.to_le_bytes()), hash.to_string());
-        }
-    }
-    panic!("no nonce found");
 }
 
 fn submit_params(job: &Value, nonce: &str, result: &str) -> Value {

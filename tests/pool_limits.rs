@@ -6,18 +6,16 @@
 #[path = "support/pool_db.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod pool_db;
+#[path = "support/stratum.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
+mod stratum;
 
 use rxpool::devnet::{Monerod, MonerodOptions, free_port};
-use rxpool::domain::{Difficulty, PoolType, SystemClock};
-use rxpool::monero::daemon::DaemonClient;
-use rxpool::monero::pow::{Verifier, VerifierConfig};
+use rxpool::domain::PoolType;
 use rxpool::pool::proxy_protocol::{TrustedProxies, V2_SIGNATURE};
 use rxpool::pool::rejection::Rejection;
-use rxpool::pool::services::{DaemonSubmitter, LmdbSink, VerifierHasher};
-use rxpool::pool::session::PortInfo;
 use rxpool::pool::settings::PoolSettings;
 use rxpool::pool::state::Shared;
-use rxpool::store::lmdb::{ShareStore, StoreOptions, WriterConfig};
 use rxpool::store::mysql::{self, PortConfig};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -26,173 +24,25 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-const ADDR: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
+use stratum::{ADDR, Client, Listen, TestPool, error_of, test_settings};
 
-/// A pool process on a loopback port; with a daemon it polls templates, without one it
-/// serves only what needs no template (connection limits).
-struct Pool {
-    shared: Arc<Shared>,
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-fn settings() -> PoolSettings {
-    let defaults = PoolSettings::default();
-    PoolSettings {
-        pool_address: ADDR.into(),
-        vardiff: rxpool::pool::vardiff::VardiffConfig {
-            min: 1,
-            ..defaults.vardiff.clone()
-        },
-        template_poll: Duration::from_millis(100),
-        ..defaults
-    }
-}
-
-/// Starts a pool; `prepare` may set what `pool::run` sets from config.toml before the
-/// state is shared (connection cap, trusted proxies).
+/// Starts a pool on a port of difficulty 1; `prepare` may set what `pool::run` sets from
+/// config.toml before the state is shared (connection cap, trusted proxies). With a daemon it
+/// polls templates, without one it serves only what needs no template (connection limits).
 async fn start(
     daemon: Option<&Monerod>,
     settings: PoolSettings,
     proxy_protocol: bool,
     prepare: impl FnOnce(&mut Shared),
-) -> Pool {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ShareStore::open(&StoreOptions {
-        map_size: 64 << 20,
-        ..StoreOptions::new(dir.path())
-    })
-    .unwrap();
-    let url = daemon.map_or("http://127.0.0.1:1".to_string(), |d| d.rpc_url());
-    let client = Arc::new(DaemonClient::with_timeout(&[url], Duration::from_secs(30)).unwrap());
-    let mut shared = Shared::new(
-        settings,
-        0x0a0b_0c0d,
-        7,
-        Arc::new(VerifierHasher(Verifier::new(VerifierConfig::light(1)))),
-        Arc::new(LmdbSink(store.writer(WriterConfig::default()).unwrap())),
-        Arc::new(DaemonSubmitter(client.clone())),
-        Arc::new(SystemClock),
-    );
-    prepare(&mut shared);
-    let shared = Arc::new(shared);
-    let shutdown = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    if daemon.is_some() {
-        tracker.spawn(rxpool::pool::feed::run(
-            shared.clone(),
-            client,
-            shutdown.clone(),
-        ));
-    }
-    let port = PortInfo {
-        port: 0,
-        difficulty: Difficulty(1),
-        pool_type: PoolType::Pplns,
-        tls: false,
+) -> TestPool {
+    let urls: Vec<String> = daemon.map(Monerod::rpc_url).into_iter().collect();
+    let listen = Listen {
+        difficulty: 1,
+        tls: None,
         proxy_protocol,
     };
-    let addr = rxpool::pool::start_listeners(
-        shared.clone(),
-        "127.0.0.1",
-        vec![(port, None)],
-        &shutdown,
-        &tracker,
-    )
-    .await
-    .unwrap()[0];
-    if daemon.is_some() {
-        for _ in 0..600 {
-            if shared.current_template().is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(shared.current_template().is_some(), "no template");
-    }
-    Pool {
-        shared,
-        addr,
-        shutdown,
-        _dir: dir,
-    }
-}
-
-/// A line-reading client.
-struct Client {
-    io: BufReader<TcpStream>,
-    next_id: u64,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        Client::over(TcpStream::connect(addr).await.unwrap())
-    }
-
-    fn over(stream: TcpStream) -> Client {
-        Client {
-            io: BufReader::new(stream),
-            next_id: 1,
-        }
-    }
-
-    /// The next line; `None` once the server closed (or reset) the connection.
-    async fn line(&mut self, wait: Duration) -> Option<Value> {
-        let mut line = String::new();
-        match tokio::time::timeout(wait, self.io.read_line(&mut line)).await {
-            Ok(Ok(n)) if n > 0 => Some(serde_json::from_str(&line).unwrap_or(Value::String(line))),
-            Ok(_) => None,
-            Err(_) => Some(Value::String("<silence>".into())),
-        }
-    }
-
-    async fn call(&mut self, method: &str, params: Value) -> Option<Value> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let req = json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params});
-        self.io
-            .get_mut()
-            .write_all(format!("{req}\n").as_bytes())
-            .await
-            .ok()?;
-        loop {
-            let v = self.line(Duration::from_secs(30)).await?;
-            if v["id"] == json!(id) {
-                return Some(v);
-            }
-        }
-    }
-
-    /// Whether the server closes the connection within 10 s (replies are skipped).
-    async fn closed(&mut self) -> bool {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while tokio::time::Instant::now() < deadline {
-            match self.line(Duration::from_secs(10)).await {
-                None => return true,
-                Some(Value::String(s)) if s == "<silence>" => return false,
-                Some(_) => {}
-            }
-        }
-        false
-    }
-
-    /// Whether the connection is still served: a keepalive gets an answer.
-    async fn served(&mut self) -> bool {
-        self.call("keepalived", json!({})).await.is_some()
-    }
-}
-
-fn error_of(reply: &Value) -> Option<&str> {
-    reply["error"]["message"].as_str()
+    stratum::start_pool_on(&urls, settings, listen, prepare).await
 }
 
 const TOO_MANY: &str = "Too many requests, slow down";
@@ -200,7 +50,7 @@ const TOO_MANY: &str = "Too many requests, slow down";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_keeps_hitting_the_rate_limit_is_closed_after_a_bounded_number_of_refusals()
  {
-    let pool = start(None, settings(), false, |_| {}).await;
+    let pool = start(None, test_settings(), false, |_| {}).await;
     let limit = pool.shared.settings().protocol_error_limit;
     let stream = TcpStream::connect(pool.addr).await.unwrap();
     let (read, mut write) = stream.into_split();
@@ -247,7 +97,7 @@ async fn a_connection_that_keeps_hitting_the_rate_limit_is_closed_after_a_bounde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_under_its_rate_limit_is_never_closed_for_occasional_refusals() {
-    let pool = start(None, settings(), false, |_| {}).await;
+    let pool = start(None, test_settings(), false, |_| {}).await;
     let limit = pool.shared.settings().protocol_error_limit;
     let mut c = Client::connect(pool.addr).await;
     // Each round drains the burst and runs `limit` refusals in a row, then waits for a
@@ -255,7 +105,7 @@ async fn a_miner_under_its_rate_limit_is_never_closed_for_occasional_refusals() 
     for _ in 0..3 {
         let mut refused = 0;
         while refused < limit {
-            let r = c.call("keepalived", json!({})).await.expect("closed");
+            let r = c.try_call("keepalived", json!({})).await.expect("closed");
             if error_of(&r) == Some(TOO_MANY) {
                 refused += 1;
             }
@@ -272,7 +122,7 @@ async fn the_invalid_share_ratio_follows_the_ip_across_reconnects() {
     })
     .await
     .unwrap();
-    let mut s = settings();
+    let mut s = test_settings();
     s.bans.threshold = 4;
     s.bans.length_secs = 60;
     let pool = start(Some(&monerod), s, false, |_| {}).await;
@@ -282,7 +132,7 @@ async fn the_invalid_share_ratio_follows_the_ip_across_reconnects() {
     for round in 0..2 {
         let mut c = Client::connect(pool.addr).await;
         let login = c
-            .call("login", json!({"login": ADDR, "pass": "x"}))
+            .try_call("login", json!({"login": ADDR, "pass": "x"}))
             .await
             .unwrap();
         let job = login["result"]["job"].clone();
@@ -290,7 +140,7 @@ async fn the_invalid_share_ratio_follows_the_ip_across_reconnects() {
         for _ in 0..2 {
             nonce += 1;
             let r = c
-                .call(
+                .try_call(
                     "submit",
                     json!({"id": job["id"], "job_id": job["job_id"], "nonce": hex::encode(nonce.to_le_bytes()), "result": "22".repeat(32)}),
                 )
@@ -304,7 +154,7 @@ async fn the_invalid_share_ratio_follows_the_ip_across_reconnects() {
     }
     let mut d = Client::connect(pool.addr).await;
     let r = d
-        .call("login", json!({"login": ADDR, "pass": "x"}))
+        .try_call("login", json!({"login": ADDR, "pass": "x"}))
         .await
         .unwrap();
     assert_eq!(error_of(&r), Some("IP Address currently banned"));
@@ -312,7 +162,7 @@ async fn the_invalid_share_ratio_follows_the_ip_across_reconnects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_global_connection_cap_closes_connections_past_it_and_frees_slots_on_close() {
-    let pool = start(None, settings(), false, |shared| {
+    let pool = start(None, test_settings(), false, |shared| {
         shared.connection_cap = Arc::new(tokio::sync::Semaphore::new(2));
     })
     .await;
@@ -348,16 +198,16 @@ fn v1(source: &str) -> Vec<u8> {
 }
 
 /// Connects and sends `header` first.
-async fn via_proxy(pool: &Pool, header: &[u8]) -> Client {
+async fn via_proxy(pool: &TestPool, header: &[u8]) -> Client<TcpStream> {
     let mut stream = TcpStream::connect(pool.addr).await.unwrap();
     stream.write_all(header).await.unwrap();
-    Client::over(stream)
+    Client::new(stream)
 }
 
 fn proxy_settings(max_per_ip: u32) -> PoolSettings {
     PoolSettings {
         max_connections_per_ip: max_per_ip,
-        ..settings()
+        ..test_settings()
     }
 }
 
@@ -397,7 +247,7 @@ async fn a_ban_covers_the_whole_ipv6_slash_64_of_the_banned_address() {
         .bans
         .ban_ip("2001:db8:5:6::1".parse().unwrap(), now, 60);
     let mut c = via_proxy(&pool, &v1("2001:db8:5:6:9::2")).await;
-    let r = c.call("keepalived", json!({})).await.unwrap();
+    let r = c.try_call("keepalived", json!({})).await.unwrap();
     assert_eq!(error_of(&r), Some("IP Address currently banned"));
     assert!(c.closed().await);
     let mut next = via_proxy(&pool, &v1("2001:db8:5:7::1")).await;
@@ -408,7 +258,7 @@ async fn a_ban_covers_the_whole_ipv6_slash_64_of_the_banned_address() {
         Default::default(),
     );
     let mut p = via_proxy(&pool, &v1("2001:db8:9:9:1:2:3:4")).await;
-    let r = p.call("keepalived", json!({})).await.unwrap();
+    let r = p.try_call("keepalived", json!({})).await.unwrap();
     assert_eq!(error_of(&r), Some("IP Address currently banned"));
 }
 
@@ -444,7 +294,7 @@ async fn a_proxy_port_bans_and_caps_the_miners_address_from_v1_and_v2_headers() 
     pool.shared
         .bans
         .ban_ip("198.51.100.8".parse().unwrap(), now, 60);
-    let r = other.call("keepalived", json!({})).await.unwrap();
+    let r = other.try_call("keepalived", json!({})).await.unwrap();
     assert_eq!(error_of(&r), Some("IP Address currently banned"));
     assert!(
         a.served().await,
@@ -484,7 +334,7 @@ async fn a_proxy_port_refuses_bad_headers_and_addresses_that_are_not_a_configure
         "a PROXY header from a non-proxy address is refused"
     );
     // A port without the opt-in takes no header: the line is garbage there.
-    let plain = start(None, settings(), false, trust_loopback).await;
+    let plain = start(None, test_settings(), false, trust_loopback).await;
     let mut c = via_proxy(&plain, &v1("198.51.100.7")).await;
     assert!(c.closed().await);
 }
@@ -502,7 +352,8 @@ async fn wait_port(port: u16, open: bool) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_changed_in_mysql_apply_without_a_restart() {
-    let (url, db, port) = pool_db::pool_database("pool_limits_refresh", ADDR, 1).await;
+    let (url, db, port) =
+        pool_db::pool_database_at_difficulty_one("pool_limits_refresh", ADDR).await;
     let pps = free_port().unwrap();
     mysql::registry::upsert_port(
         &db,
@@ -517,9 +368,6 @@ async fn settings_changed_in_mysql_apply_without_a_restart() {
     )
     .await
     .unwrap();
-    mysql::set_setting(&db, "pool.minDifficulty", "1")
-        .await
-        .unwrap();
     let monerod = Monerod::start(MonerodOptions {
         fixed_difficulty: 1,
     })
@@ -553,7 +401,7 @@ async fn settings_changed_in_mysql_apply_without_a_restart() {
     assert!(!direct.served().await, "a PROXY port takes no bare stratum");
     let mut stream = TcpStream::connect(pps_addr).await.unwrap();
     stream.write_all(&v1("198.51.100.7")).await.unwrap();
-    let mut on_pps = Client::over(stream);
+    let mut on_pps = Client::new(stream);
     assert!(on_pps.served().await);
     mysql::set_setting(&db, "pps.enable", "false")
         .await
@@ -582,29 +430,16 @@ async fn settings_changed_in_mysql_apply_without_a_restart() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let mut miner = Client::connect(addr).await;
-    let mut login = Value::Null;
-    for _ in 0..300 {
-        login = miner
-            .call("login", json!({"login": ADDR, "pass": "x"}))
-            .await
-            .unwrap();
-        if login["error"].is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let login = miner
+        .login_when_ready(json!({"login": ADDR, "pass": "x"}))
+        .await;
     let job = login["result"]["job"].clone();
     assert!(job.is_object(), "{login}");
     monerod.generate_blocks(1, ADDR).await.unwrap();
-    let push = loop {
-        let v = miner.line(Duration::from_secs(30)).await.expect("closed");
-        if v["method"] == json!("job") {
-            break v;
-        }
-    };
-    assert_ne!(push["params"]["job_id"], job["job_id"]);
+    let push = miner.next_push().await;
+    assert_ne!(push["job_id"], job["job_id"]);
     let r = miner
-        .call(
+        .try_call(
             "submit",
             json!({"id": job["id"], "job_id": job["job_id"], "nonce": "00000000", "result": "22".repeat(32)}),
         )

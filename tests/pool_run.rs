@@ -4,48 +4,22 @@
 
 #[path = "support/pool_db.rs"]
 mod pool_db;
+#[path = "support/stratum.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
+mod stratum;
 
 use rxpool::devnet::{Monerod, MonerodOptions};
 use rxpool::monero::pow::{Verifier, VerifierConfig};
 use rxpool::store::lmdb::{ShareStore, StoreOptions};
-use rxpool::store::mysql;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-const ADDR: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
-
-async fn call(
-    io: &mut BufReader<tokio::net::TcpStream>,
-    id: u64,
-    method: &str,
-    params: Value,
-) -> Value {
-    let req = json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params});
-    io.get_mut()
-        .write_all(format!("{req}\n").as_bytes())
-        .await
-        .unwrap();
-    loop {
-        let mut line = String::new();
-        tokio::time::timeout(Duration::from_secs(30), io.read_line(&mut line))
-            .await
-            .unwrap()
-            .unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap();
-        if v["id"] == json!(id) {
-            return v;
-        }
-    }
-}
+use stratum::{ADDR, Client};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_mysql_ports_heartbeats_and_flushes_shares_on_shutdown() {
-    let (url, db, port) = pool_db::pool_database("pool_run", ADDR, 1).await;
-    mysql::set_setting(&db, "pool.minDifficulty", "1")
-        .await
-        .unwrap();
+    let (url, db, port) = pool_db::pool_database_at_difficulty_one("pool_run", ADDR).await;
     let monerod = Monerod::start(MonerodOptions {
         fixed_difficulty: 1_000_000,
     })
@@ -56,49 +30,24 @@ async fn run_serves_mysql_ports_heartbeats_and_flushes_shares_on_shutdown() {
     let shutdown = CancellationToken::new();
     let role = tokio::spawn(rxpool::pool::run(config, shutdown.clone()));
 
-    // Generous deadlines: on a loaded 2-core CI machine the role's start (MySQL, RandomX
-    // cache, first template) can take many seconds; a role that fails is reported at once.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let stream = loop {
-        if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            break s;
-        }
-        if role.is_finished() {
-            panic!("pool role ended before opening its port: {:?}", role.await);
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "pool port never opened"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let Some(stream) = pool_db::connect_when_open(port, || !role.is_finished()).await else {
+        panic!("pool role ended before opening its port: {:?}", role.await);
     };
-    let mut io = BufReader::new(stream);
-    let mut login = json!(null);
-    for _ in 0..600 {
-        login = call(
-            &mut io,
-            1,
-            "login",
-            json!({"login": ADDR, "pass": "rig:me@example.com"}),
-        )
+    let mut client = Client::new(stream);
+    let login = client
+        .login_when_ready(json!({"login": ADDR, "pass": "rig:me@example.com"}))
         .await;
-        if login["error"].is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let job = login["result"]["job"].clone();
     assert!(job["blob"].is_string(), "{login}");
 
     let verifier = Verifier::new(VerifierConfig::light(1));
-    let (nonce, result) = pool_db::mine_share(&verifier, &job).await;
-    let r = call(
-        &mut io,
-        2,
-        "submit",
-        json!({"id": job["id"], "job_id": job["job_id"], "nonce": nonce, "result": result}),
-    )
-    .await;
+    let (nonce, result) = stratum::mine_share(&verifier, &job).await;
+    let r = client
+        .call(
+            "submit",
+            json!({"id": job["id"], "job_id": job["job_id"], "nonce": nonce, "result": result}),
+        )
+        .await;
     assert!(r["error"].is_null(), "{r}");
 
     // Heartbeat rows (first tick is immediate) and the e-mail registration.

@@ -1,7 +1,7 @@
 //! What tests that run the pool role (`pool::run`) need: a fresh migrated database on the
 //! shared devnet MariaDB with `pool.address` set and `port_config` holding exactly one stratum
 //! port on a free loopback port (the seeded 3333/5555/7777 may be taken by other processes on
-//! this host), the role's `config.toml`, a clean stop of the role, and a real share for a job.
+//! this host), the role's `config.toml`, its port once open, and a clean stop of the role.
 
 use rxpool::devnet::{MariaDb, free_port};
 use rxpool::domain::PoolType;
@@ -41,6 +41,19 @@ pub async fn pool_database(
     )
     .await
     .unwrap();
+    (url, db, port)
+}
+
+/// [`pool_database`] with a port of difficulty 1 and `pool.minDifficulty` 1, so that every
+/// share of a difficulty-1 job counts (the default minimum would raise the port's difficulty).
+pub async fn pool_database_at_difficulty_one(
+    name: &str,
+    pool_address: &str,
+) -> (String, sqlx::MySqlPool, u16) {
+    let (url, db, port) = pool_database(name, pool_address, 1).await;
+    mysql::set_setting(&db, "pool.minDifficulty", "1")
+        .await
+        .unwrap();
     (url, db, port)
 }
 
@@ -89,6 +102,29 @@ verifier_threads = 1
     )
 }
 
+/// Connects to the stratum `port` on loopback once the pool opens it, trying every 100 ms for
+/// up to 120 s (on a loaded 2-core machine a role's start, with MySQL and the RandomX cache,
+/// can take many seconds). `None` as soon as `running` says the pool ended before opening it.
+pub async fn connect_when_open(
+    port: u16,
+    mut running: impl FnMut() -> bool,
+) -> Option<tokio::net::TcpStream> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            return Some(s);
+        }
+        if !running() {
+            return None;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pool port never opened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Cancels the pool role and waits for it to finish cleanly (30 s at most).
 pub async fn stop(shutdown: CancellationToken, role: tokio::task::JoinHandle<anyhow::Result<()>>) {
     shutdown.cancel();
@@ -97,27 +133,4 @@ pub async fn stop(shutdown: CancellationToken, role: tokio::task::JoinHandle<any
         .expect("pool did not stop")
         .unwrap()
         .unwrap();
-}
-
-/// Mines a stratum `job` for real (light-mode RandomX on `verifier`): the first nonce whose
-/// hash meets the job target. Returns (nonce hex, result hex) for `submit`.
-pub async fn mine_share(
-    verifier: &rxpool::monero::pow::Verifier,
-    job: &serde_json::Value,
-) -> (String, String) {
-    use rxpool::domain::{Hash32, Target};
-    use rxpool::monero::pow::PowAlgo;
-    let seed: Hash32 = job["seed_hash"].as_str().unwrap().parse().unwrap();
-    verifier.set_seeds(seed, None);
-    let blob = hex::decode(job["blob"].as_str().unwrap()).unwrap();
-    let diff = Target::difficulty_of_hex(job["target"].as_str().unwrap()).unwrap();
-    for nonce in 0u32..10_000 {
-        let mut b = blob.clone();
-        b[39..43].copy_from_slice(&nonce.to_le_bytes());
-        let hash = verifier.hash(PowAlgo::RandomX, seed, b).await.unwrap();
-        if diff.is_met_by(&hash) {
-            return (hex::encode(nonce.to_le_bytes()), hash.to_string());
-        }
-    }
-    panic!("no nonce meets the job target");
 }
