@@ -68,13 +68,15 @@ install_aiosmtpd() {
     log "installing aiosmtpd (python)"
     if is_root && apt-cache show python3-aiosmtpd >/dev/null 2>&1; then
         apt_install python3-aiosmtpd
-    else
-        python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-        python3 -m pip install --user aiosmtpd 2>/dev/null \
-            || python3 -m pip install aiosmtpd 2>/dev/null \
-            || python3 -m pip install --break-system-packages aiosmtpd
+        python3 -c 'import aiosmtpd' 2>/dev/null && return 0
+        # The python3 on PATH is not Debian's (pyenv, a virtualenv): it does not see Debian's
+        # packages, so it gets its own copy below.
     fi
-    python3 -c 'import aiosmtpd' || die "aiosmtpd still not importable by python3"
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    python3 -m pip install --user aiosmtpd 2>/dev/null \
+        || python3 -m pip install aiosmtpd 2>/dev/null \
+        || python3 -m pip install --break-system-packages aiosmtpd
+    python3 -c 'import aiosmtpd' || die "aiosmtpd still not importable by $(command -v python3)"
 }
 
 # --- Rust ------------------------------------------------------------------------------------
