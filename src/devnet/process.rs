@@ -302,7 +302,10 @@ mod tests {
         let script = format!("sleep 60 & echo $! > {}; wait", pid_file.display());
         let mut process = Process::spawn("fake", shell(&script), &log, &[]).expect("spawn");
         process
-            .wait_ready(Duration::from_secs(10), || async { pid_file.exists() })
+            // The redirection creates the file before `echo` writes to it: wait for the line.
+            .wait_ready(Duration::from_secs(10), || async {
+                std::fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n'))
+            })
             .await
             .expect("grandchild started");
         let grandchild: u32 = std::fs::read_to_string(&pid_file)
