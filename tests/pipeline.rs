@@ -509,7 +509,7 @@ verifier_threads = 1
         };
         let mut on_chain: BTreeMap<PoolType, usize> = BTreeMap::new();
         for b in &blocks {
-            if on_chain_hash(&daemon, b.record.height).await == b.record.hash {
+            if on_chain_hash(&daemon, b.record.height).await == Some(b.record.hash) {
                 *on_chain.entry(b.record.pool_type).or_insert(0) += 1;
             }
         }
@@ -594,7 +594,7 @@ verifier_threads = 1
 
     let (_, decided) = read_store(&store);
     for b in &decided {
-        let want = if on_chain_hash(&daemon, b.record.height).await == b.record.hash {
+        let want = if on_chain_hash(&daemon, b.record.height).await == Some(b.record.hash) {
             BlockStatus::Unlocked
         } else {
             BlockStatus::Orphaned
@@ -800,11 +800,12 @@ async fn balance_rows(db: &MySqlPool) -> Vec<BalanceRow> {
     .collect()
 }
 
-async fn on_chain_hash(daemon: &DaemonClient, height: Height) -> Hash32 {
+/// The hash of the chain's block at `height`; `None` above the tip (a found block is recorded
+/// as a candidate before it is submitted, so its height may not be on the chain yet, or ever).
+async fn on_chain_hash(daemon: &DaemonClient, height: Height) -> Option<Hash32> {
     daemon
         .block_header_by_height(height, false)
         .await
         .unwrap()
-        .unwrap()
-        .hash
+        .map(|header| header.hash)
 }
