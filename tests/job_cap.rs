@@ -9,6 +9,10 @@
 //! cap, the miners never submitted those hashes and the chain stood still.
 
 #[path = "pipeline/miner.rs"]
+#[expect(
+    dead_code,
+    reason = "this binary mines without stopping the pool under load"
+)]
 mod miner;
 #[path = "support/pool_db.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]

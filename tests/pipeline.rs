@@ -24,6 +24,10 @@
 )]
 mod common;
 #[path = "pipeline/miner.rs"]
+#[expect(
+    dead_code,
+    reason = "this binary mines without stopping the pool under load"
+)]
 mod miner;
 
 use std::collections::BTreeMap;

@@ -58,10 +58,6 @@ pub async fn mine(
 
 /// As [`mine`], but the pool closing the connection (a pool shutting down) ends the mining
 /// instead of failing: the report then counts what the pool accepted before it went.
-#[allow(
-    dead_code,
-    reason = "not every test binary that mines stops the pool under load"
-)]
 pub async fn mine_until_closed(
     spec: MinerSpec,
     verifier: Verifier,
