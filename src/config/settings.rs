@@ -150,13 +150,29 @@ items! {
     "solo.enable", Kind::Bool, "true", "Open solo ports.";
     "general.network", Kind::Network, "mainnet", "Network of every address: mainnet, testnet or stagenet.";
     "general.blockCleaner", Kind::Bool, "true", "For the cleaner role, which does nothing yet: nothing reads this today.";
-    "general.adminEmail", Kind::Email, "", "Where admin alerts will be sent (worker role, not built yet: nothing reads this today).";
-    "general.emailSig", TEXT, "rxpool Administration Team", "Signature under every e-mail (worker role, not built yet: nothing reads this today).";
-    "general.statsBufferLength", int(1, 100_000), "480", "History points kept for charts (worker role, not built yet: nothing reads this today).";
-    "email.workerNotHashingSubject", TEXT, "Status of your worker(s)", "Subject when a worker stops hashing (worker role, not built yet: nothing sends it today).";
-    "email.workerNotHashingBody", TEXT, "Your worker: %(worker)s has stopped submitting hashes at: %(timestamp)s UTC", "Body when a worker stops hashing (worker role, not built yet: nothing sends it today).";
-    "email.workerStartHashingSubject", TEXT, "Status of your worker(s)", "Subject when a worker resumes hashing (worker role, not built yet: nothing sends it today).";
-    "email.workerStartHashingBody", TEXT, "Your worker: %(worker)s has started submitting hashes at: %(timestamp)s UTC", "Body when a worker resumes hashing (worker role, not built yet: nothing sends it today).";
+    "general.adminEmail", Kind::Email, "", "Where operator alerts are sent (worker role); empty sends none.";
+    "general.adminAlertReminder", Minutes.range(1, 100_000), "240", "Minutes between reminders of an operator alert that is still on.";
+    "general.poolName", TEXT, "rxpool", "The pool's name, in every e-mail.";
+    "general.publicUrl", Kind::Url, "", "Public base URL of the api (links in e-mails point here), e.g. https://pool.example.org/api.";
+    "general.emailSig", TEXT, "rxpool Administration Team", "Signature under every e-mail.";
+    "general.statsBufferLength", int(1, 100_000), "1440", "One-minute chart points kept per pool, mode, miner and worker (1440 = 24 h).";
+    "worker.statsInterval", Seconds.range(1, 3600), "10", "Seconds between two stats rollups.";
+    "worker.hashrateWindow", Seconds.range(60, DAY), "600", "Seconds of shares a hashrate is averaged over.";
+    "worker.identifierWindow", Seconds.range(60, DAY), "1800", "Seconds since its last share for a worker to be listed as active.";
+    "worker.historyDays", int(1, 3650), "30", "Days of hourly chart points kept.";
+    "worker.forgetAfter", Seconds.range(3600, 3650 * DAY), "604800", "Seconds without a share after which a worker's stats and history are dropped.";
+    "email.workerNotHashingDelay", Minutes.range(1, 10_000), "10", "Minutes without a share before a worker counts as stopped.";
+    "email.hourlyCap", int(1, 10_000), "10", "Most e-mails sent to one address in an hour; the rest wait.";
+    "email.workerNotHashingSubject", TEXT, "Status of your worker(s)", "Subject when workers stop hashing.";
+    "email.workerNotHashingBody", TEXT, "Your worker: %(worker)s has stopped submitting hashes at: %(timestamp)s UTC", "One line per worker that stopped.";
+    "email.workerStartHashingSubject", TEXT, "Status of your worker(s)", "Subject when workers resume hashing.";
+    "email.workerStartHashingBody", TEXT, "Your worker: %(worker)s has started submitting hashes at: %(timestamp)s UTC", "One line per worker that resumed.";
+    "email.paymentSentSubject", TEXT, "Payment sent to your wallet", "Subject of the payment mail.";
+    "email.paymentSentBody", TEXT, "Your payment of %(amount)s XMR (network fee %(fee)s XMR) to %(address)s has been sent in transaction %(tx_hash)s.", "Body of the payment mail.";
+    "email.blockFoundSubject", TEXT, "Your solo block was found", "Subject of the solo block mail (miners who opted in).";
+    "email.blockFoundBody", TEXT, "Your worker %(worker)s found block %(height)s (%(hash)s) on a solo port at %(timestamp)s UTC.", "Body of the solo block mail.";
+    "email.confirmSubject", TEXT, "Confirm your e-mail address", "Subject of the double opt-in confirmation mail.";
+    "email.confirmBody", TEXT, "Someone asked for alerts about the miner %(address)s to be sent to this address. To confirm, open:\n%(link)s\n\nIf that was not you, ignore this mail: nothing more will be sent.", "Body of the confirmation mail.";
 }
 
 /// The registry entry for `module.item`.
@@ -311,18 +327,45 @@ pub struct Modes {
     pub solo_enable: bool,
 }
 
-/// `general.*` and `email.*`.
+/// `general.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct General {
     pub network: Network,
     pub block_cleaner: bool,
     pub admin_email: String,
+    pub admin_alert_reminder_minutes: u64,
+    pub pool_name: String,
+    /// Base URL of the api for links in e-mails, without a trailing `/`; empty when unset.
+    pub public_url: String,
     pub email_sig: String,
     pub stats_buffer_length: u64,
+}
+
+/// `worker.*`: the stats rollups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerStats {
+    pub stats_interval_secs: u64,
+    pub hashrate_window_secs: u64,
+    pub identifier_window_secs: u64,
+    pub history_days: u64,
+    pub forget_after_secs: u64,
+}
+
+/// `email.*`: alert timing and the texts (nodejs-pool's `%(name)s` placeholders).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub worker_not_hashing_delay_minutes: u64,
+    pub hourly_cap: u64,
     pub worker_not_hashing_subject: String,
     pub worker_not_hashing_body: String,
     pub worker_start_hashing_subject: String,
     pub worker_start_hashing_body: String,
+    pub payment_sent_subject: String,
+    pub payment_sent_body: String,
+    pub block_found_subject: String,
+    pub block_found_body: String,
+    pub confirm_subject: String,
+    pub confirm_body: String,
 }
 
 /// Every shared setting, typed.
@@ -332,6 +375,8 @@ pub struct Settings {
     pub payout: Payout,
     pub modes: Modes,
     pub general: General,
+    pub worker: WorkerStats,
+    pub email: Email,
 }
 
 /// Values by key during construction: stored rows, overridden by config.toml, defaulted.
@@ -596,12 +641,32 @@ impl Settings {
                 },
                 block_cleaner: v.bool("general.blockCleaner"),
                 admin_email: v.text("general.adminEmail"),
+                admin_alert_reminder_minutes: v.int("general.adminAlertReminder"),
+                pool_name: v.text("general.poolName"),
+                public_url: v.text("general.publicUrl"),
                 email_sig: v.text("general.emailSig"),
                 stats_buffer_length: v.int("general.statsBufferLength"),
+            },
+            worker: WorkerStats {
+                stats_interval_secs: v.int("worker.statsInterval"),
+                hashrate_window_secs: v.int("worker.hashrateWindow"),
+                identifier_window_secs: v.int("worker.identifierWindow"),
+                history_days: v.int("worker.historyDays"),
+                forget_after_secs: v.int("worker.forgetAfter"),
+            },
+            email: Email {
+                worker_not_hashing_delay_minutes: v.int("email.workerNotHashingDelay"),
+                hourly_cap: v.int("email.hourlyCap"),
                 worker_not_hashing_subject: v.text("email.workerNotHashingSubject"),
                 worker_not_hashing_body: v.text("email.workerNotHashingBody"),
                 worker_start_hashing_subject: v.text("email.workerStartHashingSubject"),
                 worker_start_hashing_body: v.text("email.workerStartHashingBody"),
+                payment_sent_subject: v.text("email.paymentSentSubject"),
+                payment_sent_body: v.text("email.paymentSentBody"),
+                block_found_subject: v.text("email.blockFoundSubject"),
+                block_found_body: v.text("email.blockFoundBody"),
+                confirm_subject: v.text("email.confirmSubject"),
+                confirm_body: v.text("email.confirmBody"),
             },
         }
     }
@@ -723,7 +788,9 @@ mod tests {
             }
             if matches!(i.kind, Kind::Text { .. }) {
                 assert!(
-                    i.key.starts_with("email.") || i.key == "general.emailSig",
+                    i.key.starts_with("email.")
+                        || i.key == "general.emailSig"
+                        || i.key == "general.poolName",
                     "{}",
                     i.key
                 );

@@ -26,6 +26,8 @@ pub enum Kind {
     Text { max_len: usize },
     /// An e-mail address (`name@host`), or empty for none.
     Email,
+    /// An `http://` or `https://` base URL without query or fragment, or empty for none.
+    Url,
     /// A decimal XMR amount, e.g. `0.3`, stored exactly as atomic units, in `min..=max`.
     Xmr { min: Atomic, max: Atomic },
     /// A percentage with up to two decimals, e.g. `0.6`, stored as basis points, up to `max`.
@@ -97,6 +99,7 @@ impl Kind {
             Kind::Xmr { .. } | Kind::Percent { .. } => "float",
             Kind::Text { .. }
             | Kind::Email
+            | Kind::Url
             | Kind::Network
             | Kind::FeePolicy
             | Kind::Address(_)
@@ -126,6 +129,7 @@ impl Kind {
             Kind::Bool => "true or false".into(),
             Kind::Text { max_len } => format!("text of at most {max_len} bytes"),
             Kind::Email => "an e-mail address (name@host), or empty for none".into(),
+            Kind::Url => "an http:// or https:// URL without ? or #, or empty for none".into(),
             Kind::Xmr { min, max } => format!(
                 "an XMR amount between {} and {} (at most 12 decimals)",
                 xmr_text(min),
@@ -180,6 +184,12 @@ impl Kind {
                     return Err(None);
                 }
                 Value::Text(v.to_owned())
+            }
+            Kind::Url => {
+                if !v.is_empty() && !is_base_url(v) {
+                    return Err(None);
+                }
+                Value::Text(v.trim_end_matches('/').to_owned())
             }
             Kind::Xmr { min, max } => match Atomic::from_xmr_str(v) {
                 Some(a) if a >= min && a <= max => Value::Xmr(a),
@@ -295,6 +305,21 @@ fn is_email(text: &str) -> bool {
         && !host.ends_with('.')
         && !host.contains('@')
         && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// A base URL links can be appended to: a scheme, a host, an optional path; nothing a
+/// mail client could misread (no spaces, quotes, angle brackets, query or fragment).
+fn is_base_url(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    let Some(rest) = rest else { return false };
+    let host = rest.split('/').next().unwrap_or("");
+    text.len() <= 512
+        && !host.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\"'<>?#`{}|\\^".contains(c))
 }
 
 /// An amount as an operator writes it: `0.3`, `1000`, `0.000000000001`.
@@ -444,6 +469,22 @@ mod tests {
         assert_eq!(ok(kind, "hello"), Value::Text("hello".into()));
         refused(kind, &"x".repeat(17));
         assert_eq!(ok(Kind::Email, ""), Value::Text(String::new()));
+        assert_eq!(
+            ok(Kind::Url, "https://pool.example.org/api/"),
+            Value::Text("https://pool.example.org/api".into())
+        );
+        ok(Kind::Url, "http://127.0.0.1:8001");
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "https://x/?q",
+            "https://x/#f",
+            "https://x/\"><script>",
+            "javascript:alert(1)",
+        ] {
+            refused(Kind::Url, bad);
+        }
         ok(Kind::Email, "ops@pool.example.org");
         for bad in [
             "ops",
