@@ -17,8 +17,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rxpool::domain::{Height, PoolType, UnixMillis};
 use rxpool::stats::{
-    self, Chunk, EntityStats, HistoryLayout, Metric, PoolScope, PoolStats, Resolution, Series,
-    StatsBatch, StatsKey,
+    self, Chunk, HistoryLayout, Metric, PoolScope, Resolution, Series, StatsBatch, StatsKey,
 };
 use rxpool::store::lmdb::{MinerId, NewShare, ShareStore, StoreOptions, WorkerId, WriterConfig};
 use rxpool::worker::history::History;
@@ -537,25 +536,8 @@ async fn stats_written_for_hostile_names_read_back_through_the_api_readers() {
     let mut history = History::new(layout);
     let mut batch = StatsBatch::new();
     for scope in PoolScope::ALL {
-        let rate = match scope {
-            PoolScope::Global => rollup.pool(),
-            PoolScope::Mode(m) => rollup.mode(m),
-        };
-        batch.put_pool(
-            scope,
-            &PoolStats {
-                hash_rate: rate.hashrate,
-                miners: rate.miners,
-                workers: rate.workers,
-                ..PoolStats::default()
-            },
-        );
+        batch.put_pool(scope, &rollup.scope(scope).pool_stats());
     }
-    let entity = |hash: u64, last: UnixMillis| EntityStats {
-        hash,
-        last_hash: last.0,
-        ..EntityStats::default()
-    };
     let mut worker_names: HashMap<WorkerId, String> = HashMap::new();
     {
         let snap = store.read().expect("read");
@@ -566,11 +548,11 @@ async fn stats_written_for_hostile_names_read_back_through_the_api_readers() {
     }
     for &id in &cycle.workers {
         let rate = rollup.worker(id).expect("rate");
-        batch.put_worker(id, &entity(rate.hashrate, rate.last_share));
+        batch.put_worker(id, &rate.entity_stats());
     }
     for &id in &cycle.miners {
         let rate = rollup.miner(id).expect("rate");
-        batch.put_miner(id, &entity(rate.hashrate, rate.last_share));
+        batch.put_miner(id, &rate.entity_stats());
         let ids = rollup.identifiers(id);
         let names: Vec<&str> = ids.iter().map(|w| worker_names[w].as_str()).collect();
         batch.put_identifiers(id, &names);

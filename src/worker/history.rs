@@ -62,13 +62,6 @@ pub struct History {
     series: HashMap<Series, SeriesState>,
 }
 
-fn rate_of(rollup: &Rollup, scope: PoolScope) -> crate::worker::rollup::Rate {
-    match scope {
-        PoolScope::Global => rollup.pool(),
-        PoolScope::Mode(m) => rollup.mode(m),
-    }
-}
-
 impl History {
     pub fn new(layout: HistoryLayout) -> History {
         History {
@@ -126,7 +119,7 @@ impl History {
         let offset = ((now.0 % HOUR_MS) / MINUTE_MS) as u8;
 
         for scope in PoolScope::ALL {
-            let rate = rate_of(rollup, scope);
+            let rate = rollup.scope(scope);
             for (metric, value) in [
                 (Metric::Hashrate, rate.hashrate),
                 (Metric::Miners, rate.miners),

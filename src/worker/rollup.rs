@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use crate::domain::{PoolType, UnixMillis};
+use crate::stats::{EntityStats, PoolScope, PoolStats};
 use crate::store::lmdb::{MinerId, WorkerId};
 
 /// One accepted share as the engine sees it: who, when, how many hashes (the credited
@@ -92,6 +93,29 @@ pub struct Rate {
     pub workers: u64,
 }
 
+impl Rate {
+    /// The rollup's part of a `pool/<scope>` value (hashRate, miners, workers); the block,
+    /// payment and total-hashes fields are the caller's to fill.
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            hash_rate: self.hashrate,
+            miners: self.miners,
+            workers: self.workers,
+            ..PoolStats::default()
+        }
+    }
+}
+
+/// The rollup's part (hash, lastHash) of a `miner/<id>` or `worker/<id>` value; the share
+/// counters' totals are the caller's to fill.
+fn entity_stats(hashrate: u64, last_share: UnixMillis) -> EntityStats {
+    EntityStats {
+        hash: hashrate,
+        last_hash: last_share.0,
+        ..EntityStats::default()
+    }
+}
+
 /// One miner's figures at the last advance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MinerRate {
@@ -102,12 +126,26 @@ pub struct MinerRate {
     pub workers: u64,
 }
 
+impl MinerRate {
+    /// hash and lastHash of the miner's stats value.
+    pub fn entity_stats(&self) -> EntityStats {
+        entity_stats(self.hashrate, self.last_share)
+    }
+}
+
 /// One worker's figures at the last advance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerRate {
     pub hashes: u128,
     pub hashrate: u64,
     pub last_share: UnixMillis,
+}
+
+impl WorkerRate {
+    /// hash and lastHash of the worker's stats value.
+    pub fn entity_stats(&self) -> EntityStats {
+        entity_stats(self.hashrate, self.last_share)
+    }
 }
 
 /// What one [`Rollup::advance`] changed: the entities whose figures (or, for a miner, its list
@@ -487,6 +525,14 @@ impl Rollup {
     /// One payout mode.
     pub fn mode(&self, m: PoolType) -> Rate {
         self.rate_of(&self.modes[mode_index(m)])
+    }
+
+    /// The whole pool or one mode.
+    pub fn scope(&self, scope: PoolScope) -> Rate {
+        match scope {
+            PoolScope::Global => self.pool(),
+            PoolScope::Mode(m) => self.mode(m),
+        }
     }
 
     fn rate_of(&self, t: &Totals) -> Rate {
