@@ -770,7 +770,7 @@ pub fn read_series(
                 .filter(|(ts, _)| ts.0 > since && ts.0 <= now.0),
         );
     }
-    out.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    out.sort_unstable_by_key(|p| std::cmp::Reverse(p.0));
     // After a layout change one period may sit in two slots for a while.
     out.dedup_by_key(|p| p.0);
     Ok(out)

@@ -155,29 +155,28 @@ fn stats_batch(rollup: &Rollup, cycle: &Cycle, pool: &Pool, batch: &mut StatsBat
     for scope in PoolScope::ALL {
         batch.put_pool(scope, &rollup.scope(scope).pool_stats());
     }
+    // The counters' totals (here the generator's) completed with the rollup's figures.
+    let with_totals = |stats: EntityStats, totals: Option<&(u64, u64)>| {
+        let (total_hashes, valid_shares) = totals.copied().unwrap_or_default();
+        EntityStats {
+            total_hashes,
+            valid_shares,
+            ..stats
+        }
+    };
     for &id in &cycle.workers {
-        let Some(rate) = rollup.worker(id) else {
-            continue;
-        };
-        let (total, valid) = pool.totals.get(&id).copied().unwrap_or_default();
-        let stats = EntityStats {
-            total_hashes: total,
-            valid_shares: valid,
-            ..rate.entity_stats()
-        };
-        batch.put_worker(id, &stats);
+        if let Some(rate) = rollup.worker(id) {
+            batch.put_worker(id, &with_totals(rate.entity_stats(), pool.totals.get(&id)));
+        }
     }
     for &id in &cycle.miners {
         let Some(rate) = rollup.miner(id) else {
             continue;
         };
-        let (total, valid) = pool.miner_totals.get(&id).copied().unwrap_or_default();
-        let stats = EntityStats {
-            total_hashes: total,
-            valid_shares: valid,
-            ..rate.entity_stats()
-        };
-        batch.put_miner(id, &stats);
+        batch.put_miner(
+            id,
+            &with_totals(rate.entity_stats(), pool.miner_totals.get(&id)),
+        );
         let names: Vec<&str> = rollup
             .identifiers(id)
             .iter()
@@ -242,22 +241,31 @@ impl Timing {
     }
 }
 
+/// What the measured cycles run on.
+#[derive(Debug)]
+struct Bench {
+    writer: ShareWriter,
+    rollup: Rollup,
+    history: History,
+    pool: Pool,
+}
+
 /// Runs `cycles` measured stats cycles from `now`, with a chart minute whenever a cycle
-/// crosses a minute. Returns the new `now`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the bench's whole state, passed explicitly"
-)]
+/// crosses a minute; with `append`, each cycle's shares also go into the share store first
+/// (untimed). Returns the new `now`.
 async fn measured_cycles(
-    rt_writer: &ShareWriter,
-    rollup: &mut Rollup,
-    history: &mut History,
-    pool: &mut Pool,
+    bench: &mut Bench,
     mut now: u64,
     cycles: usize,
     timing: &mut Timing,
     append: bool,
 ) -> Result<u64, Box<dyn std::error::Error>> {
+    let Bench {
+        writer: rt_writer,
+        rollup,
+        history,
+        pool,
+    } = bench;
     for _ in 0..cycles {
         let shares = pool.shares(now, now + CYCLE_MS);
         if append {
@@ -338,7 +346,7 @@ async fn cycle_scenarios(p: Params) -> Result<(), Box<dyn std::error::Error>> {
     let writer = store.writer(WriterConfig::default())?;
     let mut pool = Pool::new(p.workers, p.window_shares, 7);
     let mut rollup = Rollup::new(RollupConfig::default());
-    let mut history = History::new(HistoryLayout {
+    let history = History::new(HistoryLayout {
         minute_points: 1440,
         history_days: 30,
     });
@@ -376,19 +384,15 @@ async fn cycle_scenarios(p: Params) -> Result<(), Box<dyn std::error::Error>> {
         ms(start.elapsed())
     );
 
+    let mut bench = Bench {
+        writer,
+        rollup,
+        history,
+        pool,
+    };
     let mut a = Timing::default();
-    now = measured_cycles(
-        &writer,
-        &mut rollup,
-        &mut history,
-        &mut pool,
-        now,
-        p.cycles,
-        &mut a,
-        false,
-    )
-    .await?;
-    let (held, waiting) = rollup.held();
+    now = measured_cycles(&mut bench, now, p.cycles, &mut a, false).await?;
+    let (held, waiting) = bench.rollup.held();
     a.print("A (1 window of shares)");
     println!(
         "A: shares held by the engine {held} (+{waiting} not yet due); share store {} shares",
@@ -401,17 +405,17 @@ async fn cycle_scenarios(p: Params) -> Result<(), Box<dyn std::error::Error>> {
     let target = now + history_windows * WINDOW_MS;
     while now < target {
         let step = (target - now).min(60_000);
-        let shares = pool.shares(now, now + step);
+        let shares = bench.pool.shares(now, now + step);
         for s in &shares {
-            writer.append(pool.new_share(s)).await?;
+            bench.writer.append(bench.pool.new_share(s)).await?;
         }
         now += step;
         for s in shares {
-            rollup.add(s);
+            bench.rollup.add(s);
         }
-        rollup.advance(UnixMillis(now));
+        bench.rollup.advance(UnixMillis(now));
     }
-    writer.flush().await?;
+    bench.writer.flush().await?;
     println!(
         "history: {} more windows of shares through the engine and into LMDB in {}",
         history_windows,
@@ -419,18 +423,8 @@ async fn cycle_scenarios(p: Params) -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let mut b = Timing::default();
-    measured_cycles(
-        &writer,
-        &mut rollup,
-        &mut history,
-        &mut pool,
-        now,
-        p.cycles,
-        &mut b,
-        true,
-    )
-    .await?;
-    let (held, waiting) = rollup.held();
+    measured_cycles(&mut bench, now, p.cycles, &mut b, true).await?;
+    let (held, waiting) = bench.rollup.held();
     b.print(&format!(
         "B (the window + {history_windows} windows of share history)"
     ));
@@ -444,7 +438,7 @@ async fn cycle_scenarios(p: Params) -> Result<(), Box<dyn std::error::Error>> {
         peak_rss_mib(),
         p.workers
     );
-    writer.close().await?;
+    bench.writer.close().await?;
     Ok(())
 }
 
