@@ -192,9 +192,11 @@ struct Timing {
     build: Vec<Duration>,
     commit: Vec<Duration>,
     total: Vec<Duration>,
+    cpu: Vec<Duration>,
     changed: Vec<usize>,
     puts: Vec<usize>,
-    minute: Vec<(Duration, Duration, usize, usize)>,
+    /// Build, commit, CPU, points, keys.
+    minute: Vec<(Duration, Duration, Duration, usize, usize)>,
 }
 
 fn median(v: &[Duration]) -> Duration {
@@ -215,9 +217,11 @@ fn ms(d: Duration) -> String {
 impl Timing {
     fn print(&self, label: &str) {
         println!(
-            "{label}: stats cycle total median {} max {} (engine add+advance median {} max {}; build batch median {}; commit median {} max {}); changed workers per cycle median {}; keys put median {}",
+            "{label}: stats cycle total median {} max {}, CPU median {} max {} (engine add+advance median {} max {}; build batch median {}; commit median {} max {}); changed workers per cycle median {}; keys put median {}",
             ms(median(&self.total)),
             ms(max(&self.total)),
+            ms(median(&self.cpu)),
+            ms(max(&self.cpu)),
             ms(median(&self.engine)),
             ms(max(&self.engine)),
             ms(median(&self.build)),
@@ -229,11 +233,12 @@ impl Timing {
                 .unwrap_or(0),
             self.puts.get(self.puts.len() / 2).copied().unwrap_or(0),
         );
-        for (build, commit, points, keys) in &self.minute {
+        for (build, commit, cpu, points, keys) in &self.minute {
             println!(
-                "{label}: minute cycle (chart chunks): build {} commit {} ({} points, {} keys)",
+                "{label}: minute cycle (chart chunks): build {} commit {}, CPU {} ({} points, {} keys)",
                 ms(*build),
                 ms(*commit),
+                ms(*cpu),
                 points,
                 keys
             );
@@ -275,6 +280,7 @@ async fn measured_cycles(
             rt_writer.flush().await?;
         }
         now += CYCLE_MS;
+        let cpu = cpu_time();
         let start = Instant::now();
         for s in shares {
             rollup.add(s);
@@ -294,9 +300,11 @@ async fn measured_cycles(
         timing.build.push(build);
         timing.commit.push(commit);
         timing.total.push(start.elapsed());
+        timing.cpu.push(cpu_time().saturating_sub(cpu));
         timing.changed.push(cycle.workers.len());
         timing.puts.push(keys);
         if now % MINUTE_MS < CYCLE_MS {
+            let cpu = cpu_time();
             let start = Instant::now();
             let mut batch = StatsBatch::new();
             let recorded = history.record(rollup, &mut batch);
@@ -308,12 +316,29 @@ async fn measured_cycles(
             timing.minute.push((
                 build,
                 start.elapsed(),
+                cpu_time().saturating_sub(cpu),
                 recorded.minute_points + recorded.hour_points,
                 keys,
             ));
         }
     }
     Ok(now)
+}
+
+/// User + system CPU time of the whole process (every thread, the store's writer included).
+/// The machine is shared, so wall times include waiting for a core; this does not.
+fn cpu_time() -> Duration {
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage; RUSAGE_SELF is a constant Linux knows.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 fn data_file_bytes(store: &ShareStore) -> u64 {
