@@ -13,7 +13,6 @@
 
 use std::collections::HashMap;
 
-use crate::domain::UnixMillis;
 use crate::stats::{
     ChunkBuilder, HistoryLayout, Metric, PoolScope, Resolution, Series, StatsBatch,
 };
@@ -223,24 +222,10 @@ impl History {
     }
 }
 
-/// The pool-level series, for callers that walk them.
-pub fn pool_series() -> impl Iterator<Item = Series> {
-    PoolScope::ALL.into_iter().flat_map(|scope| {
-        [Metric::Hashrate, Metric::Miners]
-            .into_iter()
-            .map(move |metric| Series::Pool(scope, metric))
-    })
-}
-
-/// The time of the minute point recorded at `at`.
-pub fn minute_of(at: UnixMillis) -> UnixMillis {
-    UnixMillis(at.0 - at.0 % MINUTE_MS)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::PoolType;
+    use crate::domain::{PoolType, UnixMillis};
     use crate::stats::{Chunk, StatsKey};
     use crate::store::lmdb::{MinerId, WorkerId};
     use crate::worker::rollup::{RollupConfig, Share};
