@@ -506,6 +506,9 @@ async fn smtp_down_the_mail_waits_and_is_delivered_once_when_it_is_back() {
         .await
         .unwrap();
     assert!(next > t.0, "backoff");
+    let health = outbox::health(&f.db).await.unwrap();
+    assert_eq!((health.pending, health.retrying, health.failed), (1, 1, 0));
+    assert!(health.retrying_since.is_some());
     // Not due yet: nothing is claimed.
     assert_eq!(
         sender::deliver_due(&f.db, &down, &from, &f.settings, &options, t)
@@ -537,6 +540,10 @@ async fn smtp_down_the_mail_waits_and_is_delivered_once_when_it_is_back() {
     assert_eq!(smtp.messages().unwrap().len(), 1);
     assert_eq!(mails[0].rcpt_tos, ["me@example.org"]);
     assert_eq!(states(&f.db).await[0].1, "sent");
+    assert_eq!(
+        outbox::health(&f.db).await.unwrap(),
+        outbox::OutboxHealth::default()
+    );
 
     // A crash after claiming leaves the row `sending`: it goes out again after the lease, with
     // the same Message-ID.

@@ -374,6 +374,35 @@ pub async fn purge_id(db: &MySqlPool, id: u64) -> Result<bool, MailError> {
     Ok(r.rows_affected() > 0)
 }
 
+/// How delivery is going, for the operator alerts ("SMTP failing") and the api.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxHealth {
+    /// Rows waiting to be sent (queued or being sent).
+    pub pending: u64,
+    /// Pending rows that have failed at least one attempt.
+    pub retrying: u64,
+    /// Rows marked failed.
+    pub failed: u64,
+    /// When the oldest pending row that has failed an attempt was queued.
+    pub retrying_since: Option<UnixMillis>,
+}
+
+/// Counts for [`OutboxHealth`].
+pub async fn health(db: &MySqlPool) -> Result<OutboxHealth, MailError> {
+    let (pending, retrying, failed, since): (i64, i64, i64, Option<u64>) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(state IN ('queued', 'sending')), 0) AS SIGNED),          CAST(COALESCE(SUM(state IN ('queued', 'sending') AND attempts > 0), 0) AS SIGNED),          CAST(COALESCE(SUM(state = 'failed'), 0) AS SIGNED),          MIN(IF(state IN ('queued', 'sending') AND attempts > 0, created_at, NULL))          FROM mail_outbox",
+    )
+    .fetch_one(db)
+    .await?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(OutboxHealth {
+        pending: n(pending),
+        retrying: n(retrying),
+        failed: n(failed),
+        retrying_since: since.map(UnixMillis),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
