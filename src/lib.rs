@@ -35,5 +35,6 @@ pub mod monero;
 pub mod payments;
 pub mod pool;
 pub mod runtime;
+pub mod stats;
 pub mod store;
 pub mod worker;

@@ -1,6 +1,9 @@
 //! The `worker` role: statistics rollups, chart histories and e-mail alerts (a later issue). For now it
 //! starts, logs and shuts down cleanly.
 
+pub mod history;
+pub mod rollup;
+
 use crate::config::FileConfig;
 use tokio_util::sync::CancellationToken;
 
