@@ -1,6 +1,8 @@
 //! The `worker` role: statistics rollups, chart histories and e-mail alerts (a later issue). For now it
 //! starts, logs and shuts down cleanly.
 
+pub mod operator;
+
 use crate::config::FileConfig;
 use tokio_util::sync::CancellationToken;
 
