@@ -16,7 +16,8 @@ use sqlx::{MySqlPool, Row};
 
 const MINUTE: u64 = 60_000;
 
-async fn fresh_db(name: &str) -> MySqlPool {
+/// A fresh migrated database on the shared devnet MariaDB: its URL and a pool.
+async fn fresh_database(name: &str) -> (String, MySqlPool) {
     let server = MariaDb::shared().await.expect("mariadb starts");
     let url = server
         .create_database(name)
@@ -24,7 +25,11 @@ async fn fresh_db(name: &str) -> MySqlPool {
         .expect("database created");
     let pool = mysql::connect(&url).await.expect("connects");
     mysql::migrate(&pool).await.expect("migrations apply");
-    pool
+    (url, pool)
+}
+
+async fn fresh_db(name: &str) -> MySqlPool {
+    fresh_database(name).await.1
 }
 
 fn settings(admin: &str) -> Settings {
@@ -477,4 +482,86 @@ async fn two_workers_checking_at_once_mail_each_transition_once() {
     let applied = ra.unwrap().len() + rb.unwrap().len();
     assert_eq!(applied, 1);
     assert_eq!(mails(&db, "pool_behind:3").await.len(), 1);
+}
+
+/// Waits up to 20 s for `role`'s first heartbeat.
+async fn first_beat(db: &MySqlPool, role: BeatingRole) -> heartbeats::LastBeat {
+    for _ in 0..200 {
+        if let Some(beat) = heartbeats::last_beat(db, role).await.unwrap() {
+            return beat;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{} never beat", role.as_str());
+}
+
+#[tokio::test]
+async fn the_block_manager_and_payments_loops_beat_even_when_their_passes_fail() {
+    let (url, db) = fresh_database("opalerts_loops").await;
+    let lmdb = tempfile::tempdir().unwrap();
+    // monerod and wallet-rpc on ports nothing listens on: every pass fails.
+    let daemon = format!("http://127.0.0.1:{}", rxpool::devnet::free_port().unwrap());
+    let wallet = format!("http://127.0.0.1:{}", rxpool::devnet::free_port().unwrap());
+    let mut s = settings("ops@example.org");
+    s.payout.fee_address = "fee".to_owned();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let bm = tokio::spawn(rxpool::block_manager::run_with(
+        rxpool::block_manager::RoleConfig {
+            mysql_url: url.clone(),
+            mysql_max_connections: 4,
+            lmdb: rxpool::store::lmdb::StoreOptions::new(lmdb.path()),
+            daemon_urls: vec![daemon],
+            wallet_url: wallet.clone(),
+            params: rxpool::block_manager::params_from_settings(&s).unwrap(),
+            unlock_interval: std::time::Duration::from_millis(200),
+            reload_settings: None,
+        },
+        shutdown.clone(),
+    ));
+    let processor = rxpool::payments::processor::Processor::new(
+        db.clone(),
+        WalletClient::new(&wallet).unwrap(),
+        rxpool::payments::processor_config(&s),
+    );
+    let payments_db = db.clone();
+    let payments_stop = shutdown.clone();
+    let payments = tokio::spawn(async move {
+        rxpool::payments::run_loop(
+            &processor,
+            &payments_db,
+            rxpool::payments::Schedule::default(),
+            None,
+            payments_stop,
+        )
+        .await
+    });
+    let started = now();
+    let bm_beat = first_beat(&db, BeatingRole::BlockManager).await;
+    let pay_beat = first_beat(&db, BeatingRole::Payments).await;
+    shutdown.cancel();
+    bm.await.unwrap().unwrap();
+    payments.await.unwrap();
+    assert!(bm_beat.detail.starts_with("failed: "), "{}", bm_beat.detail);
+    assert_eq!(pay_beat.detail, "cycle failed");
+    assert!(bm_beat.at >= started && pay_beat.at >= started);
+    assert_eq!(bm_beat.host, heartbeats::host_name());
+
+    // Fresh beats: nothing stalled; eleven minutes of block-manager silence: stalled.
+    let mut alerts = OperatorAlerts::default();
+    let t0 = now();
+    assert!(
+        alerts
+            .check(&db, &healthy(), &s, t0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let ts = alerts
+        .check(&db, &healthy(), &s, UnixMillis(t0.0 + 11 * MINUTE))
+        .await
+        .unwrap();
+    assert_eq!(
+        changes(&ts),
+        vec![("stalled:block-manager".to_owned(), Change::On)]
+    );
 }
