@@ -248,6 +248,7 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         Arc::new(SystemClock),
     );
     shared.emails = Some(email_tx);
+    shared.pool_id = config.pool.pool_id;
     shared.connection_cap = Arc::new(tokio::sync::Semaphore::new(
         usize::try_from(config.pool.max_connections)
             .unwrap_or(usize::MAX)
