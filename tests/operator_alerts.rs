@@ -3,7 +3,7 @@
 //! review, a failing outbox, ...) and every transition lands in `mail_outbox` exactly once.
 
 use rxpool::config::Settings;
-use rxpool::devnet::MariaDb;
+use rxpool::devnet::{MariaDb, Monerod};
 use rxpool::domain::{Atomic, Clock, Hash32, Height, SystemClock, UnixMillis};
 use rxpool::monero::daemon::DaemonClient;
 use rxpool::monero::rpc_types::Balance;
@@ -11,7 +11,11 @@ use rxpool::monero::wallet::WalletClient;
 use rxpool::store::mysql::block_issues::{self, IssueKind};
 use rxpool::store::mysql::heartbeats::{self, BeatingRole};
 use rxpool::store::mysql::{self};
-use rxpool::worker::operator::{Change, LmdbUsage, OperatorAlerts, Probes, Transition};
+use std::sync::Arc;
+
+use rxpool::domain::PoolType;
+use rxpool::store::lmdb::{MapUsage, NewShare, ShareStore, StoreOptions, WriterConfig};
+use rxpool::worker::operator::{Change, OperatorAlerts, Probes, Transition};
 use sqlx::{MySqlPool, Row};
 
 const MINUTE: u64 = 60_000;
@@ -44,8 +48,9 @@ fn settings(admin: &str) -> Settings {
 fn healthy() -> Probes {
     Probes {
         daemon: Ok(Height(100)),
-        lmdb: Some(Ok(LmdbUsage {
+        lmdb: Some(Ok(MapUsage {
             used_bytes: 100,
+            map_size: 500,
             max_map_size: 1000,
         })),
         wallet: None,
@@ -410,11 +415,39 @@ async fn an_unreachable_daemon_and_a_full_lmdb_map_alert() {
     // A real client against a port nothing listens on.
     let port = rxpool::devnet::free_port().unwrap();
     let daemon = DaemonClient::new(&[format!("http://127.0.0.1:{port}")]).unwrap();
-    let lmdb = Some(Ok(LmdbUsage {
-        used_bytes: 850,
-        max_map_size: 1000,
-    }));
-    let probes = Probes::gather(&daemon, None::<&WalletClient>, lmdb).await;
+    // A real share store whose map may not grow past 1 MiB, filled with shares past 80 %.
+    let (roomy_dir, tight_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let roomy = ShareStore::open(&StoreOptions::new(roomy_dir.path())).unwrap();
+    let tight = ShareStore::open(&StoreOptions {
+        map_size: 1 << 20,
+        max_map_size: 1 << 20,
+        ..StoreOptions::new(tight_dir.path())
+    })
+    .unwrap();
+    let writer = tight.writer(WriterConfig::default()).unwrap();
+    let mut ts = 0;
+    while tight.usage().unwrap().used_bytes * 100 <= 80 << 20 {
+        for _ in 0..500 {
+            ts += 1;
+            let share = NewShare {
+                height: Height(100 + ts % 7),
+                timestamp: UnixMillis(ts),
+                miner: Arc::from("miner"),
+                worker: Arc::from(format!("w{}", ts % 100).as_str()),
+                difficulty: 1,
+                job_difficulty: 1,
+                pool_type: PoolType::Pplns,
+                trusted: false,
+                found_block: false,
+                host: 1,
+            };
+            writer.append(share).await.unwrap();
+        }
+        writer.flush().await.unwrap();
+    }
+    writer.close().await.unwrap();
+    let percent = tight.usage().unwrap().used_bytes * 100 >> 20;
+    let probes = Probes::gather(&daemon, None::<&WalletClient>, Some(&tight)).await;
     assert!(probes.daemon.is_err());
     let mut alerts = OperatorAlerts::default();
     let t0 = now();
@@ -426,9 +459,17 @@ async fn an_unreachable_daemon_and_a_full_lmdb_map_alert() {
             ("lmdb_map".to_owned(), Change::On),
         ]
     );
-    assert!(ts[1].detail.contains("(85 %)"));
+    assert!(
+        ts[1].detail.contains(&format!("({percent} %)")),
+        "{}",
+        ts[1].detail
+    );
+    let monerod = Monerod::shared().await.expect("monerod starts");
+    let daemon = DaemonClient::new(&[monerod.rpc_url()]).unwrap();
+    let probes = Probes::gather(&daemon, None::<&WalletClient>, Some(&roomy)).await;
+    assert!(probes.daemon.is_ok(), "{:?}", probes.daemon);
     let ts = alerts
-        .check(&db, &healthy(), &s, UnixMillis(t0.0 + 10_000))
+        .check(&db, &probes, &s, UnixMillis(t0.0 + 10_000))
         .await
         .unwrap();
     assert_eq!(

@@ -27,6 +27,7 @@ use crate::domain::{Height, UnixMillis};
 use crate::monero::daemon::Daemon;
 use crate::monero::rpc_types::Balance;
 use crate::monero::wallet::Wallet;
+use crate::store::lmdb::{MapUsage, ShareStore};
 use crate::store::mysql::MysqlError;
 use crate::store::mysql::heartbeats::{self, AlertRow};
 
@@ -39,19 +40,20 @@ pub struct Probes {
     /// call failed.
     pub daemon: Result<Height, String>,
     /// The share store's map usage; `None` where this host has no share store to watch.
-    pub lmdb: Option<Result<LmdbUsage, String>>,
+    pub lmdb: Option<Result<MapUsage, String>>,
     /// The pool wallet's balance; `None` where the worker has no wallet-rpc to ask.
     pub wallet: Option<Result<Balance, String>>,
 }
 
 impl Probes {
-    /// Asks `daemon` for its tip and `wallet` (when given) for its balance; `lmdb` is the
-    /// share store's usage as the caller read it (`ShareStore::usage`).
+    /// Asks `daemon` for its tip, `wallet` (when given) for its balance and `store` (when
+    /// given) for its map usage.
     pub async fn gather<D: Daemon, W: Wallet>(
         daemon: &D,
         wallet: Option<&W>,
-        lmdb: Option<Result<LmdbUsage, String>>,
+        store: Option<&ShareStore>,
     ) -> Probes {
+        let lmdb = store.map(|s| s.usage().map_err(|err| err.to_string()));
         let daemon = daemon
             .last_block_header(false)
             .await
@@ -67,15 +69,6 @@ impl Probes {
             wallet,
         }
     }
-}
-
-/// How full the LMDB map is, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LmdbUsage {
-    /// Bytes in use (pages in use × page size).
-    pub used_bytes: u64,
-    /// The largest the map may grow to (`[lmdb] max_map_size`).
-    pub max_map_size: u64,
 }
 
 /// A kind of operator alert. Its key is [`Family::prefix`], or `prefix:subject` for the
@@ -300,7 +293,7 @@ pub enum OperatorError {
     #[error("mysql: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("mail outbox: {0}")]
-    Outbox(String),
+    Outbox(#[from] crate::mail::MailError),
 }
 
 /// The operator alert watch the worker runs every cycle.

@@ -17,10 +17,11 @@
 
 use sqlx::MySqlPool;
 
-use super::{Checked, Family, LmdbUsage, Observation, Probes};
+use super::{Checked, Family, Observation, Probes};
 use crate::config::{FeePolicy, Settings};
 use crate::domain::{Atomic, BatchStatus, Height, UnixMillis};
 use crate::monero::rpc_types::Balance;
+use crate::store::lmdb::MapUsage;
 use crate::store::mysql::block_issues::{self, Issue};
 use crate::store::mysql::credits;
 use crate::store::mysql::heartbeats::{self, BeatingRole, LastBeat, OutboxTrouble, PoolCheckin};
@@ -253,7 +254,7 @@ pub fn pools_silent(pools: &[PoolCheckin], now: UnixMillis, limits: &Limits) -> 
 }
 
 /// The LMDB map over `lmdb_percent` of its maximum size.
-pub fn lmdb_map(usage: LmdbUsage, limits: &Limits) -> Checked {
+pub fn lmdb_map(usage: MapUsage, limits: &Limits) -> Checked {
     let used = u128::from(usage.used_bytes) * 100;
     let limit = u128::from(usage.max_map_size) * u128::from(limits.lmdb_percent);
     let percent = used
@@ -453,8 +454,9 @@ mod tests {
     fn lmdb_turns_on_above_eighty_percent_of_the_maximum_map() {
         let at = |used| {
             lmdb_map(
-                LmdbUsage {
+                MapUsage {
                     used_bytes: used,
+                    map_size: 500,
                     max_map_size: 1000,
                 },
                 &Limits::default(),
@@ -466,8 +468,9 @@ mod tests {
         assert!(at(801));
         assert!(
             !lmdb_map(
-                LmdbUsage {
+                MapUsage {
                     used_bytes: 0,
+                    map_size: 0,
                     max_map_size: 0
                 },
                 &Limits::default()

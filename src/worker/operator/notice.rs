@@ -1,5 +1,5 @@
-//! The operator mail of a [`Transition`]: its subject and body (pure), and the seam that
-//! queues it in the mail outbox inside the caller's transaction.
+//! The operator mail of a [`Transition`]: its subject and body (pure), queued in the mail
+//! outbox (`mail::outbox::enqueue_to_admin`) inside the caller's transaction.
 
 use sqlx::MySqlConnection;
 
@@ -103,28 +103,16 @@ pub async fn enqueue(
     event_at: UnixMillis,
     notice: &Notice,
 ) -> Result<(), OperatorError> {
-    // Seam until `mail::outbox::enqueue_to_admin` (branch fix/mail) is merged: the same row
-    // that function writes (`mail_outbox`, sql/0008_mail.sql).
-    let inserted = sqlx::query(
-        "INSERT INTO mail_outbox (miner, dedup_key, recipient, kind, event_at, subject, body, \
-         message_id, state, attempts, next_attempt_at, created_at) \
-         VALUES (NULL, ?, ?, 'operator', ?, ?, ?, ?, 'queued', 0, ?, ?)",
+    crate::mail::outbox::enqueue_to_admin(
+        tx,
+        settings,
+        alert,
+        event_at,
+        &notice.subject,
+        &notice.body,
     )
-    .bind(format!("admin:{alert}"))
-    .bind(settings.general.admin_email.trim())
-    .bind(event_at.0)
-    .bind(&notice.subject)
-    .bind(&notice.body)
-    .bind(format!("<{}@rxpool>", uuid::Uuid::new_v4()))
-    .bind(event_at.0)
-    .bind(event_at.0)
-    .execute(&mut *tx)
-    .await;
-    match inserted {
-        Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(()),
-        Err(e) => Err(OperatorError::Outbox(e.to_string())),
-    }
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
