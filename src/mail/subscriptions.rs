@@ -210,7 +210,6 @@ async fn queue_confirmation(
 }
 
 /// Queues the approval mail to the `current` address, naming `new` only masked.
-#[expect(clippy::too_many_arguments, reason = "one mail's parts, all needed")]
 async fn queue_approval(
     conn: &mut MySqlConnection,
     settings: &Settings,
