@@ -446,7 +446,7 @@ async fn an_unreachable_daemon_and_a_full_lmdb_map_alert() {
         writer.flush().await.unwrap();
     }
     writer.close().await.unwrap();
-    let percent = tight.usage().unwrap().used_bytes * 100 >> 20;
+    let percent = (tight.usage().unwrap().used_bytes * 100) >> 20;
     let probes = Probes::gather(&daemon, None::<&WalletClient>, Some(&tight)).await;
     assert!(probes.daemon.is_err());
     let mut alerts = OperatorAlerts::default();
