@@ -2,6 +2,7 @@
 //! starts, logs and shuts down cleanly.
 
 pub mod history;
+pub mod operator;
 pub mod rollup;
 
 use crate::config::FileConfig;
