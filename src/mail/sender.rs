@@ -52,9 +52,11 @@ impl Default for SenderOptions {
         SenderOptions {
             backoff_first: Duration::from_secs(30),
             backoff_max: Duration::from_secs(3600),
-            lease: Duration::from_secs(600),
+            // Well above a batch's worst case (10 rows x 30 s SMTP timeout), so a slow server
+            // never lets a second sender claim a row that is still being sent.
+            lease: Duration::from_secs(900),
             poll: Duration::from_secs(2),
-            batch: 20,
+            batch: 10,
         }
     }
 }
@@ -71,7 +73,8 @@ impl SenderOptions {
 
 type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
-/// The lettre transport `[smtp]` describes.
+/// The lettre transport `[smtp]` describes (pooled connections, 30 s timeout). Call it inside
+/// the tokio runtime: the pool starts a task.
 pub fn transport(smtp: &SmtpConfig) -> Result<Transport, MailError> {
     let tls_err =
         |e: lettre::transport::smtp::Error| MailError::Config(format!("[smtp] host for TLS: {e}"));
