@@ -84,8 +84,8 @@ pub enum MailError {
     Token(#[from] token::TokenError),
     #[error("{0}")]
     Refused(&'static str),
-    #[error("mail {0}: {1}")]
-    Message(u64, String),
+    #[error("{0}")]
+    Config(String),
     #[error("mysql: {0}")]
     Sql(#[from] sqlx::Error),
 }

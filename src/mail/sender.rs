@@ -52,9 +52,11 @@ impl Default for SenderOptions {
         SenderOptions {
             backoff_first: Duration::from_secs(30),
             backoff_max: Duration::from_secs(3600),
-            lease: Duration::from_secs(600),
+            // Well above a batch's worst case (10 rows x 30 s SMTP timeout), so a slow server
+            // never lets a second sender claim a row that is still being sent.
+            lease: Duration::from_secs(900),
             poll: Duration::from_secs(2),
-            batch: 20,
+            batch: 10,
         }
     }
 }
@@ -71,11 +73,11 @@ impl SenderOptions {
 
 type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
-/// The lettre transport `[smtp]` describes.
+/// The lettre transport `[smtp]` describes (pooled connections, 30 s timeout). Call it inside
+/// the tokio runtime: the pool starts a task.
 pub fn transport(smtp: &SmtpConfig) -> Result<Transport, MailError> {
-    let tls_err = |e: lettre::transport::smtp::Error| {
-        MailError::Message(0, format!("[smtp] host for TLS: {e}"))
-    };
+    let tls_err =
+        |e: lettre::transport::smtp::Error| MailError::Config(format!("[smtp] host for TLS: {e}"));
     let builder = match smtp.security.as_str() {
         "none" => Transport::builder_dangerous(smtp.host.as_str()),
         "starttls" => Transport::starttls_relay(&smtp.host).map_err(tls_err)?,
@@ -198,7 +200,7 @@ pub async fn run_with(
     let from: Mailbox = smtp
         .from
         .parse()
-        .map_err(|_| MailError::Refused("[smtp] from is not a valid mailbox"))?;
+        .map_err(|_| MailError::Config("[smtp] from is not a valid mailbox".into()))?;
     let transport = transport(&smtp)?;
     let mut tick = tokio::time::interval(options.poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -427,6 +429,23 @@ mod tests {
 
     fn from() -> Mailbox {
         "Pool <pool@example.org>".parse().unwrap()
+    }
+
+    // lettre's connection pool starts a task: a runtime is needed, as in the worker.
+    #[tokio::test]
+    async fn smtp_security_chooses_the_transport() {
+        let config = |security: &str| SmtpConfig {
+            host: "smtp.example.org".into(),
+            port: 587,
+            username: Some("pool".into()),
+            password: Some(crate::config::Secret("pw".into())),
+            from: "pool@example.org".into(),
+            security: security.into(),
+        };
+        for ok in ["none", "starttls", "tls"] {
+            assert!(transport(&config(ok)).is_ok(), "{ok}");
+        }
+        assert!(transport(&config("ssl")).is_err());
     }
 
     #[test]

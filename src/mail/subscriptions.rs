@@ -116,7 +116,7 @@ fn check_miner(miner: &str) -> Result<(), MailError> {
 
 /// The stored row, read for update inside a transaction.
 #[derive(Default)]
-struct Row0 {
+struct Stored {
     exists: bool,
     email: Option<String>,
     pending_email: Option<String>,
@@ -125,7 +125,7 @@ struct Row0 {
     unsubscribed: bool,
 }
 
-async fn lock_row(conn: &mut MySqlConnection, miner: &str) -> Result<Row0, MailError> {
+async fn lock_row(conn: &mut MySqlConnection, miner: &str) -> Result<Stored, MailError> {
     let row = sqlx::query(
         "SELECT email, pending_email, pending_stage, last_request_mail_at, unsubscribed \
          FROM mail_subscriptions WHERE miner = ? FOR UPDATE",
@@ -134,8 +134,8 @@ async fn lock_row(conn: &mut MySqlConnection, miner: &str) -> Result<Row0, MailE
     .fetch_optional(&mut *conn)
     .await?;
     Ok(match row {
-        None => Row0::default(),
-        Some(r) => Row0 {
+        None => Stored::default(),
+        Some(r) => Stored {
             exists: true,
             email: r.try_get("email")?,
             pending_email: r.try_get("pending_email")?,
