@@ -33,7 +33,8 @@ use crate::store::mysql::heartbeats::{self, AlertRow};
 
 pub use checks::Limits;
 
-/// What the worker measured over the network this cycle; no check below does network I/O.
+/// What the worker measured this cycle from monerod, the wallet and LMDB; the checks read
+/// only these and MySQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probes {
     /// The chain tip from the worker's monerod client (`get_last_block_header`), or why the
