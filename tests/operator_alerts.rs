@@ -606,3 +606,84 @@ async fn the_block_manager_and_payments_loops_beat_even_when_their_passes_fail()
         vec![("stalled:block-manager".to_owned(), Change::On)]
     );
 }
+
+#[tokio::test]
+async fn smtp_failing_is_mailed_once_smtp_is_back_and_so_is_its_end() {
+    use rxpool::config::SmtpConfig;
+    use rxpool::devnet::Smtp;
+    use rxpool::mail::sender::{self, SenderOptions};
+
+    let db = fresh_db("opalerts_smtp_e2e").await;
+    let s = settings("ops@example.org");
+    let smtp_at = |port: u16| {
+        sender::transport(&SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            username: None,
+            password: None,
+            from: "OpsTest <pool@example.org>".into(),
+            security: "none".into(),
+        })
+        .unwrap()
+    };
+    let from: lettre::message::Mailbox = "OpsTest <pool@example.org>".parse().unwrap();
+    let options = SenderOptions {
+        backoff_first: std::time::Duration::from_millis(200),
+        backoff_max: std::time::Duration::from_secs(2),
+        ..SenderOptions::default()
+    };
+    let t0 = now();
+    add_pool(&db, 3, 50, t0).await;
+    let mut alerts = OperatorAlerts::default();
+    assert_eq!(checked_in_cycle(&db, &mut alerts, &s, t0).await.len(), 1);
+
+    // SMTP is down: the pool alert's delivery fails and waits.
+    let down = smtp_at(rxpool::devnet::free_port().unwrap());
+    // (The outbox stamps rows with the real clock, a few ms after t0.)
+    let claimed = sender::deliver_due(&db, &down, &from, &s, &options, now())
+        .await
+        .unwrap();
+    assert_eq!(claimed, 1);
+    let t1 = UnixMillis(t0.0 + 16 * MINUTE);
+    let ts = checked_in_cycle(&db, &mut alerts, &s, t1).await;
+    assert_eq!(changes(&ts), vec![("smtp".to_owned(), Change::On)]);
+
+    // SMTP is back: both mails arrive, then the SMTP alert clears and that arrives too.
+    let sink = Smtp::start().await.expect("smtp sink starts");
+    let up = smtp_at(sink.port());
+    sender::deliver_due(&db, &up, &from, &s, &options, t1)
+        .await
+        .unwrap();
+    let t2 = UnixMillis(t1.0 + 10_000);
+    let ts = checked_in_cycle(&db, &mut alerts, &s, t2).await;
+    assert_eq!(changes(&ts), vec![("smtp".to_owned(), Change::Off)]);
+    sender::deliver_due(&db, &up, &from, &s, &options, t2)
+        .await
+        .unwrap();
+    let got = sink
+        .wait_for_messages(3, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let got_all = sink.messages().unwrap();
+    assert_eq!(got_all.len(), 3, "{got:?}");
+    let mut subjects: Vec<&str> = got_all
+        .iter()
+        .map(|mail| {
+            assert_eq!(mail.rcpt_tos, ["ops@example.org"]);
+            mail.data
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .unwrap()
+        })
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        vec![
+            "[OpsTest] ALERT: SMTP delivery failing",
+            "[OpsTest] ALERT: pool host 3 behind the chain",
+            "[OpsTest] back to normal: SMTP delivery failing",
+        ]
+    );
+}

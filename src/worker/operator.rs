@@ -33,7 +33,8 @@ use crate::store::mysql::heartbeats::{self, AlertRow};
 
 pub use checks::Limits;
 
-/// What the worker measured over the network this cycle; no check below does network I/O.
+/// What the worker measured this cycle from monerod, the wallet and LMDB; the checks read
+/// only these and MySQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probes {
     /// The chain tip from the worker's monerod client (`get_last_block_header`), or why the
@@ -314,7 +315,9 @@ impl OperatorAlerts {
 
     /// One cycle: runs every check, computes the transitions against `operator_alerts` and
     /// applies each in its own transaction with its operator mail. Returns the transitions
-    /// applied (a transition another worker applied first is left out).
+    /// applied (one another worker applied first, or one whose transaction failed, is left
+    /// out; the latter is logged and computed again next cycle). Fails only when the stored
+    /// alert state cannot be read.
     pub async fn check(
         &mut self,
         db: &MySqlPool,
@@ -350,9 +353,16 @@ impl OperatorAlerts {
             .saturating_mul(60_000);
         let mut applied = Vec::new();
         for t in transitions(&checked, &stored, now, reminder_ms) {
-            if apply(db, settings, &t).await? {
-                tracing::info!(alert.key = %t.key, alert.change = t.change.as_str(), "operator alert");
-                applied.push(t);
+            // One failing transition does not hold the others back; it is computed again
+            // next cycle.
+            match apply(db, settings, &t).await {
+                Ok(true) => {
+                    tracing::info!(alert.key = %t.key, alert.change = t.change.as_str(), "operator alert");
+                    applied.push(t);
+                }
+                Ok(false) => {}
+                Err(err) => tracing::warn!(alert.key = %t.key, %err,
+                    "operator alert not stored; retrying next cycle"),
             }
         }
         Ok(applied)
