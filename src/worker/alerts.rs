@@ -290,9 +290,10 @@ pub async fn payments_sent(
     settings: &Settings,
     now: UnixMillis,
 ) -> Result<usize, AlertError> {
-    let first: u64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM payments")
-        .fetch_one(db)
-        .await?;
+    let first: u64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(id), 0) AS UNSIGNED) FROM payments")
+            .fetch_one(db)
+            .await?;
     let from = cursor(db, "payments_after", first).await?;
     let rows = sqlx::query(
         "SELECT p.id, p.payment_address, p.payment_id, p.amount, p.transfer_fee, \
@@ -300,7 +301,8 @@ pub async fn payments_sent(
          FROM payments p \
          JOIN transactions t ON t.id = p.transaction_id \
          JOIN payout_batches b ON b.transaction_id = p.transaction_id \
-         LEFT JOIN worker_mailed_events m ON m.kind = 'payment' AND m.event = CAST(p.id AS CHAR) \
+         LEFT JOIN worker_mailed_events m ON m.kind = 'payment' \
+           AND m.event = CAST(p.id AS CHAR CHARACTER SET ascii) COLLATE ascii_bin \
          WHERE p.id > ? AND b.status IN ('relayed', 'confirmed') AND m.event IS NULL \
          ORDER BY p.id LIMIT 1000",
     )

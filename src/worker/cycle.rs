@@ -219,6 +219,8 @@ impl Worker {
                     });
                 }
                 Err(e) => {
+                    // Asked again at the next interval, not every cycle.
+                    self.wallet_read_at = Some(now);
                     tracing::warn!(error = %e, "cannot read the pool wallet's balance");
                     self.wallet_probe = Some(Err(e.to_string()));
                 }
