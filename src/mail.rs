@@ -12,6 +12,7 @@
 pub mod address;
 pub mod outbox;
 pub mod sender;
+pub mod subscribers;
 pub mod subscriptions;
 pub mod token;
 

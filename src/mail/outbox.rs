@@ -215,7 +215,7 @@ pub async fn enqueue_to_miner(
             "only miner alerts are queued with enqueue_to_miner",
         ));
     }
-    let Some(sub) = super::subscriptions::confirmed(&mut *tx, miner).await? else {
+    let Some(sub) = super::subscribers::confirmed(&mut *tx, miner).await? else {
         return Ok(Enqueued::NotSubscribed);
     };
     if !sub.wants(kind) {

@@ -233,7 +233,7 @@ impl Worker {
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the live pool hosts"),
         }
-        let subscribed = match subscribed_miners(&self.db).await {
+        let subscribed = match crate::mail::subscribers::with_worker_alerts(&self.db).await {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the subscribed miners");
@@ -366,16 +366,6 @@ async fn pool_hosts(db: &MySqlPool) -> Result<(PoolServers, PoolPorts), sqlx::Er
         });
     }
     Ok((by_id, out))
-}
-
-/// Miners with a confirmed address and worker alerts on.
-async fn subscribed_miners(db: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT miner FROM mail_subscriptions \
-         WHERE email IS NOT NULL AND unsubscribed = 0 AND worker_alerts = 1",
-    )
-    .fetch_all(db)
-    .await
 }
 
 /// What the blocking pass hands back.
