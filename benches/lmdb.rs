@@ -82,6 +82,7 @@ fn main() {
                         pool_type: PoolType::Pplns,
                         trusted: n % 3 == 0,
                         found_block: false,
+                        host: 1,
                     };
                     writer.append(share).await.expect("append");
                 }

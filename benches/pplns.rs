@@ -121,6 +121,7 @@ fn main() {
                     pool_type: PoolType::Pplns,
                     trusted: false,
                     found_block: false,
+                    host: 1,
                 })
                 .await
                 .expect("append");

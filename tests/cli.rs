@@ -472,14 +472,14 @@ fn the_shipped_units_start_only_the_roles_that_do_something() {
         .nth(1)
         .and_then(|rest| rest.split(">/dev/null").next())
         .expect("install.sh enables rxpool.target");
-    for working in ["pool", "block-manager", "payments"] {
+    for working in ["pool", "block-manager", "payments", "worker", "api"] {
         let unit = format!("rxpool-{working}.service");
         assert!(root.join("deployment").join(&unit).exists(), "{unit}");
         assert!(wants.contains(&unit), "rxpool.target does not want {unit}");
         assert!(enabled.contains(&unit), "install.sh does not enable {unit}");
     }
-    // The worker, api and cleaner roles only wait for a signal today.
-    for placeholder in ["worker", "api", "cleaner"] {
+    // The cleaner role only waits for a signal today.
+    for placeholder in ["cleaner"] {
         let unit = format!("rxpool-{placeholder}.service");
         assert!(
             !root.join("deployment").join(&unit).exists(),

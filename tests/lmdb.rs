@@ -23,6 +23,7 @@ fn share(height: u64, ts: u64, miner: &str, worker: &str, difficulty: u64) -> Ne
         pool_type: PoolType::Pplns,
         trusted: false,
         found_block: false,
+        host: 1,
     }
 }
 

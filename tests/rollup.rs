@@ -476,6 +476,7 @@ fn new_share(ts: u64, miner: &str, worker: &str, difficulty: u64, mode: PoolType
         pool_type: mode,
         trusted: false,
         found_block: false,
+        host: 1,
     }
 }
 

@@ -6,15 +6,17 @@
 //! a loop for MILLIS milliseconds and checks that each one is consistent: the share count
 //! kept by the writers equals the number of shares a full walk finds, and neither ever goes
 //! backwards. It prints `checks=N last=M` and exits 1 on the first inconsistency.
-//! `lmdb-probe stat DIR` prints the share count, heights and map size. Never writes in
-//! `read` or `stat` mode.
+//! `lmdb-probe stat DIR` prints the share count, heights, map usage, the pool's lifetime
+//! counters and the last share-log batch. Never writes in `read` or `stat` mode.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rxpool::domain::{Height, PoolType, UnixMillis};
-use rxpool::store::lmdb::{NewShare, ShareStore, StoreError, StoreOptions, WriterConfig};
+use rxpool::store::lmdb::{
+    CounterKey, NewShare, ShareStore, StoreError, StoreOptions, WriterConfig,
+};
 
 const USAGE: &str = "usage: lmdb-probe write DIR ROUNDS PER_ROUND | read DIR MILLIS | stat DIR";
 
@@ -85,6 +87,7 @@ fn write(dir: &str, rounds: u64, per_round: u64) -> Result<(), String> {
                     pool_type: PoolType::Pplns,
                     trusted: false,
                     found_block: false,
+                    host: 1,
                 };
                 writer.append(share).await.map_err(|e| e.to_string())?;
             }
@@ -143,5 +146,22 @@ fn stat(dir: &str) -> Result<(), String> {
         ),
         None => println!("shares={count} heights=none map={}", store.map_size()),
     }
+    let usage = store.usage().map_err(|e| e.to_string())?;
+    println!(
+        "used={} map={} max_map={}",
+        usage.used_bytes, usage.map_size, usage.max_map_size
+    );
+    let pool = snapshot
+        .counters(CounterKey::Pool)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    println!(
+        "valid={} hashes={} invalid={}",
+        pool.valid,
+        pool.hashes,
+        pool.invalid_total()
+    );
+    let last = snapshot.log_last().map_err(|e| e.to_string())?;
+    println!("log_last={}", last.map_or(0, |seq| seq.0));
     Ok(())
 }

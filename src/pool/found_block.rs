@@ -81,7 +81,7 @@ mod tests {
     use crate::pool::state::{
         BlockSubmitter, BoxFuture, HashFailure, ShareHasher, ShareSink, SinkError,
     };
-    use crate::store::lmdb::{NewShare, ShareStore, StoreOptions, WriterConfig};
+    use crate::store::lmdb::{InvalidShare, NewShare, ShareStore, StoreOptions, WriterConfig};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -130,6 +130,9 @@ mod tests {
         }
         fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>> {
             Box::pin(async { Err(SinkError("disk full".into())) })
+        }
+        fn record_invalid(&self, _: InvalidShare) -> bool {
+            false
         }
     }
 

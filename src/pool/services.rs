@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::domain::Hash32;
 use crate::monero::daemon::{Daemon, DaemonClient, SubmitStatus};
 use crate::monero::pow::{PowAlgo, PowError, Verifier};
-use crate::store::lmdb::{BlockKey, BlockUpdate, FoundBlock, NewShare, ShareWriter};
+use crate::store::lmdb::{BlockKey, BlockUpdate, FoundBlock, InvalidShare, NewShare, ShareWriter};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,6 +81,16 @@ impl ShareSink for LmdbSink {
 
     fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move { self.0.flush().await.map_err(|e| SinkError(e.to_string())) })
+    }
+
+    fn record_invalid(&self, share: InvalidShare) -> bool {
+        match self.0.record_invalid(share) {
+            Ok(queued) => queued,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not count a refused share");
+                false
+            }
+        }
     }
 }
 

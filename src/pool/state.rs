@@ -14,7 +14,7 @@ use super::settings::PoolSettings;
 use super::templates::{TemplateRing, TemplateSlot};
 use crate::domain::{Clock, Hash32, UnixMillis};
 use crate::monero::blob::Template;
-use crate::store::lmdb::{BlockKey, BlockUpdate, FoundBlock, NewShare};
+use crate::store::lmdb::{BlockKey, BlockUpdate, FoundBlock, InvalidShare, NewShare};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -61,6 +61,9 @@ pub trait ShareSink: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'_, Result<(), SinkError>>;
     /// Returns once everything appended before is durable.
     fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>>;
+    /// Counts a refused share without waiting; `false` when it was not queued (queue full
+    /// or store closed). Refused shares never hold the pool back.
+    fn record_invalid(&self, share: InvalidShare) -> bool;
 }
 
 /// What the daemons said to a block.
@@ -154,6 +157,9 @@ pub struct Shared {
     pub job_ids: JobIdSource,
     /// Written into every extra nonce so several pool hosts never share work.
     pub instance_id: u32,
+    /// This host's `pool.pool_id`, under which its shares are counted (set by the role;
+    /// 0 until then).
+    pub pool_id: u32,
     pub hasher: Arc<dyn ShareHasher>,
     pub sink: Arc<dyn ShareSink>,
     pub submitter: Arc<dyn BlockSubmitter>,
@@ -196,6 +202,7 @@ impl Shared {
             current,
             job_ids: JobIdSource::new(job_id_key),
             instance_id,
+            pool_id: 0,
             hasher,
             sink,
             submitter,

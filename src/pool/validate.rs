@@ -16,6 +16,11 @@
 //!
 //! It works on one logged-in [`Miner`] (lent by its session), the connection's IP and the
 //! port's pool type; it never sees the session itself.
+//!
+//! A refused share that is the share's own fault (low difficulty, wrong hash, duplicate,
+//! stale or expired job, malformed nonce) is counted for the miner's worker through
+//! `ShareSink::record_invalid` with its [`InvalidReason`] (never waiting), as is a sampled
+//! share whose spot check finds a wrong hash.
 
 use super::jobs::{self, SubmitKeyError};
 use super::miner::{ALGO, Miner};
@@ -24,7 +29,7 @@ use super::rejection::Rejection;
 use super::state::{BoxFuture, HashFailure, Shared};
 use super::trust::{Claim, Decision, Verdict, Who};
 use crate::domain::{Hash32, Height, PoolType};
-use crate::store::lmdb::{BlockStatus, FoundBlock, NewShare};
+use crate::store::lmdb::{BlockStatus, FoundBlock, InvalidReason, InvalidShare, NewShare};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -71,6 +76,13 @@ pub async fn submit(
         });
     }
     let result = check(shared, miner, ip, pool_type, &params).await;
+    if let Some(reason) = result
+        .as_ref()
+        .err()
+        .and_then(|refusal| invalid_reason(refusal.rejection))
+    {
+        count_invalid(shared, &miner.payout, &miner.worker, reason);
+    }
     match result {
         Ok(_) => {
             shared
@@ -94,6 +106,52 @@ pub async fn submit(
             result
         }
         Err(_) => result,
+    }
+}
+
+/// The counters' reason for a refused share; `None` when the refusal is not a fault of the
+/// share (rate limit, overload, a session or protocol error).
+pub fn invalid_reason(rejection: Rejection) -> Option<InvalidReason> {
+    match rejection {
+        Rejection::LowDifficulty => Some(InvalidReason::LowDifficulty),
+        Rejection::WrongHash => Some(InvalidReason::WrongHash),
+        Rejection::DuplicateShare => Some(InvalidReason::Duplicate),
+        // A job id the session no longer keeps is a stale job, like an expired template.
+        Rejection::InvalidJobId | Rejection::BlockExpired => Some(InvalidReason::Stale),
+        Rejection::MalformedNonce => Some(InvalidReason::Malformed),
+        Rejection::WrongAlgo => Some(InvalidReason::Other),
+        Rejection::IpBanned
+        | Rejection::NoLogin
+        | Rejection::TooManyLoginOptions
+        | Rejection::TooManyPasswordOptions
+        | Rejection::InvalidAddress
+        | Rejection::BannedAddress
+        | Rejection::ExchangeNeedsPaymentId
+        | Rejection::InvalidPaymentId
+        | Rejection::LongPaymentId
+        | Rejection::PaymentIdNeedsStandardAddress
+        | Rejection::NoTemplate
+        | Rejection::Unauthenticated
+        | Rejection::RateLimited
+        | Rejection::UnknownMethod
+        | Rejection::InvalidParams
+        | Rejection::Overloaded
+        | Rejection::AlreadyLoggedIn => None,
+    }
+}
+
+/// Counts a refused share of `miner`'s `worker` on this host (dropped when the writer's
+/// queue is full).
+fn count_invalid(shared: &Shared, miner: &Arc<str>, worker: &Arc<str>, reason: InvalidReason) {
+    let share = InvalidShare {
+        miner: Arc::clone(miner),
+        worker: Arc::clone(worker),
+        host: shared.pool_id,
+        reason,
+        timestamp: shared.now(),
+    };
+    if !shared.sink.record_invalid(share) {
+        tracing::debug!(reason = reason.as_str(), "a refused share was not counted");
     }
 }
 
@@ -182,6 +240,7 @@ async fn check(
             .into_bytes())
     };
     let (payout, worker) = (miner.payout.clone(), miner.worker.clone());
+    let host = shared.pool_id;
     // Called once, on whichever path records the share: it takes the two names.
     let share_at = move |timestamp, trusted, found_block| NewShare {
         height: template.height(),
@@ -193,6 +252,7 @@ async fn check(
         pool_type,
         trusted,
         found_block,
+        host,
     };
 
     let claimed_block = network.is_met_by(&claimed);
@@ -376,6 +436,12 @@ async fn spot_check(
         }
         Verdict::WrongHash => {
             shared.rejections.count(Rejection::WrongHash);
+            count_invalid(
+                shared,
+                &share.miner,
+                &share.worker,
+                InvalidReason::WrongHash,
+            );
             tracing::info!(miner = %share.miner, %ip, "a trusted miner's spot-checked share was bad");
         }
         Verdict::Bad | Verdict::Overloaded => return verdict,

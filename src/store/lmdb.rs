@@ -15,13 +15,22 @@
 //! MySQL.
 //!
 //! Databases (all in one environment):
-//! - `meta`: `schema_version` (u32 BE) and `share_count` (u64 BE, live shares).
+//! - `meta`: `schema_version` (u32 BE), `share_count` (u64 BE, live shares) and, per mode,
+//!   `round_start.<mode>` (u64 BE): the mode's `hashes` counter when its last block was
+//!   recorded.
 //! - `shares`: template height (u32 BE) → DUPSORT|DUPFIXED [`ShareRecord`] (38 bytes), dups in
 //!   time order.
 //! - `miners_by_key` / `miners_by_id`: payout key ↔ [`MinerId`].
 //! - `workers_by_key` / `workers_by_id`: (miner id BE ++ worker name) ↔ [`WorkerId`].
 //! - `blocks`: (height u64 BE ++ hash) → [`BlockRecord`].
 //! - `stats`: string key → bytes (JSON rollups written by the worker role).
+//! - `counters`: [`CounterKey`] bytes → [`codec::CounterRecord`] (80 bytes): lifetime valid
+//!   and invalid shares, hashes and last share times per pool, mode, host, miner and worker.
+//! - `share_log`: [`LogSeq`] (u64 BE, +1 per batch) → the batch's commit time (u64 ms BE)
+//!   then one 29-byte entry per accepted share of the batch, in order. Kept for
+//!   `WriterConfig::log_retention` (2 h by default), so the worker role can read only what
+//!   was committed since its last cycle ([`Snapshot::log_since`]); a reader that falls further
+//!   behind than the retention simply finds fewer old batches.
 
 pub mod codec;
 pub mod writer;
@@ -34,20 +43,20 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockEr
 use std::time::{Duration, Instant};
 
 use heed::byteorder::BigEndian;
-use heed::types::{Bytes, Str, U32};
+use heed::types::{Bytes, Str, U32, U64};
 use heed::{
     CommitOrAbort, Database, DatabaseFlags, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls,
 };
 
-use crate::domain::{Hash32, Height};
+use crate::domain::{Hash32, Height, PoolType, UnixMillis};
 
 pub use codec::{
-    BlockKey, BlockRecord, BlockStatus, FLAG_FOUND_BLOCK, FLAG_TRUSTED, MinerId, SHARE_RECORD_SIZE,
-    ShareRecord, WorkerId,
+    BlockKey, BlockRecord, BlockStatus, CounterKey, Counters, FLAG_FOUND_BLOCK, FLAG_TRUSTED,
+    InvalidReason, LogSeq, LoggedShare, MinerId, SHARE_RECORD_SIZE, ShareRecord, WorkerId,
 };
 pub use writer::{
-    BlockInsert, BlockUpdate, FoundBlock, NewShare, PruneReport, ShareWriter, WriterConfig,
-    WriterStats,
+    BlockInsert, BlockUpdate, FoundBlock, InvalidShare, NewShare, PruneReport, ShareWriter,
+    WriterConfig, WriterStats,
 };
 
 /// The on-disk layout version this build reads and writes.
@@ -59,6 +68,7 @@ pub const MAX_WORKER_BYTES: usize = 64;
 
 const META_SCHEMA_VERSION: &str = "schema_version";
 const META_SHARE_COUNT: &str = "share_count";
+const META_ROUND_START: &str = "round_start.";
 const MAX_DBS: u32 = 16;
 
 /// How to open a [`ShareStore`].
@@ -134,6 +144,7 @@ fn corrupt(db: &'static str, detail: impl std::fmt::Display) -> StoreError {
 }
 
 type BeU32 = U32<BigEndian>;
+type BeU64 = U64<BigEndian>;
 
 /// The databases of the environment. heed ties a `Database` to the `Env` it came from; these
 /// are the `'static` handles heed gives after the opening transaction commits, and they are
@@ -148,6 +159,8 @@ pub(crate) struct Dbs {
     pub(crate) workers_by_id: Database<'static, BeU32, Bytes>,
     pub(crate) blocks: Database<'static, Bytes, Bytes>,
     pub(crate) stats: Database<'static, Str, Bytes>,
+    pub(crate) counters: Database<'static, Bytes, Bytes>,
+    pub(crate) share_log: Database<'static, BeU64, Bytes>,
 }
 
 /// An open LMDB environment with all of rxpool's databases.
@@ -230,6 +243,8 @@ impl ShareStore {
                 let workers_by_id = opener.create_database(wtxn, Some("workers_by_id"))?;
                 let blocks = opener.create_database(wtxn, Some("blocks"))?;
                 let stats = opener.create_database(wtxn, Some("stats"))?;
+                let counters = opener.create_database(wtxn, Some("counters"))?;
+                let share_log = opener.create_database(wtxn, Some("share_log"))?;
                 check_schema(wtxn, meta)?;
                 Ok(CommitOrAbort::<_, ()>::Commit((
                     meta,
@@ -240,6 +255,8 @@ impl ShareStore {
                     workers_by_id,
                     blocks,
                     stats,
+                    counters,
+                    share_log,
                 )))
             })?
             .commit()
@@ -253,6 +270,8 @@ impl ShareStore {
             workers_by_id,
             blocks,
             stats,
+            counters,
+            share_log,
         ) = dbs;
         Ok(ShareStore {
             env,
@@ -265,6 +284,8 @@ impl ShareStore {
                 workers_by_id,
                 blocks,
                 stats,
+                counters,
+                share_log,
             },
             gate: RwLock::new(()),
             max_map_size: round_to_page(options.max_map_size.max(options.map_size)),
@@ -314,6 +335,21 @@ impl ShareStore {
     /// The current map size of this process's view of the environment, in bytes.
     pub fn map_size(&self) -> usize {
         self.env.info().map_size
+    }
+
+    /// How full the map is: the bytes up to the last used page against the current map
+    /// size and the ceiling it may grow to (for the "LMDB over 80 % of its map" alert).
+    pub fn usage(&self) -> Result<MapUsage, StoreError> {
+        let info = self.env.info();
+        let page = u64::from(self.env.unnamed_database_stat().page_size);
+        let pages = u64::try_from(info.last_page_number)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        Ok(MapUsage {
+            used_bytes: pages.saturating_mul(page),
+            map_size: u64::try_from(info.map_size).unwrap_or(u64::MAX),
+            max_map_size: u64::try_from(self.max_map_size).unwrap_or(u64::MAX),
+        })
     }
 
     /// How many times this process grew the map.
@@ -461,6 +497,49 @@ pub(crate) fn write_share_count(
 ) -> Result<(), StoreError> {
     dbs.meta.put(txn, META_SHARE_COUNT, &count.to_be_bytes())?;
     Ok(())
+}
+
+fn round_start_key(mode: PoolType) -> String {
+    format!("{META_ROUND_START}{}", mode.as_str())
+}
+
+pub(crate) fn write_round_start(
+    txn: &mut RwTxn<'_>,
+    dbs: &Dbs,
+    mode: PoolType,
+    hashes: u64,
+) -> Result<(), StoreError> {
+    dbs.meta
+        .put(txn, &round_start_key(mode), &hashes.to_be_bytes())?;
+    Ok(())
+}
+
+/// The shares of one `share_log` batch, each with its batch; one error for a bad batch.
+fn batch_entries<'t>(
+    item: heed::Result<(u64, &'t [u8])>,
+) -> Box<dyn Iterator<Item = Result<(LogSeq, LoggedShare), StoreError>> + 't> {
+    let (seq, value) = match item {
+        Ok(kv) => kv,
+        Err(e) => return Box::new(std::iter::once(Err(StoreError::from(e)))),
+    };
+    match codec::log_value_entries(value) {
+        Some(entries) => Box::new(entries.map(move |share| Ok((LogSeq(seq), share)))),
+        None => Box::new(std::iter::once(Err(corrupt(
+            "share_log",
+            format!("batch {seq} has a bad length"),
+        )))),
+    }
+}
+
+/// How full the environment's map is ([`ShareStore::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapUsage {
+    /// Bytes up to and including the last used page.
+    pub used_bytes: u64,
+    /// The current map size.
+    pub map_size: u64,
+    /// The size the map may grow to.
+    pub max_map_size: u64,
 }
 
 /// A found block with its finder's payout key and worker name resolved.
@@ -678,5 +757,98 @@ impl<'s> Snapshot<'s> {
     /// A value of the stats cache.
     pub fn stats_get(&self, key: &str) -> Result<Option<&[u8]>, StoreError> {
         Ok(self.dbs().stats.get(&self.txn, key)?)
+    }
+
+    /// Every key and value of the stats cache whose key starts with `prefix`, in key order.
+    pub fn stats_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.dbs().stats.prefix_iter(&self.txn, prefix)? {
+            let (key, value) = item?;
+            out.push((key.to_owned(), value.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The lifetime counters of `key`; `None` when nothing was ever counted for it.
+    pub fn counters(&self, key: CounterKey) -> Result<Option<Counters>, StoreError> {
+        match self.dbs().counters.get(&self.txn, &key.to_bytes())? {
+            None => Ok(None),
+            Some(bytes) => codec::CounterRecord::decode(bytes)
+                .map(Some)
+                .ok_or_else(|| corrupt("counters", "counter record too short")),
+        }
+    }
+
+    /// The counters of every pool host that ever counted a share, by `pool_id`.
+    pub fn host_counters(&self) -> Result<Vec<(u32, Counters)>, StoreError> {
+        let mut out = Vec::new();
+        let prefix = [codec::COUNTER_TAG_HOST];
+        for item in self.dbs().counters.prefix_iter(&self.txn, &prefix[..])? {
+            let (key, value) = item?;
+            let Some(CounterKey::Host(id)) = CounterKey::from_bytes(key) else {
+                return Err(corrupt("counters", "bad host counter key"));
+            };
+            let counters = codec::CounterRecord::decode(value)
+                .ok_or_else(|| corrupt("counters", "counter record too short"))?;
+            out.push((id, counters));
+        }
+        Ok(out)
+    }
+
+    /// The hashes (credited difficulty) of `mode` since its last block was recorded; every
+    /// hash counted for the mode when no block of it was recorded since the counters began.
+    pub fn round_hashes(&self, mode: PoolType) -> Result<u64, StoreError> {
+        let total = self
+            .counters(CounterKey::Mode(mode))?
+            .map_or(0, |c| c.hashes);
+        let start = match self.dbs().meta.get(&self.txn, &round_start_key(mode))? {
+            None => 0,
+            Some(bytes) => u64::from_be_bytes(
+                bytes
+                    .try_into()
+                    .map_err(|_| corrupt("meta", "round_start is not 8 bytes"))?,
+            ),
+        };
+        Ok(total.saturating_sub(start))
+    }
+
+    /// The newest batch of the share log, if any.
+    pub fn log_last(&self) -> Result<Option<LogSeq>, StoreError> {
+        Ok(self
+            .dbs()
+            .share_log
+            .last(&self.txn)?
+            .map(|(k, _)| LogSeq(k)))
+    }
+
+    /// Every share of every share-log batch after `after` (`None`: from the oldest kept),
+    /// oldest batch first and in commit order within a batch, each with its batch. Batches
+    /// older than the writer's `log_retention` are gone: a reader that fell that far behind
+    /// sees only the batches still kept.
+    pub fn log_since(
+        &self,
+        after: Option<LogSeq>,
+    ) -> Result<impl Iterator<Item = Result<(LogSeq, LoggedShare), StoreError>> + '_, StoreError>
+    {
+        use std::ops::Bound;
+        let start = match after {
+            None => Bound::Unbounded,
+            Some(LogSeq(seq)) => Bound::Excluded(seq),
+        };
+        let range = self
+            .dbs()
+            .share_log
+            .range(&self.txn, &(start, Bound::Unbounded))?;
+        Ok(range.flat_map(batch_entries))
+    }
+
+    /// The commit time of one share-log batch, if it is still kept.
+    pub fn log_time(&self, seq: LogSeq) -> Result<Option<UnixMillis>, StoreError> {
+        match self.dbs().share_log.get(&self.txn, &seq.0)? {
+            None => Ok(None),
+            Some(value) => codec::log_value_time(value)
+                .map(Some)
+                .ok_or_else(|| corrupt("share_log", "batch without a commit time")),
+        }
     }
 }

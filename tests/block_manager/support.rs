@@ -106,6 +106,7 @@ pub fn share(height: u64, ms: u64, miner: &str, difficulty: u64, pool_type: Pool
         pool_type,
         trusted: false,
         found_block: false,
+        host: 1,
     }
 }
 

@@ -2,10 +2,16 @@
 //!
 //! Owns the on-disk format: the fixed-size share record (zero-copy, big-endian, unaligned,
 //! because LMDB hands out values at any alignment), the 40-byte block key, the found-block
-//! record (a fixed zero-copy head plus a length-prefixed reason), and the worker key. Does no
-//! I/O and knows nothing of transactions; `lmdb.rs` and `writer.rs` put these bytes in and
-//! take them out. Any change here is a schema change: bump `SCHEMA_VERSION` in `lmdb.rs` and
-//! add a migration.
+//! record (a fixed zero-copy head plus a length-prefixed reason), the worker key, the
+//! lifetime counter key and record, and the share-log batch. Does no I/O and knows nothing of
+//! transactions; `lmdb.rs` and `writer.rs` put these bytes in and take them out. Any change to
+//! an existing layout is a schema change: bump `SCHEMA_VERSION` in `lmdb.rs` and add a
+//! migration.
+//!
+//! The `counters` and `share_log` databases were added without a schema change
+//! (`SCHEMA_VERSION` stays 1): they are new databases created at open, no existing record
+//! changes, and a version that does not know them simply never opens them. An environment
+//! written before they existed opens and starts counting from zero.
 
 use std::borrow::Cow;
 
@@ -420,6 +426,286 @@ pub fn truncate_at_char_boundary(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// Why a share was refused, for the counters. The codes are stable: they index the
+/// `invalid` array of a [`CounterRecord`] on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum InvalidReason {
+    /// The hash does not meet the job's difficulty.
+    LowDifficulty = 0,
+    /// The submitted result is not the hash of the blob.
+    WrongHash = 1,
+    /// The same nonce twice for one job.
+    Duplicate = 2,
+    /// The job or its template is no longer kept (stale or expired job).
+    Stale = 3,
+    /// A nonce (or result) that does not parse.
+    Malformed = 4,
+    /// Any other share fault.
+    Other = 5,
+}
+
+impl InvalidReason {
+    /// How many reasons there are (the length of [`Counters::invalid`]).
+    pub const COUNT: usize = 6;
+    /// Every reason, in code order.
+    pub const ALL: [InvalidReason; InvalidReason::COUNT] = [
+        InvalidReason::LowDifficulty,
+        InvalidReason::WrongHash,
+        InvalidReason::Duplicate,
+        InvalidReason::Stale,
+        InvalidReason::Malformed,
+        InvalidReason::Other,
+    ];
+
+    /// A short, stable name for the api and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvalidReason::LowDifficulty => "low_difficulty",
+            InvalidReason::WrongHash => "wrong_hash",
+            InvalidReason::Duplicate => "duplicate",
+            InvalidReason::Stale => "stale",
+            InvalidReason::Malformed => "malformed",
+            InvalidReason::Other => "other",
+        }
+    }
+
+    pub fn from_u8(v: u8) -> Option<InvalidReason> {
+        Self::ALL.into_iter().find(|r| *r as u8 == v)
+    }
+}
+
+impl std::fmt::Display for InvalidReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a set of lifetime counters is kept for.
+///
+/// On disk (the `counters` key) a tag byte, then the subject: `Pool` = `[0]`,
+/// `Mode(t)` = `[1, t as u8]`, `Host(id)` = `[2, id u32 BE]`, `Miner(id)` = `[3, id u32 BE]`,
+/// `Worker(id)` = `[4, id u32 BE]`. Keys of one kind therefore sort together, hosts by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CounterKey {
+    /// The whole pool (every host, every mode).
+    Pool,
+    /// One payout mode (valid shares only: an invalid share carries no mode).
+    Mode(PoolType),
+    /// One pool host, by its `pool_id`.
+    Host(u32),
+    Miner(MinerId),
+    Worker(WorkerId),
+}
+
+const COUNTER_TAG_POOL: u8 = 0;
+const COUNTER_TAG_MODE: u8 = 1;
+/// The key tag of host counters (their keys are this byte then the pool id).
+pub const COUNTER_TAG_HOST: u8 = 2;
+const COUNTER_TAG_MINER: u8 = 3;
+const COUNTER_TAG_WORKER: u8 = 4;
+
+impl CounterKey {
+    /// The key bytes (at most 5).
+    pub fn to_bytes(self) -> Vec<u8> {
+        let (tag, id) = match self {
+            CounterKey::Pool => return vec![COUNTER_TAG_POOL],
+            CounterKey::Mode(t) => return vec![COUNTER_TAG_MODE, t as u8],
+            CounterKey::Host(id) => (COUNTER_TAG_HOST, id),
+            CounterKey::Miner(id) => (COUNTER_TAG_MINER, id.0),
+            CounterKey::Worker(id) => (COUNTER_TAG_WORKER, id.0),
+        };
+        let mut out = Vec::with_capacity(5);
+        out.push(tag);
+        out.extend_from_slice(&id.to_be_bytes());
+        out
+    }
+
+    /// Reads key bytes back; `None` for bytes no version of this layout writes.
+    pub fn from_bytes(bytes: &[u8]) -> Option<CounterKey> {
+        let id = |rest: &[u8]| -> Option<u32> { Some(u32::from_be_bytes(rest.try_into().ok()?)) };
+        match bytes.split_first()? {
+            (&COUNTER_TAG_POOL, []) => Some(CounterKey::Pool),
+            (&COUNTER_TAG_MODE, [t]) => PoolType::from_u8(*t).map(CounterKey::Mode),
+            (&COUNTER_TAG_HOST, rest) => id(rest).map(CounterKey::Host),
+            (&COUNTER_TAG_MINER, rest) => id(rest).map(|i| CounterKey::Miner(MinerId(i))),
+            (&COUNTER_TAG_WORKER, rest) => id(rest).map(|i| CounterKey::Worker(WorkerId(i))),
+            _ => None,
+        }
+    }
+}
+
+/// Lifetime share counters of one [`CounterKey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Accepted shares.
+    pub valid: u64,
+    /// Sum of the credited difficulty of the accepted shares (saturating).
+    pub hashes: u64,
+    /// Refused shares, indexed by `InvalidReason as usize`.
+    pub invalid: [u64; InvalidReason::COUNT],
+    /// Time of the newest accepted share.
+    pub last_share: Option<UnixMillis>,
+    /// Time of the newest refused share.
+    pub last_invalid: Option<UnixMillis>,
+}
+
+impl Counters {
+    /// Refused shares of every reason.
+    pub fn invalid_total(&self) -> u64 {
+        self.invalid.iter().fold(0u64, |a, b| a.saturating_add(*b))
+    }
+
+    /// Adds `other` to these counters (sums saturate, times take the newer).
+    pub fn add(&mut self, other: &Counters) {
+        self.valid = self.valid.saturating_add(other.valid);
+        self.hashes = self.hashes.saturating_add(other.hashes);
+        for (a, b) in self.invalid.iter_mut().zip(other.invalid) {
+            *a = a.saturating_add(b);
+        }
+        self.last_share = self.last_share.max(other.last_share);
+        self.last_invalid = self.last_invalid.max(other.last_invalid);
+    }
+
+    /// Counts one accepted share.
+    pub fn count_valid(&mut self, difficulty: u64, at: UnixMillis) {
+        self.valid = self.valid.saturating_add(1);
+        self.hashes = self.hashes.saturating_add(difficulty);
+        self.last_share = self.last_share.max(Some(at));
+    }
+
+    /// Counts one refused share.
+    pub fn count_invalid(&mut self, reason: InvalidReason, at: UnixMillis) {
+        let slot = &mut self.invalid[reason as usize];
+        *slot = slot.saturating_add(1);
+        self.last_invalid = self.last_invalid.max(Some(at));
+    }
+}
+
+/// A [`Counters`] value on disk (80 bytes, big-endian, unaligned): `valid` u64, `hashes` u64,
+/// `invalid` 6 × u64 (by reason code), `last_share` u64 ms, `last_invalid` u64 ms; a time of
+/// 0 means none. A later version may append fields: readers take the first 80 bytes.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct CounterRecord {
+    valid: U64<BigEndian>,
+    hashes: U64<BigEndian>,
+    invalid: [U64<BigEndian>; InvalidReason::COUNT],
+    last_share_ms: U64<BigEndian>,
+    last_invalid_ms: U64<BigEndian>,
+}
+
+/// Size of a counter record on disk, in bytes.
+pub const COUNTER_RECORD_SIZE: usize = size_of::<CounterRecord>();
+
+impl CounterRecord {
+    pub fn encode(counters: &Counters) -> CounterRecord {
+        CounterRecord {
+            valid: U64::new(counters.valid),
+            hashes: U64::new(counters.hashes),
+            invalid: counters.invalid.map(U64::new),
+            last_share_ms: U64::new(counters.last_share.map_or(0, |t| t.0)),
+            last_invalid_ms: U64::new(counters.last_invalid.map_or(0, |t| t.0)),
+        }
+    }
+
+    /// Reads a stored value; `None` when it is shorter than a record.
+    pub fn decode(bytes: &[u8]) -> Option<Counters> {
+        let (record, _newer_fields) = CounterRecord::ref_from_prefix(bytes).ok()?;
+        let time = |ms: u64| (ms != 0).then_some(UnixMillis(ms));
+        Some(Counters {
+            valid: record.valid.get(),
+            hashes: record.hashes.get(),
+            invalid: record.invalid.map(|v| v.get()),
+            last_share: time(record.last_share_ms.get()),
+            last_invalid: time(record.last_invalid_ms.get()),
+        })
+    }
+}
+
+/// The key of one `share_log` batch: a sequence number (u64 BE), one more than the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogSeq(pub u64);
+
+/// One accepted share as the share log keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggedShare {
+    pub timestamp: UnixMillis,
+    pub miner: MinerId,
+    pub worker: WorkerId,
+    /// Credited difficulty.
+    pub difficulty: u64,
+    /// `None` for a mode byte this version does not know (written by a newer rxpool).
+    pub pool_type: Option<PoolType>,
+    /// The pool host (`pool_id`) that accepted it.
+    pub host: u32,
+}
+
+/// A share-log entry on disk (29 bytes, big-endian, unaligned): timestamp u64 ms, miner u32,
+/// worker u32, difficulty u64, pool type u8, host u32.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct LogEntry {
+    timestamp_ms: U64<BigEndian>,
+    miner: U32<BigEndian>,
+    worker: U32<BigEndian>,
+    difficulty: U64<BigEndian>,
+    pool_type: u8,
+    host: U32<BigEndian>,
+}
+
+/// Size of one share-log entry, in bytes.
+pub const LOG_ENTRY_SIZE: usize = size_of::<LogEntry>();
+/// Size of the head of a share-log value (the batch's commit time, u64 ms BE).
+pub const LOG_HEAD_SIZE: usize = 8;
+
+/// Appends one share to a share-log value under construction (start it with
+/// [`log_value_head`]).
+/// A share without a known mode is written with mode byte 255.
+pub fn push_log_entry(out: &mut Vec<u8>, share: &LoggedShare) {
+    let entry = LogEntry {
+        timestamp_ms: U64::new(share.timestamp.0),
+        miner: U32::new(share.miner.0),
+        worker: U32::new(share.worker.0),
+        difficulty: U64::new(share.difficulty),
+        pool_type: share.pool_type.map_or(u8::MAX, |t| t as u8),
+        host: U32::new(share.host),
+    };
+    out.extend_from_slice(entry.as_bytes());
+}
+
+/// The start of a share-log value: the batch's commit time.
+pub fn log_value_head(committed: UnixMillis, entries: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(LOG_HEAD_SIZE + entries * LOG_ENTRY_SIZE);
+    out.extend_from_slice(&committed.0.to_be_bytes());
+    out
+}
+
+/// The commit time of a share-log value; `None` when it is too short.
+pub fn log_value_time(bytes: &[u8]) -> Option<UnixMillis> {
+    let head: [u8; LOG_HEAD_SIZE] = bytes.get(..LOG_HEAD_SIZE)?.try_into().ok()?;
+    Some(UnixMillis(u64::from_be_bytes(head)))
+}
+
+/// The entries of a share-log value; `None` when its length is not a head plus whole entries.
+pub fn log_value_entries(bytes: &[u8]) -> Option<impl Iterator<Item = LoggedShare> + '_> {
+    let body = bytes.get(LOG_HEAD_SIZE..)?;
+    if body.len() % LOG_ENTRY_SIZE != 0 {
+        return None;
+    }
+    Some(body.chunks_exact(LOG_ENTRY_SIZE).filter_map(|chunk| {
+        let entry = LogEntry::ref_from_bytes(chunk).ok()?;
+        Some(LoggedShare {
+            timestamp: UnixMillis(entry.timestamp_ms.get()),
+            miner: MinerId(entry.miner.get()),
+            worker: WorkerId(entry.worker.get()),
+            difficulty: entry.difficulty.get(),
+            pool_type: PoolType::from_u8(entry.pool_type),
+            host: entry.host.get(),
+        })
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,6 +886,75 @@ mod tests {
         fn worker_keys_round_trip(miner in any::<u32>(), name in ".{0,64}") {
             let key = worker_key(MinerId(miner), &name);
             prop_assert_eq!(split_worker_value(&key), Some((MinerId(miner), name.as_str())));
+        }
+    }
+
+    #[test]
+    fn counter_record_is_80_bytes_and_log_entry_29() {
+        assert_eq!(COUNTER_RECORD_SIZE, 80);
+        assert_eq!(LOG_ENTRY_SIZE, 29);
+        assert_eq!(align_of::<CounterRecord>(), 1);
+        assert!(CounterRecord::decode(&[0u8; 79]).is_none());
+        assert_eq!(CounterRecord::decode(&[0u8; 81]), Some(Counters::default()));
+    }
+
+    #[test]
+    fn invalid_reason_codes_are_stable() {
+        for (i, r) in InvalidReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert_eq!(InvalidReason::from_u8(i as u8), Some(*r));
+        }
+        assert_eq!(InvalidReason::from_u8(6), None);
+    }
+
+    #[test]
+    fn a_log_value_of_a_wrong_length_is_refused() {
+        let mut value = log_value_head(UnixMillis(5), 1);
+        assert_eq!(log_value_entries(&value).map(Iterator::count), Some(0));
+        value.push(1);
+        assert!(log_value_entries(&value).is_none());
+        assert!(log_value_time(&value[..7]).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn counter_keys_round_trip_and_hosts_sort_by_id(a in any::<u32>(), b in any::<u32>(), pt in pool_type()) {
+            for key in [CounterKey::Pool, CounterKey::Mode(pt), CounterKey::Host(a),
+                        CounterKey::Miner(MinerId(a)), CounterKey::Worker(WorkerId(b))] {
+                prop_assert_eq!(CounterKey::from_bytes(&key.to_bytes()), Some(key));
+            }
+            prop_assert_eq!(a.cmp(&b), CounterKey::Host(a).to_bytes().cmp(&CounterKey::Host(b).to_bytes()));
+        }
+
+        #[test]
+        fn counter_records_round_trip(
+            valid in any::<u64>(), hashes in any::<u64>(), invalid in any::<[u64; 6]>(),
+            last in proptest::option::of(1u64..), last_invalid in proptest::option::of(1u64..),
+        ) {
+            let counters = Counters {
+                valid, hashes, invalid,
+                last_share: last.map(UnixMillis), last_invalid: last_invalid.map(UnixMillis),
+            };
+            let record = CounterRecord::encode(&counters);
+            prop_assert_eq!(CounterRecord::decode(record.as_bytes()), Some(counters));
+        }
+
+        #[test]
+        fn log_values_round_trip(
+            entries in proptest::collection::vec((any::<u64>(), any::<u32>(), any::<u32>(), any::<u64>(), pool_type(), any::<u32>()), 0..20),
+            at in any::<u64>(),
+        ) {
+            let shares: Vec<LoggedShare> = entries.into_iter().map(|(ts, m, w, d, pt, h)| LoggedShare {
+                timestamp: UnixMillis(ts), miner: MinerId(m), worker: WorkerId(w),
+                difficulty: d, pool_type: Some(pt), host: h,
+            }).collect();
+            let mut value = log_value_head(UnixMillis(at), shares.len());
+            for share in &shares {
+                push_log_entry(&mut value, share);
+            }
+            prop_assert_eq!(log_value_time(&value), Some(UnixMillis(at)));
+            let back: Vec<LoggedShare> = log_value_entries(&value).unwrap().collect();
+            prop_assert_eq!(back, shares);
         }
     }
 }

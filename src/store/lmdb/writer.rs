@@ -14,6 +14,13 @@
 //! commits everything queued first. A role stopping early can therefore never cut off
 //! another role that is still draining (the pool's last shares and blocks at SIGTERM).
 //! Does not validate shares (the pool does) and never reads for anyone but itself.
+//!
+//! Besides the shares themselves, every batch updates, in the same transaction: the lifetime
+//! [`Counters`] (aggregated in memory, one read-modify-write per distinct key per batch), the
+//! round start of a mode when a new block of that mode is inserted, and the `share_log` (one
+//! value per batch that had shares, the front pruned past `log_retention`). Refused shares
+//! ([`ShareWriter::record_invalid`]) only move counters, and only those of miners and workers
+//! that are already interned: garbage from fresh addresses never grows the id tables.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +29,12 @@ use std::time::{Duration, Instant};
 
 use heed::{MdbError, PutFlags, RwTxn};
 use tokio::sync::{mpsc, oneshot};
+use zerocopy::IntoBytes;
 
-use super::codec::{self, BlockKey, BlockRecord, BlockStatus, MinerId, ShareRecord, WorkerId};
+use super::codec::{
+    self, BlockKey, BlockRecord, BlockStatus, CounterKey, CounterRecord, Counters, InvalidReason,
+    LoggedShare, MinerId, ShareRecord, WorkerId,
+};
 use super::{Dbs, MAX_MINER_BYTES, MAX_WORKER_BYTES, ShareStore, StoreError};
 use crate::domain::{Atomic, Difficulty, Hash32, Height, PoolType, UnixMillis};
 
@@ -38,7 +49,13 @@ pub struct WriterConfig {
     pub queue: usize,
     /// How often the writer frees reader slots of crashed processes.
     pub stale_reader_interval: Duration,
+    /// How long a `share_log` batch is kept after its commit; older batches are deleted
+    /// from the front, at most [`LOG_PRUNE_PER_BATCH`] per committed batch.
+    pub log_retention: Duration,
 }
+
+/// Most old `share_log` batches one write transaction deletes.
+pub const LOG_PRUNE_PER_BATCH: usize = 64;
 
 impl Default for WriterConfig {
     fn default() -> WriterConfig {
@@ -47,6 +64,7 @@ impl Default for WriterConfig {
             max_delay: Duration::from_millis(50),
             queue: 65_536,
             stale_reader_interval: Duration::from_secs(60),
+            log_retention: Duration::from_secs(2 * 3600),
         }
     }
 }
@@ -70,6 +88,20 @@ pub struct NewShare {
     pub trusted: bool,
     /// This share was also a block.
     pub found_block: bool,
+    /// The pool host that accepted it (its `pool_id`), for the per-host counters.
+    pub host: u32,
+}
+
+/// A refused share of a logged-in miner, for the counters only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidShare {
+    /// The payout key the miner logged in with.
+    pub miner: Arc<str>,
+    pub worker: Arc<str>,
+    /// The pool host that refused it (its `pool_id`).
+    pub host: u32,
+    pub reason: InvalidReason,
+    pub timestamp: UnixMillis,
 }
 
 /// A block the pool found and submitted.
@@ -135,7 +167,7 @@ pub struct WriterStats {
 }
 
 #[derive(Debug, Default)]
-struct Counters {
+struct WriterCounters {
     committed: AtomicU64,
     batches: AtomicU64,
     lost: AtomicU64,
@@ -146,9 +178,11 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 #[derive(Debug)]
 enum Command {
     Share(NewShare),
+    Invalid(InvalidShare),
     Block(FoundBlock, Reply<BlockInsert>),
     UpdateBlock(BlockKey, BlockUpdate, Reply<bool>),
     Stats(Vec<(String, Vec<u8>)>, Reply<()>),
+    DeleteStats(Vec<String>, Reply<()>),
     Prune(Height, usize, Reply<PruneReport>),
     Flush(Reply<()>),
     Close(Reply<()>),
@@ -157,7 +191,7 @@ enum Command {
 impl Command {
     /// Someone awaits this command: commit without waiting for the batch to fill.
     fn is_urgent(&self) -> bool {
-        !matches!(self, Command::Share(_))
+        !matches!(self, Command::Share(_) | Command::Invalid(_))
     }
 }
 
@@ -166,7 +200,7 @@ impl Command {
 #[derive(Debug, Clone)]
 pub struct ShareWriter {
     tx: mpsc::Sender<Command>,
-    counters: Arc<Counters>,
+    counters: Arc<WriterCounters>,
 }
 
 impl ShareWriter {
@@ -179,11 +213,14 @@ impl ShareWriter {
     /// Queues an accepted share without waiting; `Ok(false)` when the queue is full.
     pub fn try_append(&self, share: NewShare) -> Result<bool, StoreError> {
         validate(&share.height, &share.miner)?;
-        match self.tx.try_send(Command::Share(share)) {
-            Ok(()) => Ok(true),
-            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::WriterClosed),
-        }
+        self.try_send(Command::Share(share))
+    }
+
+    /// Counts a refused share without waiting; `Ok(false)` when the queue is full (the share
+    /// is then not counted: refused shares never hold the pool back). It counts for the pool
+    /// and the host always, and for the miner and worker only if they are already interned.
+    pub fn record_invalid(&self, share: InvalidShare) -> Result<bool, StoreError> {
+        self.try_send(Command::Invalid(share))
     }
 
     /// Stores a found block (with `block.status`) and returns once it is durably committed,
@@ -211,6 +248,12 @@ impl ShareWriter {
     /// Writes values of the stats cache, committed before this returns.
     pub async fn put_stats(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
         self.request(|reply| Command::Stats(entries, reply)).await
+    }
+
+    /// Deletes keys of the stats cache (absent keys are fine), committed before this returns.
+    pub async fn delete_stats(&self, keys: Vec<String>) -> Result<(), StoreError> {
+        self.request(|reply| Command::DeleteStats(keys, reply))
+            .await
     }
 
     /// Deletes the shares of every template height below `below`, at most `max_heights`
@@ -249,6 +292,15 @@ impl ShareWriter {
         }
     }
 
+    /// Queues without waiting; `Ok(false)` when the queue is full.
+    fn try_send(&self, command: Command) -> Result<bool, StoreError> {
+        match self.tx.try_send(command) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::WriterClosed),
+        }
+    }
+
     async fn send(&self, command: Command) -> Result<(), StoreError> {
         self.tx
             .send(command)
@@ -267,7 +319,7 @@ impl ShareWriter {
 #[derive(Debug)]
 pub(super) struct WeakHandle {
     tx: mpsc::WeakSender<Command>,
-    counters: Arc<Counters>,
+    counters: Arc<WriterCounters>,
 }
 
 impl WeakHandle {
@@ -305,7 +357,7 @@ pub(super) fn spawn(
     config: WriterConfig,
 ) -> Result<ShareWriter, StoreError> {
     let (tx, rx) = mpsc::channel(config.queue.max(1));
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(WriterCounters::default());
     let thread_counters = Arc::clone(&counters);
     std::thread::Builder::new()
         .name("lmdb-writer".into())
@@ -360,7 +412,7 @@ struct Writer {
     store: Arc<ShareStore>,
     config: WriterConfig,
     rx: mpsc::Receiver<Command>,
-    counters: Arc<Counters>,
+    counters: Arc<WriterCounters>,
     cache: Interned,
     seq: u32,
     /// `close` callers, answered after the thread has let go of the store.
@@ -469,9 +521,10 @@ impl Writer {
             attempt += 1;
             let cache = &self.cache;
             let seq = &mut self.seq;
+            let retention = self.config.log_retention;
             let result = self
                 .store
-                .write(|txn, dbs| apply(txn, dbs, cache, seq, &batch));
+                .write(|txn, dbs| apply(txn, dbs, cache, seq, retention, &batch));
             match result {
                 Ok(done) => break Ok(done),
                 Err(e) if attempt < 3 && !matches!(e, StoreError::MapLimit(_)) => {
@@ -521,19 +574,27 @@ impl Writer {
 fn answer(command: Command, outcome: Result<Outcome, StoreError>) {
     // A waiter that went away is fine to ignore: its command was still applied.
     match (command, outcome) {
-        (Command::Share(_), _) => {}
+        (Command::Share(_) | Command::Invalid(_), _) => {}
         (Command::Block(_, reply), Ok(Outcome::Block(r))) => drop(reply.send(Ok(r))),
         (Command::UpdateBlock(_, _, reply), Ok(Outcome::Updated(r))) => drop(reply.send(Ok(r))),
         (Command::Prune(_, _, reply), Ok(Outcome::Pruned(r))) => drop(reply.send(Ok(r))),
-        (Command::Stats(_, reply) | Command::Flush(reply) | Command::Close(reply), Ok(_)) => {
-            drop(reply.send(Ok(())))
-        }
+        (
+            Command::Stats(_, reply)
+            | Command::DeleteStats(_, reply)
+            | Command::Flush(reply)
+            | Command::Close(reply),
+            Ok(_),
+        ) => drop(reply.send(Ok(()))),
         (Command::Block(_, reply), Err(e)) => drop(reply.send(Err(e))),
         (Command::UpdateBlock(_, _, reply), Err(e)) => drop(reply.send(Err(e))),
         (Command::Prune(_, _, reply), Err(e)) => drop(reply.send(Err(e))),
-        (Command::Stats(_, reply) | Command::Flush(reply) | Command::Close(reply), Err(e)) => {
-            drop(reply.send(Err(e)))
-        }
+        (
+            Command::Stats(_, reply)
+            | Command::DeleteStats(_, reply)
+            | Command::Flush(reply)
+            | Command::Close(reply),
+            Err(e),
+        ) => drop(reply.send(Err(e))),
         (command, Ok(outcome)) => {
             tracing::error!(
                 ?command,
@@ -544,6 +605,125 @@ fn answer(command: Command, outcome: Result<Outcome, StoreError>) {
     }
 }
 
+/// What one batch adds to the counters and the share log, applied at its end.
+#[derive(Debug, Default)]
+struct Tally {
+    counters: HashMap<CounterKey, Counters>,
+    /// The batch's share-log entries (packed, without the head).
+    log: Vec<u8>,
+    logged: usize,
+    /// Modes whose round restarted in this batch, with the mode's hash total at that moment.
+    round_starts: Vec<(PoolType, u64)>,
+}
+
+impl Tally {
+    fn valid(&mut self, share: &LoggedShare, pool_type: PoolType) {
+        for key in [
+            CounterKey::Pool,
+            CounterKey::Mode(pool_type),
+            CounterKey::Host(share.host),
+            CounterKey::Miner(share.miner),
+            CounterKey::Worker(share.worker),
+        ] {
+            self.counters
+                .entry(key)
+                .or_default()
+                .count_valid(share.difficulty, share.timestamp);
+        }
+        codec::push_log_entry(&mut self.log, share);
+        self.logged += 1;
+    }
+
+    fn invalid(&mut self, keys: &[Option<CounterKey>], reason: InvalidReason, at: UnixMillis) {
+        for key in keys.iter().flatten() {
+            self.counters
+                .entry(*key)
+                .or_default()
+                .count_invalid(reason, at);
+        }
+    }
+
+    /// Writes the counters, round starts and the log batch, and prunes the log's front.
+    fn write(
+        self,
+        txn: &mut RwTxn<'_>,
+        dbs: &Dbs,
+        retention: Duration,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let mut counters: Vec<_> = self
+            .counters
+            .into_iter()
+            .map(|(key, delta)| (key.to_bytes(), delta))
+            .collect();
+        // Sorted puts touch each page once.
+        counters.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, delta) in counters {
+            let mut total = read_counters(txn, dbs, &key)?.unwrap_or_default();
+            total.add(&delta);
+            dbs.counters
+                .put(txn, &key, CounterRecord::encode(&total).as_bytes())?;
+        }
+        for (mode, hashes) in self.round_starts {
+            super::write_round_start(txn, dbs, mode, hashes)?;
+        }
+        if self.logged > 0 {
+            let next = match dbs.share_log.last(txn)? {
+                None => 1,
+                Some((last, _)) => last.saturating_add(1),
+            };
+            let mut value = codec::log_value_head(now, self.logged);
+            value.extend_from_slice(&self.log);
+            dbs.share_log.put(txn, &next, &value)?;
+        }
+        prune_log(txn, dbs, retention, now)
+    }
+}
+
+fn read_counters(txn: &RwTxn<'_>, dbs: &Dbs, key: &[u8]) -> Result<Option<Counters>, StoreError> {
+    match dbs.counters.get(txn, key)? {
+        None => Ok(None),
+        Some(bytes) => CounterRecord::decode(bytes)
+            .map(Some)
+            .ok_or_else(|| super::corrupt("counters", "counter record too short")),
+    }
+}
+
+/// Deletes `share_log` batches committed more than `retention` before `now`, oldest first,
+/// at most [`LOG_PRUNE_PER_BATCH`]. A value without a readable time is deleted too (the log
+/// is a cache; a bad value must not stop the writer).
+fn prune_log(
+    txn: &mut RwTxn<'_>,
+    dbs: &Dbs,
+    retention: Duration,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    let retention = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
+    let limit = now.0.saturating_sub(retention);
+    let mut old = Vec::new();
+    for item in dbs.share_log.iter(txn)? {
+        let (seq, value) = item?;
+        match codec::log_value_time(value) {
+            Some(at) if at.0 >= limit => break,
+            _ => old.push(seq),
+        }
+        if old.len() == LOG_PRUNE_PER_BATCH {
+            break;
+        }
+    }
+    for seq in old {
+        dbs.share_log.delete(txn, &seq)?;
+    }
+    Ok(())
+}
+
+fn wall_clock() -> UnixMillis {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    UnixMillis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Applies a batch inside `txn`. Runs again from scratch after a map growth, so it keeps no
 /// state across attempts except the tie-breaker sequence (any value is fine).
 fn apply(
@@ -551,12 +731,14 @@ fn apply(
     dbs: &Dbs,
     cache: &Interned,
     seq: &mut u32,
+    retention: Duration,
     batch: &[Command],
 ) -> Result<(Vec<Outcome>, BatchInterned), StoreError> {
     let mut interned = BatchInterned::default();
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut added: u64 = 0;
     let mut removed: u64 = 0;
+    let mut tally = Tally::default();
     for command in batch {
         let outcome = match command {
             Command::Share(share) => {
@@ -586,6 +768,30 @@ fn apply(
                 );
                 put_share(txn, dbs, height, &mut record, seq)?;
                 added += 1;
+                let logged = LoggedShare {
+                    timestamp: share.timestamp,
+                    miner,
+                    worker,
+                    difficulty: share.difficulty,
+                    pool_type: Some(share.pool_type),
+                    host: share.host,
+                };
+                tally.valid(&logged, share.pool_type);
+                Outcome::None
+            }
+            Command::Invalid(share) => {
+                let miner = lookup_miner(txn, dbs, cache, &interned, &share.miner)?;
+                let worker = match miner {
+                    Some(miner) => lookup_worker(txn, dbs, cache, &interned, miner, &share.worker)?,
+                    None => None,
+                };
+                let keys = [
+                    Some(CounterKey::Pool),
+                    Some(CounterKey::Host(share.host)),
+                    miner.map(CounterKey::Miner),
+                    worker.map(CounterKey::Worker),
+                ];
+                tally.invalid(&keys, share.reason, share.timestamp);
                 Outcome::None
             }
             Command::Block(block, _) => {
@@ -615,6 +821,14 @@ fn apply(
                         blob: block.blob.clone(),
                     };
                     dbs.blocks.put(txn, &key, &record.encode())?;
+                    // The round of this mode ends here: its hash total now, counting the
+                    // shares of this batch applied so far (the finder's share included).
+                    let mode = CounterKey::Mode(block.pool_type);
+                    let stored = read_counters(txn, dbs, &mode.to_bytes())?.unwrap_or_default();
+                    let pending = tally.counters.get(&mode).map_or(0, |c| c.hashes);
+                    tally
+                        .round_starts
+                        .push((block.pool_type, stored.hashes.saturating_add(pending)));
                     Outcome::Block(BlockInsert::Inserted)
                 }
             }
@@ -642,6 +856,12 @@ fn apply(
                 }
                 Outcome::None
             }
+            Command::DeleteStats(keys, _) => {
+                for key in keys {
+                    dbs.stats.delete(txn, key)?;
+                }
+                Outcome::None
+            }
             Command::Prune(below, max_heights, _) => {
                 let report = prune(txn, dbs, *below, *max_heights)?;
                 removed += report.shares;
@@ -656,6 +876,7 @@ fn apply(
         let count = count.saturating_add(added).saturating_sub(removed);
         super::write_share_count(txn, dbs, count)?;
     }
+    tally.write(txn, dbs, retention, wall_clock())?;
     Ok((outcomes, interned))
 }
 
@@ -745,6 +966,46 @@ fn intern_worker(
     interned.workers_local.insert(local_key, id);
     interned.workers.push((miner, Arc::clone(name), id));
     Ok(id)
+}
+
+/// The id of a payout key if it is interned; never interns.
+fn lookup_miner(
+    txn: &RwTxn<'_>,
+    dbs: &Dbs,
+    cache: &Interned,
+    interned: &BatchInterned,
+    key: &Arc<str>,
+) -> Result<Option<MinerId>, StoreError> {
+    if let Some(id) = cache.miners.get(&**key) {
+        return Ok(Some(*id));
+    }
+    if let Some(id) = interned.miners_local.get(&**key) {
+        return Ok(Some(*id));
+    }
+    if key.is_empty() || key.len() > MAX_MINER_BYTES {
+        return Ok(None);
+    }
+    Ok(dbs.miners_by_key.get(txn, key)?.map(MinerId))
+}
+
+/// The id of a miner's worker name if it is interned; never interns.
+fn lookup_worker(
+    txn: &RwTxn<'_>,
+    dbs: &Dbs,
+    cache: &Interned,
+    interned: &BatchInterned,
+    miner: MinerId,
+    name: &Arc<str>,
+) -> Result<Option<WorkerId>, StoreError> {
+    if let Some(id) = cache.workers.get(&miner).and_then(|w| w.get(&**name)) {
+        return Ok(Some(*id));
+    }
+    if let Some(id) = interned.workers_local.get(&(miner, Arc::clone(name))) {
+        return Ok(Some(*id));
+    }
+    let stored = codec::truncate_at_char_boundary(name, MAX_WORKER_BYTES);
+    let key = codec::worker_key(miner, stored);
+    Ok(dbs.workers_by_key.get(txn, &key)?.map(WorkerId))
 }
 
 fn prune(
