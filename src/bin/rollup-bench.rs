@@ -146,6 +146,7 @@ impl Pool {
             pool_type: share.mode,
             trusted: false,
             found_block: false,
+            host: 1,
         }
     }
 }
