@@ -479,13 +479,11 @@ fn the_shipped_units_start_only_the_roles_that_do_something() {
         assert!(enabled.contains(&unit), "install.sh does not enable {unit}");
     }
     // The cleaner role only waits for a signal today.
-    for placeholder in ["cleaner"] {
-        let unit = format!("rxpool-{placeholder}.service");
-        assert!(
-            !root.join("deployment").join(&unit).exists(),
-            "{unit} is shipped"
-        );
-        assert!(!wants.contains(&unit), "rxpool.target wants {unit}");
-        assert!(!enabled.contains(&unit), "install.sh enables {unit}");
-    }
+    let unit = "rxpool-cleaner.service";
+    assert!(
+        !root.join("deployment").join(unit).exists(),
+        "{unit} is shipped"
+    );
+    assert!(!wants.contains(unit), "rxpool.target wants {unit}");
+    assert!(!enabled.contains(unit), "install.sh enables {unit}");
 }

@@ -27,7 +27,7 @@ use crate::store::lmdb::{
     BlockStatus, CounterKey, Counters, LogSeq, ShareStore, ShareWriter, StoreError,
 };
 use crate::worker::alerts::{self, Seen, SoloBlock, Timing, Told};
-use crate::worker::facts::{self, BlockTotals, PaymentTotals};
+use crate::worker::facts::{self, PaymentTotals};
 use crate::worker::history::History;
 use crate::worker::operator::{OperatorAlerts, Probes};
 use crate::worker::rollup::{Rollup, RollupConfig, Share};
@@ -411,35 +411,25 @@ fn roll(
     let blocks = snap.blocks_in(crate::domain::Height(0)..=crate::domain::Height(u64::MAX))?;
     let block_totals = facts::block_totals(&blocks);
     for scope in PoolScope::ALL {
-        let (rate, counters, round) = match scope {
+        let (mode, counters, round) = match scope {
             PoolScope::Global => {
                 let round = PoolType::ALL
                     .iter()
                     .map(|&m| snap.round_hashes(m))
                     .sum::<Result<u64, _>>()?;
-                (rollup.pool(), snap.counters(CounterKey::Pool)?, round)
+                (None, snap.counters(CounterKey::Pool)?, round)
             }
             PoolScope::Mode(m) => (
-                rollup.mode(m),
+                Some(m),
                 snap.counters(CounterKey::Mode(m))?,
                 snap.round_hashes(m)?,
             ),
         };
-        let key = match scope {
-            PoolScope::Global => None,
-            PoolScope::Mode(m) => Some(m),
-        };
-        let blocks = block_totals
-            .get(&key)
-            .copied()
-            .unwrap_or(BlockTotals::default());
-        let paid = payments.get(&key).copied().unwrap_or_default();
+        let blocks = block_totals.get(&mode).copied().unwrap_or_default();
+        let paid = payments.get(&mode).copied().unwrap_or_default();
         batch.put_pool(
             scope,
             &PoolStats {
-                hash_rate: rate.hashrate,
-                miners: rate.miners,
-                workers: rate.workers,
                 total_hashes: counters.map_or(0, |c| c.hashes),
                 round_hashes: round,
                 last_block_found_time: blocks.last_time.as_secs(),
@@ -447,6 +437,7 @@ fn roll(
                 total_blocks_found: blocks.found,
                 total_miners_paid: paid.miners_paid,
                 total_payments: paid.payments,
+                ..rollup.scope(scope).pool_stats()
             },
         );
     }
@@ -455,14 +446,14 @@ fn roll(
             continue;
         };
         let counters = snap.counters(CounterKey::Worker(id))?;
-        batch.put_worker(id, &entity(rate.hashrate, rate.last_share, counters));
+        batch.put_worker(id, &with_counters(rate.entity_stats(), counters));
     }
     for &id in &cycle.miners {
         let Some(rate) = rollup.miner(id) else {
             continue;
         };
         let counters = snap.counters(CounterKey::Miner(id))?;
-        batch.put_miner(id, &entity(rate.hashrate, rate.last_share, counters));
+        batch.put_miner(id, &with_counters(rate.entity_stats(), counters));
         let mut names = Vec::new();
         for worker in rollup.identifiers(id) {
             if let Some((_, name)) = snap.worker(worker)? {
@@ -520,13 +511,13 @@ fn roll(
     })
 }
 
-fn entity(hashrate: u64, last_share: UnixMillis, counters: Option<Counters>) -> EntityStats {
+/// A miner's or worker's stats: the rollup's hashrate and last share, the counters' totals.
+fn with_counters(rollup: EntityStats, counters: Option<Counters>) -> EntityStats {
     let c = counters.unwrap_or_default();
     EntityStats {
-        hash: hashrate,
-        last_hash: last_share.0,
         total_hashes: c.hashes,
         valid_shares: c.valid,
         invalid_shares: c.invalid_total(),
+        ..rollup
     }
 }
