@@ -776,6 +776,55 @@ pub fn read_series(
     Ok(out)
 }
 
+/// The stored chunks of every series (pool, modes, each miner and worker with stats) for the
+/// hour and the day that contain `now`: what the worker resumes its charts from at start.
+pub fn read_current_chunks(
+    snap: &Snapshot<'_>,
+    now: UnixMillis,
+) -> Result<Vec<(Series, Vec<Chunk>)>, StatsError> {
+    let Some(layout) = read_layout(snap)? else {
+        return Ok(Vec::new());
+    };
+    let mut series: Vec<Series> = PoolScope::ALL
+        .into_iter()
+        .flat_map(|scope| {
+            [Metric::Hashrate, Metric::Miners]
+                .into_iter()
+                .map(move |metric| Series::Pool(scope, metric))
+        })
+        .collect();
+    for prefix in ["miner/", "worker/"] {
+        for (key, _) in snap.stats_prefix(prefix)? {
+            match StatsKey::parse(&key) {
+                Some(StatsKey::Miner(id)) => series.push(Series::Miner(id)),
+                Some(StatsKey::Worker(id)) => series.push(Series::Worker(id)),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(series.len());
+    for s in series {
+        let mut chunks = Vec::new();
+        for resolution in [Resolution::Minute, Resolution::Hour] {
+            let period = Chunk::period_of(resolution, now);
+            let key = StatsKey::Chunk(s, resolution, layout.slot(resolution, period)).encode();
+            if let Some(bytes) = snap.stats_get(&key)? {
+                let chunk = Chunk::decode(bytes).map_err(|detail| StatsError::Chunk {
+                    key: key.clone(),
+                    detail,
+                })?;
+                if chunk.resolution == resolution && chunk.period == period {
+                    chunks.push(chunk);
+                }
+            }
+        }
+        if !chunks.is_empty() {
+            out.push((s, chunks));
+        }
+    }
+    Ok(out)
+}
+
 fn hash_points(points: Vec<(UnixMillis, u64)>) -> Vec<HashPoint> {
     points
         .into_iter()

@@ -140,9 +140,24 @@ impl Worker {
         )
     }
 
-    /// Loads what the miners were last told (once, before the first cycle).
+    /// Loads what the miners were last told and takes the charts up where the last run left
+    /// them (once, before the first cycle).
     pub async fn load(&mut self) -> anyhow::Result<()> {
         self.told = alerts::load_told(&self.db).await?;
+        let (store, engine, now) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.engine),
+            self.clock.now(),
+        );
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let current = crate::stats::read_current_chunks(&store.read()?, now)?;
+            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+            for (series, chunks) in current {
+                engine.history.resume(series, &chunks, now);
+            }
+            Ok(())
+        })
+        .await??;
         Ok(())
     }
 

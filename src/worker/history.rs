@@ -13,8 +13,9 @@
 
 use std::collections::HashMap;
 
+use crate::domain::UnixMillis;
 use crate::stats::{
-    ChunkBuilder, HistoryLayout, Metric, PoolScope, Resolution, Series, StatsBatch,
+    Chunk, ChunkBuilder, HistoryLayout, Metric, PoolScope, Resolution, Series, StatsBatch,
 };
 use crate::worker::rollup::{Cycle, Rollup};
 
@@ -88,6 +89,48 @@ impl History {
             self.layout = layout;
             self.layout_written = false;
         }
+    }
+
+    /// Takes up a series where an earlier run left it: its stored chunks of the hour and the
+    /// day that contain `now` (older chunks are ignored). Call before the first
+    /// [`History::record`] after a restart, so the current hour's minute points and the day's
+    /// hourly points are kept and the hour's average still counts every recorded minute.
+    pub fn resume(&mut self, series: Series, stored: &[Chunk], now: UnixMillis) {
+        let hour = now.0 / HOUR_MS;
+        let mut state = SeriesState::new(hour);
+        for chunk in stored {
+            let (builder, current) = match chunk.resolution {
+                Resolution::Minute => (&mut state.hour, chunk.period == hour),
+                Resolution::Hour => (&mut state.day, chunk.period == hour / 24),
+            };
+            if !current {
+                continue;
+            }
+            *builder = ChunkBuilder::new(chunk.resolution, chunk.period);
+            for &(offset, value) in &chunk.points {
+                if builder.push(offset, value) && chunk.resolution == Resolution::Minute {
+                    state.hour_sum += u128::from(value);
+                    state.last = value;
+                }
+            }
+        }
+        if state.hour.is_empty() && state.day.is_empty() {
+            return;
+        }
+        if let Some(&(offset, _)) = stored
+            .iter()
+            .find(|c| c.resolution == Resolution::Minute && c.period == hour)
+            .and_then(|c| c.points.last())
+        {
+            let minute = hour * 60 + u64::from(offset);
+            self.last_minute = Some(self.last_minute.map_or(minute, |m| m.max(minute)));
+            if matches!(series, Series::Pool(PoolScope::Global, Metric::Hashrate)) {
+                // The pool series gets a point every recorded minute: its count is the hour's.
+                self.minutes_in_hour = u32::try_from(state.hour.len()).unwrap_or(u32::MAX);
+            }
+        }
+        self.hour = hour;
+        self.series.insert(series, state);
     }
 
     /// Records the minute of `rollup.now()` (once per minute; later calls in the same minute
@@ -310,6 +353,76 @@ mod tests {
         assert!(cycle.hour_points > 0);
         assert_eq!(
             chunk_points(batch, Series::Worker(WorkerId(1)), Resolution::Hour),
+            vec![(UnixMillis(t0), 50)]
+        );
+    }
+
+    #[test]
+    fn a_restarted_history_keeps_the_hour_and_day_it_resumes() {
+        let mut rollup = Rollup::new(RollupConfig {
+            window: std::time::Duration::from_secs(60),
+            ..RollupConfig::default()
+        });
+        let t0 = 1_000 * HOUR_MS;
+        for minute in 0..2 {
+            rollup.add(Share {
+                at: UnixMillis(t0 + minute * MINUTE_MS),
+                miner: MinerId(1),
+                worker: WorkerId(1),
+                hashes: 6_000,
+                mode: PoolType::Pplns,
+            });
+        }
+        // The first run records minutes 0 and 1; what it wrote stands in for LMDB.
+        let mut stored: HashMap<String, Vec<u8>> = HashMap::new();
+        let mut first = History::new(layout());
+        for minute in 0..2 {
+            rollup.advance(UnixMillis(t0 + minute * MINUTE_MS));
+            let mut batch = StatsBatch::new();
+            first.record(&rollup, &mut batch);
+            stored.extend(batch.into_parts().0);
+        }
+        // A new run resumes from the stored chunks of the current hour and day.
+        let now = UnixMillis(t0 + 2 * MINUTE_MS);
+        let mut second = History::new(layout());
+        let mut by_series: HashMap<Series, Vec<Chunk>> = HashMap::new();
+        for (key, value) in &stored {
+            if let Some(StatsKey::Chunk(series, _, _)) = StatsKey::parse(key) {
+                by_series
+                    .entry(series)
+                    .or_default()
+                    .push(Chunk::decode(value).unwrap());
+            }
+        }
+        for (series, chunks) in &by_series {
+            second.resume(*series, chunks, now);
+        }
+        // The minute it resumed in is not recorded twice; minutes 2 and 3 add to the chunk.
+        let w = Series::Worker(WorkerId(1));
+        let mut last = Vec::new();
+        for minute in 2..4 {
+            rollup.advance(UnixMillis(t0 + minute * MINUTE_MS));
+            let mut batch = StatsBatch::new();
+            second.record(&rollup, &mut batch);
+            let written = chunk_points(batch, w, Resolution::Minute);
+            if !written.is_empty() {
+                last = written;
+            }
+        }
+        assert_eq!(
+            last,
+            vec![
+                (UnixMillis(t0), 100),
+                (UnixMillis(t0 + MINUTE_MS), 100),
+                (UnixMillis(t0 + 2 * MINUTE_MS), 0)
+            ]
+        );
+        // The hour's average counts the minutes of both runs: (100 + 100 + 0 + 0) / 4.
+        rollup.advance(UnixMillis(t0 + HOUR_MS));
+        let mut batch = StatsBatch::new();
+        second.record(&rollup, &mut batch);
+        assert_eq!(
+            chunk_points(batch, w, Resolution::Hour),
             vec![(UnixMillis(t0), 50)]
         );
     }
