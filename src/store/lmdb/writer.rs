@@ -216,10 +216,14 @@ impl ShareWriter {
         self.try_send(Command::Share(share))
     }
 
-    /// Counts a refused share without waiting; `Ok(false)` when the queue is full (the share
-    /// is then not counted: refused shares never hold the pool back). It counts for the pool
-    /// and the host always, and for the miner and worker only if they are already interned.
+    /// Counts a refused share without waiting; `Ok(false)` when the queue is half full or
+    /// more (the share is then not counted: refused shares never hold the pool back, and a
+    /// flood of them leaves half the queue to accepted shares). It counts for the pool and
+    /// the host always, and for the miner and worker only if they are already interned.
     pub fn record_invalid(&self, share: InvalidShare) -> Result<bool, StoreError> {
+        if self.tx.capacity() < self.tx.max_capacity().div_ceil(2) {
+            return Ok(false);
+        }
         self.try_send(Command::Invalid(share))
     }
 
