@@ -233,10 +233,10 @@ install_units() {
         [ -e "$unit" ] || continue
         install -m 0644 "$unit" "$SYSTEMD_DIR/$(basename "$unit")"
     done
-    # The worker, api and cleaner roles do nothing yet, so they have no units. Units an
-    # earlier version of this script installed for them are disabled and removed.
+    # The cleaner role does nothing yet, so it has no unit. A unit an earlier version of this
+    # script installed for it is disabled and removed.
     local placeholder
-    for placeholder in worker api cleaner; do
+    for placeholder in cleaner; do
         unit="$SYSTEMD_DIR/rxpool-$placeholder.service"
         [ -e "$unit" ] || continue
         if have_systemd; then
@@ -251,8 +251,8 @@ install_units() {
     fi
     systemctl daemon-reload
     systemctl enable rxpool.target rxpool-pool.service rxpool-block-manager.service \
-        rxpool-payments.service >/dev/null
-    log "enabled rxpool.target and its roles: pool, block-manager, payments (not started: see the next steps below)"
+        rxpool-payments.service rxpool-worker.service rxpool-api.service >/dev/null
+    log "enabled rxpool.target and its roles: pool, block-manager, payments, worker, api (not started: see the next steps below)"
 }
 
 install_pool() {

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 pub mod blocks;
+pub mod mail;
 pub mod payments;
 
 use crate::config::FileConfig;
@@ -35,6 +36,9 @@ pub enum AdminCommand {
     /// Payout batches: run-now, list, show, retry, hold, release, set-aside, totals.
     #[command(subcommand)]
     Payments(payments::PaymentsCommand),
+    /// The e-mail outbox: list, retry, purge.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,6 +257,7 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::Block(cmd) => blocks::run(config, cmd).await?,
         AdminCommand::Payments(cmd) => payments::run(config, &pool, cmd).await?,
+        AdminCommand::Mail(cmd) => mail::run(&pool, cmd).await?,
         AdminCommand::Ban(BanCommand::List) => {
             for ban in registry::active_bans(&pool).await? {
                 let target = match &ban.target {

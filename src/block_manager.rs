@@ -45,6 +45,7 @@ use crate::domain::SystemClock;
 use crate::monero::daemon::DaemonClient;
 use crate::monero::wallet::WalletClient;
 use crate::store::lmdb::{ShareStore, StoreOptions, WriterConfig};
+use crate::store::mysql::heartbeats::{self, BeatingRole};
 
 /// Everything the role needs to start, resolved from `config.toml` and the shared settings.
 #[derive(Debug, Clone)]
@@ -161,7 +162,10 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
     );
     let mut tick = tokio::time::interval(config.unlock_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let host = heartbeats::host_name();
     loop {
+        // The passes that failed this iteration, for the heartbeat (operator alerts).
+        let mut failed: Vec<&str> = Vec::new();
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {}
@@ -188,7 +192,10 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
         match unlocker.pass().await {
             Ok(report) if report.pending > 0 => tracing::info!(?report, "unlocker pass"),
             Ok(_) => {}
-            Err(err) => tracing::error!(%err, "unlocker pass failed; retrying next tick"),
+            Err(err) => {
+                failed.push("unlocker");
+                tracing::error!(%err, "unlocker pass failed; retrying next tick")
+            }
         }
         match chain_scan::pass(
             &unlocker.daemon,
@@ -200,7 +207,10 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
         {
             Ok(n) if n > 0 => tracing::debug!(heights = n, "chain scan"),
             Ok(_) => {}
-            Err(err) => tracing::warn!(%err, "chain scan failed; retrying next tick"),
+            Err(err) => {
+                failed.push("chain scan");
+                tracing::warn!(%err, "chain scan failed; retrying next tick")
+            }
         }
         match wallet_scan::pass(
             &unlocker.daemon,
@@ -218,14 +228,37 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
                 )
             }
             Ok(_) => {}
-            Err(err) => tracing::debug!(%err, "wallet scan skipped; retrying next tick"),
+            Err(err) => {
+                failed.push("wallet scan");
+                tracing::debug!(%err, "wallet scan skipped; retrying next tick")
+            }
         }
         match pps.pass().await {
             Ok(report) if report.heights > 0 || report.paused.is_some() => {
                 tracing::info!(?report, "pps pass")
             }
             Ok(_) => {}
-            Err(err) => tracing::error!(%err, "pps pass failed; retrying next tick"),
+            Err(err) => {
+                failed.push("pps");
+                tracing::error!(%err, "pps pass failed; retrying next tick")
+            }
+        }
+        let detail = if failed.is_empty() {
+            "passes done".to_owned()
+        } else {
+            format!("failed: {}", failed.join(", "))
+        };
+        let now = unlocker.clock.now();
+        if let Err(err) = heartbeats::beat(
+            &unlocker.mysql,
+            BeatingRole::BlockManager,
+            &host,
+            now,
+            &detail,
+        )
+        .await
+        {
+            tracing::warn!(%err, "cannot write the block-manager heartbeat");
         }
     }
     // Our handles go first, so that in a process of its own this close is the last one and

@@ -183,8 +183,8 @@ impl Default for PowConfig {
     }
 }
 
-/// `[api]`: for the `api` role, which serves nothing yet. `bind` is a `config.toml` contract
-/// key, so it is accepted and checked, but no role reads it today.
+/// `[api]`: where the `api` role serves HTTP (today the e-mail links). An empty
+/// `general.publicUrl` makes links in e-mails `http://BIND`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
@@ -209,8 +209,9 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
-/// `[smtp]`: for the `worker` role's e-mail alerts, which are not built yet. Accepted (configs
-/// written for it keep loading) but no role reads it today.
+/// `[smtp]`: where the `worker` role's mail sender (`mail::sender`) delivers the outbox:
+/// `security = "starttls"` (submission, usually port 587), `"tls"` (implicit TLS, 465) or
+/// `"none"` (plain, only for a relay on localhost). Without `[smtp]` mail stays queued.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {

@@ -15,7 +15,9 @@
 //! Below the roles, shared by all of them:
 //! - [`domain`]: value types (amounts, difficulty, heights, hashes, addresses).
 //! - [`monero`]: the boundary to monerod and wallet-rpc, template blobs and proof of work.
-//! - [`store`]: the only code that names heed or sqlx.
+//! - [`store`]: the only code that names heed or sqlx (besides [`mail`]'s outbox).
+//! - [`mail`]: double opt-in subscriptions, signed links, the durable outbox and its SMTP
+//!   sender (the pool and api take addresses and links, the worker sends).
 //! - [`config`]: `config.toml` and the shared settings kept in MySQL.
 //! - [`devnet`]: throwaway MariaDB, regtest monerod and wallet-rpc processes for tests,
 //!   benchmarks and the sandbox.
@@ -28,9 +30,11 @@ pub mod cli;
 pub mod config;
 pub mod devnet;
 pub mod domain;
+pub mod mail;
 pub mod monero;
 pub mod payments;
 pub mod pool;
 pub mod runtime;
+pub mod stats;
 pub mod store;
 pub mod worker;

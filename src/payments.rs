@@ -25,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 use anyhow::Context;
 
 use crate::config::{FileConfig, Settings};
-use crate::domain::Atomic;
+use crate::domain::{Atomic, Clock, SystemClock};
 use crate::monero::wallet::{Wallet, WalletClient};
+use crate::store::mysql::heartbeats::{self, BeatingRole};
 use crate::store::mysql::{self, payouts};
 use planner::{FeePolicy, PayoutPolicy};
 use processor::{Processor, ProcessorConfig};
@@ -213,6 +214,7 @@ pub async fn run_loop<W: Wallet>(
     let mut backoff = schedule.retry;
     let mut failing_since: Option<Instant> = None;
     let mut alerted = false;
+    let host = heartbeats::host_name();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -238,7 +240,17 @@ pub async fn run_loop<W: Wallet>(
                 }
             }
         }
-        match processor.run_cycle().await {
+        let outcome = processor.run_cycle().await;
+        // The heartbeat operator alerts watch (a stalled payments role), cycle by cycle.
+        let detail = match &outcome {
+            Ok(report) => format!("cycle done: {} batches sent", report.batches_sent),
+            Err(_) => "cycle failed".to_owned(),
+        };
+        let now = SystemClock.now();
+        if let Err(err) = heartbeats::beat(db, BeatingRole::Payments, &host, now, &detail).await {
+            tracing::warn!(%err, "cannot write the payments heartbeat");
+        }
+        match outcome {
             Ok(report) => {
                 tracing::info!(
                     sent = report.batches_sent,

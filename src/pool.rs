@@ -236,6 +236,8 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         .context("daemon URLs")?,
     );
     let (email_tx, mut email_rx) = tokio::sync::mpsc::channel::<EmailRegistration>(1024);
+    let mut mail_settings = settings.clone();
+    crate::mail::resolve_public_url(&mut mail_settings, &config.api.bind);
     let mut shared = Shared::new(
         pool_settings,
         config.pool.instance_id.unwrap_or(config.pool.pool_id),
@@ -305,8 +307,10 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(reg) = email_rx.recv() => {
-                if let Err(e) = mysql::registry::register_email(&db, &reg.payout, &reg.email).await {
-                    tracing::debug!(error = %e, "e-mail not stored");
+                // Double opt-in: the address only gets a confirmation link (`mail::subscriptions`).
+                let now = crate::domain::Clock::now(&SystemClock);
+                if let Err(e) = crate::mail::request(&db, &mail_settings, &reg.payout, &reg.email, now).await {
+                    tracing::debug!(error = %e, "e-mail not taken");
                 }
             }
             _ = heartbeat.tick() => {

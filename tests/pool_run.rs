@@ -1,6 +1,7 @@
 //! `pool::run` as operators start it: config.toml + MySQL (devnet MariaDB, migrated) + regtest
 //! monerod + LMDB. Proves the port comes from `port_config`, the `pools`/`ports` heartbeat is
-//! written, a real RandomX share is accepted, and SIGTERM-style shutdown flushes it to LMDB.
+//! written, a real RandomX share is accepted, a `worker:email` password queues one
+//! confirmation mail (double opt-in), and SIGTERM-style shutdown flushes the share to LMDB.
 
 #[path = "support/pool_db.rs"]
 mod pool_db;
@@ -70,12 +71,42 @@ async fn run_serves_mysql_ports_heartbeats_and_flushes_shares_on_shutdown() {
         .await
         .unwrap();
     assert_eq!(host, "test-pool");
-    let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE username = ?")
-        .bind(ADDR)
-        .fetch_optional(&db)
-        .await
-        .unwrap();
-    assert_eq!(email.as_deref(), Some("me@example.com"));
+    // Double opt-in: the login's address gets one confirmation mail in the outbox and is only
+    // pending; nothing is confirmed (nor in `users.email`) before the link is opened.
+    let mut queued: Vec<(String, String)> = Vec::new();
+    for _ in 0..100 {
+        queued = sqlx::query_as("SELECT recipient, kind FROM mail_outbox WHERE miner = ?")
+            .bind(ADDR)
+            .fetch_all(&db)
+            .await
+            .unwrap();
+        if !queued.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        queued,
+        [("me@example.com".to_owned(), "confirm".to_owned())]
+    );
+    let pending: Option<String> =
+        sqlx::query_scalar("SELECT pending_email FROM mail_subscriptions WHERE miner = ?")
+            .bind(ADDR)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(pending.as_deref(), Some("me@example.com"));
+    assert!(
+        rxpool::mail::confirmed(&db, ADDR).await.unwrap().is_none(),
+        "nothing confirmed by a login"
+    );
+    let email: Option<Option<String>> =
+        sqlx::query_scalar("SELECT email FROM users WHERE username = ?")
+            .bind(ADDR)
+            .fetch_optional(&db)
+            .await
+            .unwrap();
+    assert_eq!(email.flatten(), None);
 
     pool_db::stop(shutdown, role).await;
     let store = ShareStore::open(&StoreOptions {

@@ -26,6 +26,8 @@
 //!   confirmations.
 //! - `payments:after_short_release`: the wallet lacked unlocked money for a batch, which is
 //!   released; the batch less its newest payee not yet reserved again.
+//! - worker, `worker:after_alert_commit`: a worker alert's state change and its outbox row
+//!   committed, the mail not yet handed to SMTP.
 
 use std::sync::OnceLock;
 
@@ -48,6 +50,7 @@ pub const FAILPOINTS: &[&str] = &[
     "payments:after_relay",
     "payments:during_tracking",
     "payments:after_short_release",
+    "worker:after_alert_commit",
 ];
 
 /// The names in a `RXPOOL_FAILPOINT` value: comma-separated, blanks ignored.

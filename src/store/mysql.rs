@@ -9,6 +9,7 @@
 
 pub mod block_issues;
 pub mod credits;
+pub mod heartbeats;
 pub mod legacy_ids;
 pub mod payouts;
 pub mod registry;

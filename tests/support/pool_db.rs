@@ -97,8 +97,12 @@ hostname = "test-pool"
 [pow]
 randomx_mode = "light"
 verifier_threads = 1
+[api]
+bind = "127.0.0.1:{api_port}"
 "#,
         lmdb.display(),
+        // `rxpool all` runs the api role too: a free port, never the shared default 8001.
+        api_port = free_port().unwrap(),
     )
 }
 

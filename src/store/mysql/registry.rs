@@ -1,5 +1,5 @@
 //! Configuration aggregates besides settings: stratum ports (`port_config`), bans, users'
-//! alert e-mail and payout threshold, and the `pools`/`ports` heartbeat rows each pool host
+//! payout threshold (alert e-mail is `mail::subscriptions`'s), and the `pools`/`ports` heartbeat rows each pool host
 //! keeps fresh (reference §2.9).
 
 use sqlx::{MySqlPool, Row};
@@ -184,31 +184,6 @@ pub async fn active_bans(pool: &MySqlPool) -> Result<Vec<Ban>, MysqlError> {
         });
     }
     Ok(bans)
-}
-
-/// Records `email` for alerts to `username` (a payout key) when the user has none yet, as
-/// nodejs-pool's `pass = worker:email` login does; an existing address is never replaced from
-/// a login. The e-mail is never a password.
-pub async fn register_email(
-    pool: &MySqlPool,
-    username: &str,
-    email: &str,
-) -> Result<bool, MysqlError> {
-    if email.len() > 256
-        || !email.contains('@')
-        || email.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(MysqlError::Invalid("not an e-mail address".into()));
-    }
-    let r = sqlx::query(
-        "INSERT INTO users (username, email) VALUES (?, ?) \
-         ON DUPLICATE KEY UPDATE email = IF(email IS NULL OR email = '', VALUES(email), email)",
-    )
-    .bind(username)
-    .bind(email)
-    .execute(pool)
-    .await?;
-    Ok(r.rows_affected() > 0)
 }
 
 /// A user's payout threshold (0 when unset).
