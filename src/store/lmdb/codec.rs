@@ -681,6 +681,13 @@ pub fn log_value_head(committed: UnixMillis, entries: usize) -> Vec<u8> {
     out
 }
 
+/// Sets the commit time of a share-log value built with room for its head.
+pub fn set_log_value_time(value: &mut [u8], committed: UnixMillis) {
+    if let Some(head) = value.get_mut(..LOG_HEAD_SIZE) {
+        head.copy_from_slice(&committed.0.to_be_bytes());
+    }
+}
+
 /// The commit time of a share-log value; `None` when it is too short.
 pub fn log_value_time(bytes: &[u8]) -> Option<UnixMillis> {
     let head: [u8; LOG_HEAD_SIZE] = bytes.get(..LOG_HEAD_SIZE)?.try_into().ok()?;

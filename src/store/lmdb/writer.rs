@@ -23,6 +23,7 @@
 //! that are already interned: garbage from fresh addresses never grows the id tables.
 
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -216,10 +217,14 @@ impl ShareWriter {
         self.try_send(Command::Share(share))
     }
 
-    /// Counts a refused share without waiting; `Ok(false)` when the queue is full (the share
-    /// is then not counted: refused shares never hold the pool back). It counts for the pool
-    /// and the host always, and for the miner and worker only if they are already interned.
+    /// Counts a refused share without waiting; `Ok(false)` when the queue is half full or
+    /// more (the share is then not counted: refused shares never hold the pool back, and a
+    /// flood of them leaves half the queue to accepted shares). It counts for the pool and
+    /// the host always, and for the miner and worker only if they are already interned.
     pub fn record_invalid(&self, share: InvalidShare) -> Result<bool, StoreError> {
+        if self.tx.capacity() < self.tx.max_capacity().div_ceil(2) {
+            return Ok(false);
+        }
         self.try_send(Command::Invalid(share))
     }
 
@@ -608,61 +613,160 @@ fn answer(command: Command, outcome: Result<Outcome, StoreError>) {
 /// What one batch adds to the counters and the share log, applied at its end.
 #[derive(Debug, Default)]
 struct Tally {
-    counters: HashMap<CounterKey, Counters>,
-    /// The batch's share-log entries (packed, without the head).
+    /// Deltas of the few wide keys, kept apart from the per-id maps so that a share costs
+    /// two hash lookups (miner and worker ids), not five.
+    pool: Counters,
+    modes: [Counters; PoolType::ALL.len()],
+    hosts: Vec<(u32, Counters)>,
+    /// Miner and worker deltas live in `ids`; the maps hold their index there (small
+    /// entries, hashed without SipHash: ids are the writer's own, not attacker-chosen).
+    miners: HashMap<MinerId, usize, IdHash>,
+    workers: HashMap<WorkerId, usize, IdHash>,
+    ids: Vec<Counters>,
+    /// The batch's share-log value: room for the head (the commit time, set at write), then
+    /// the packed entries.
     log: Vec<u8>,
     logged: usize,
     /// Modes whose round restarted in this batch, with the mode's hash total at that moment.
     round_starts: Vec<(PoolType, u64)>,
 }
 
-impl Tally {
-    fn valid(&mut self, share: &LoggedShare, pool_type: PoolType) {
-        for key in [
-            CounterKey::Pool,
-            CounterKey::Mode(pool_type),
-            CounterKey::Host(share.host),
-            CounterKey::Miner(share.miner),
-            CounterKey::Worker(share.worker),
-        ] {
-            self.counters
-                .entry(key)
-                .or_default()
-                .count_valid(share.difficulty, share.timestamp);
+/// A hasher for the writer's own interned ids (dense integers): a multiply, no SipHash.
+#[derive(Debug, Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdHash = std::hash::BuildHasherDefault<IdHasher>;
+
+impl Tally {
+    /// A tally for a batch of `commands` commands.
+    fn with_capacity(commands: usize) -> Tally {
+        let mut log = Vec::with_capacity(codec::LOG_HEAD_SIZE + commands * codec::LOG_ENTRY_SIZE);
+        log.resize(codec::LOG_HEAD_SIZE, 0);
+        Tally {
+            log,
+            ..Tally::default()
+        }
+    }
+
+    fn slot<K: std::hash::Hash + Eq>(
+        map: &mut HashMap<K, usize, IdHash>,
+        ids: &mut Vec<Counters>,
+        key: K,
+    ) -> usize {
+        *map.entry(key).or_insert_with(|| {
+            ids.push(Counters::default());
+            ids.len() - 1
+        })
+    }
+
+    fn miner(&mut self, miner: MinerId) -> &mut Counters {
+        let at = Self::slot(&mut self.miners, &mut self.ids, miner);
+        &mut self.ids[at]
+    }
+
+    fn worker(&mut self, worker: WorkerId) -> &mut Counters {
+        let at = Self::slot(&mut self.workers, &mut self.ids, worker);
+        &mut self.ids[at]
+    }
+
+    fn host(&mut self, host: u32) -> &mut Counters {
+        // One or a few hosts write to a store: a linear search beats hashing.
+        let at = match self.hosts.iter().position(|(h, _)| *h == host) {
+            Some(at) => at,
+            None => {
+                self.hosts.push((host, Counters::default()));
+                self.hosts.len() - 1
+            }
+        };
+        &mut self.hosts[at].1
+    }
+
+    fn valid(&mut self, share: &LoggedShare, pool_type: PoolType) {
+        let (difficulty, at) = (share.difficulty, share.timestamp);
+        self.pool.count_valid(difficulty, at);
+        self.modes[pool_type as usize].count_valid(difficulty, at);
+        self.host(share.host).count_valid(difficulty, at);
+        self.miner(share.miner).count_valid(difficulty, at);
+        self.worker(share.worker).count_valid(difficulty, at);
         codec::push_log_entry(&mut self.log, share);
         self.logged += 1;
     }
 
-    fn invalid(&mut self, keys: &[Option<CounterKey>], reason: InvalidReason, at: UnixMillis) {
-        for key in keys.iter().flatten() {
-            self.counters
-                .entry(*key)
-                .or_default()
-                .count_invalid(reason, at);
+    fn invalid(
+        &mut self,
+        host: u32,
+        miner: Option<MinerId>,
+        worker: Option<WorkerId>,
+        reason: InvalidReason,
+        at: UnixMillis,
+    ) {
+        self.pool.count_invalid(reason, at);
+        self.host(host).count_invalid(reason, at);
+        if let Some(miner) = miner {
+            self.miner(miner).count_invalid(reason, at);
         }
+        if let Some(worker) = worker {
+            self.worker(worker).count_invalid(reason, at);
+        }
+    }
+
+    /// The hashes of `mode` counted so far in this batch.
+    fn pending_hashes(&self, mode: PoolType) -> u64 {
+        self.modes[mode as usize].hashes
+    }
+
+    /// Every key with a delta, in key order (so puts walk the tree forward).
+    fn take_deltas(&mut self) -> Vec<(CounterKey, Counters)> {
+        let mut out = Vec::with_capacity(4 + self.hosts.len() + self.ids.len());
+        out.push((CounterKey::Pool, self.pool));
+        for mode in PoolType::ALL {
+            out.push((CounterKey::Mode(mode), self.modes[mode as usize]));
+        }
+        let mut hosts = std::mem::take(&mut self.hosts);
+        hosts.sort_unstable_by_key(|(h, _)| *h);
+        out.extend(hosts.into_iter().map(|(h, c)| (CounterKey::Host(h), c)));
+        let mut miners: Vec<_> = std::mem::take(&mut self.miners).into_iter().collect();
+        miners.sort_unstable_by_key(|(m, _)| *m);
+        out.extend(
+            miners
+                .into_iter()
+                .map(|(m, at)| (CounterKey::Miner(m), self.ids[at])),
+        );
+        let mut workers: Vec<_> = std::mem::take(&mut self.workers).into_iter().collect();
+        workers.sort_unstable_by_key(|(w, _)| *w);
+        out.extend(
+            workers
+                .into_iter()
+                .map(|(w, at)| (CounterKey::Worker(w), self.ids[at])),
+        );
+        out.retain(|(_, delta)| *delta != Counters::default());
+        out
     }
 
     /// Writes the counters, round starts and the log batch, and prunes the log's front.
     fn write(
-        self,
+        mut self,
         txn: &mut RwTxn<'_>,
         dbs: &Dbs,
         retention: Duration,
         now: UnixMillis,
     ) -> Result<(), StoreError> {
-        let mut counters: Vec<_> = self
-            .counters
-            .into_iter()
-            .map(|(key, delta)| (key.to_bytes(), delta))
-            .collect();
-        // Sorted puts touch each page once.
-        counters.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, delta) in counters {
-            let mut total = read_counters(txn, dbs, &key)?.unwrap_or_default();
-            total.add(&delta);
-            dbs.counters
-                .put(txn, &key, CounterRecord::encode(&total).as_bytes())?;
+        for (key, delta) in self.take_deltas() {
+            add_counters(txn, dbs, &key.to_bytes(), &delta)?;
         }
         for (mode, hashes) in self.round_starts {
             super::write_round_start(txn, dbs, mode, hashes)?;
@@ -672,12 +776,46 @@ impl Tally {
                 None => 1,
                 Some((last, _)) => last.saturating_add(1),
             };
-            let mut value = codec::log_value_head(now, self.logged);
-            value.extend_from_slice(&self.log);
+            let mut value = self.log;
+            codec::set_log_value_time(&mut value, now);
             dbs.share_log.put(txn, &next, &value)?;
         }
         prune_log(txn, dbs, retention, now)
     }
+}
+
+/// Adds `delta` to the stored counters of `key` with one tree descent: the cursor that
+/// finds the record also overwrites it.
+fn add_counters(
+    txn: &mut RwTxn<'_>,
+    dbs: &Dbs,
+    key: &[u8],
+    delta: &Counters,
+) -> Result<(), StoreError> {
+    let bounds = (Bound::Included(key), Bound::Included(key));
+    let mut cursor = dbs.counters.range_mut(txn, &bounds)?;
+    let stored = match cursor.next().transpose()? {
+        None => None,
+        Some((_, bytes)) => Some(
+            CounterRecord::decode(bytes)
+                .ok_or_else(|| super::corrupt("counters", "counter record too short"))?,
+        ),
+    };
+    match stored {
+        Some(mut total) => {
+            total.add(delta);
+            let record = CounterRecord::encode(&total);
+            // SAFETY: nothing borrowed from the database is alive (`total` is an owned copy of
+            // the record), and `key` is the key the cursor points at (the range holds only it).
+            unsafe { cursor.put_current(key, record.as_bytes())? };
+        }
+        None => {
+            drop(cursor);
+            dbs.counters
+                .put(txn, key, CounterRecord::encode(delta).as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 fn read_counters(txn: &RwTxn<'_>, dbs: &Dbs, key: &[u8]) -> Result<Option<Counters>, StoreError> {
@@ -738,7 +876,7 @@ fn apply(
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut added: u64 = 0;
     let mut removed: u64 = 0;
-    let mut tally = Tally::default();
+    let mut tally = Tally::with_capacity(batch.len());
     for command in batch {
         let outcome = match command {
             Command::Share(share) => {
@@ -785,13 +923,7 @@ fn apply(
                     Some(miner) => lookup_worker(txn, dbs, cache, &interned, miner, &share.worker)?,
                     None => None,
                 };
-                let keys = [
-                    Some(CounterKey::Pool),
-                    Some(CounterKey::Host(share.host)),
-                    miner.map(CounterKey::Miner),
-                    worker.map(CounterKey::Worker),
-                ];
-                tally.invalid(&keys, share.reason, share.timestamp);
+                tally.invalid(share.host, miner, worker, share.reason, share.timestamp);
                 Outcome::None
             }
             Command::Block(block, _) => {
@@ -825,7 +957,7 @@ fn apply(
                     // shares of this batch applied so far (the finder's share included).
                     let mode = CounterKey::Mode(block.pool_type);
                     let stored = read_counters(txn, dbs, &mode.to_bytes())?.unwrap_or_default();
-                    let pending = tally.counters.get(&mode).map_or(0, |c| c.hashes);
+                    let pending = tally.pending_hashes(block.pool_type);
                     tally
                         .round_starts
                         .push((block.pool_type, stored.hashes.saturating_add(pending)));
