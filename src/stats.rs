@@ -282,6 +282,9 @@ pub struct PoolStats {
     pub total_hashes: u64,
     /// Hashes since the last block found in this scope.
     pub round_hashes: u64,
+    /// `round_hashes` in basis points of the network difficulty (10,000 = 100 %: a block's
+    /// expected work; above it the round is unlucky).
+    pub effort: u64,
     /// Unix seconds.
     pub last_block_found_time: u64,
     /// Height.

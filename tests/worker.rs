@@ -597,3 +597,70 @@ async fn a_worker_killed_between_noticing_a_stop_and_sending_mails_it_once_after
     assert!(status.success(), "{status:?}");
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_solo_block_is_told_once_and_only_to_a_finder_who_opted_in() {
+    logs();
+    let monerod = Monerod::start(MonerodOptions {
+        fixed_difficulty: 1_000_000,
+    })
+    .await
+    .unwrap();
+    let smtp = Smtp::start().await.unwrap();
+    let (_url, db) = database("worker_solo_mail").await;
+    let stop = CancellationToken::new();
+    let settings = mysql::load_settings(&db, &Default::default())
+        .await
+        .unwrap();
+    let api = serve_api(&db, &settings, &stop).await;
+    mysql::set_setting(&db, "general.publicUrl", &api)
+        .await
+        .unwrap();
+    let lmdb = tempfile::tempdir().unwrap();
+    let mut worker = worker_on(
+        &db,
+        lmdb.path(),
+        &monerod.rpc_url(),
+        "http://127.0.0.1:1",
+        &smtp,
+        &stop,
+    )
+    .await;
+    subscribe(&db, &smtp, &api, ADDR, ME, 1).await;
+    worker.cycle().await.unwrap();
+
+    let store =
+        rxpool::store::lmdb::ShareStore::open(&rxpool::store::lmdb::StoreOptions::new(lmdb.path()))
+            .unwrap();
+    let writer = store.writer(WriterConfig::default()).unwrap();
+    let block = |height: u64, byte: &str| rxpool::store::lmdb::FoundBlock {
+        height: rxpool::domain::Height(height),
+        hash: byte.repeat(32).parse().unwrap(),
+        network_difficulty: rxpool::domain::Difficulty(1_000_000),
+        reward: rxpool::domain::Atomic(600_000_000_000),
+        pool_type: rxpool::domain::PoolType::Solo,
+        miner: ADDR.into(),
+        worker: "rig7".into(),
+        timestamp: SystemClock.now(),
+        shares_at_find: None,
+        status: rxpool::store::lmdb::BlockStatus::Pending,
+        blob: Vec::new(),
+    };
+    // Solo block mails are opt-in: the first block is not told, now or later.
+    writer.record_block(block(20, "aa")).await.unwrap();
+    settle(&mut worker, &smtp, 1).await;
+    rxpool::mail::subscriptions::set_switches(&db, ADDR, true, true, true)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    writer.record_block(block(21, "bb")).await.unwrap();
+    let got = settle(&mut worker, &smtp, 2).await;
+    let text = body(&got[1]);
+    assert!(
+        text.contains("rig7") && text.contains("21") && text.contains(&"bb".repeat(32)),
+        "{text}"
+    );
+    assert!(!text.contains(&"aa".repeat(32)), "{text}");
+    settle(&mut worker, &smtp, 2).await;
+    stop.cancel();
+}

@@ -291,6 +291,7 @@ async fn measured_cycles(
         let mut batch = StatsBatch::new();
         history.forget(&cycle, &mut batch);
         stats_batch(rollup, &cycle, pool, &mut batch);
+        history.flush_pending(&mut batch);
         let build = start.elapsed() - engine;
         let keys = batch.len().0;
         let (puts, _deletes) = batch.into_parts();
@@ -372,10 +373,12 @@ async fn cycle_scenarios(p: Params) -> Result<(), Box<dyn std::error::Error>> {
     let writer = store.writer(WriterConfig::default())?;
     let mut pool = Pool::new(p.workers, p.window_shares, 7);
     let mut rollup = Rollup::new(RollupConfig::default());
-    let history = History::new(HistoryLayout {
+    let mut history = History::new(HistoryLayout {
         minute_points: 1440,
         history_days: 30,
     });
+    // As the worker does: an hour's close leaves its hourly chunks to the next cycles.
+    history.spread_hourly_writes(rxpool::worker::cycle::HOURLY_CHUNKS_PER_CYCLE);
     // Start so that the measured cycles of B begin a minute before an hour (so they include
     // an hour-closing minute, which also writes the day chunks).
     let history_windows = p.history_windows.max(1);

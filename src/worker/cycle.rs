@@ -34,6 +34,9 @@ use crate::worker::rollup::{Rollup, RollupConfig, Share};
 
 /// How often the wallet's balance is read (nodejs-pool: 60 s).
 const WALLET_EVERY_MS: u64 = 60_000;
+/// Hourly chart chunks written per cycle after an hour closes (one per live series), so the
+/// hour's largest write is spread over the next cycles instead of one.
+pub const HOURLY_CHUNKS_PER_CYCLE: usize = 25_000;
 /// Pool hosts and ports count as live when seen this recently (nodejs-pool: 10 minutes).
 const LIVE_WITHIN_SECS: u64 = 600;
 
@@ -114,9 +117,11 @@ impl Worker {
         settings: Settings,
         overrides: BTreeMap<String, String>,
     ) -> (Worker, watch::Receiver<Settings>) {
+        let mut history = History::new(history_layout(&settings));
+        history.spread_hourly_writes(HOURLY_CHUNKS_PER_CYCLE);
         let engine = Engine {
             rollup: Rollup::new(rollup_config(&settings)),
-            history: History::new(history_layout(&settings)),
+            history,
             cursor: None,
         };
         let (tx, rx) = watch::channel(settings);
@@ -256,11 +261,20 @@ impl Worker {
             }
         };
 
+        let network_difficulty = daemon_result.as_ref().map_or(0, |n| n.difficulty);
         let store = Arc::clone(&self.store);
         let engine = Arc::clone(&self.engine);
         let read = tokio::task::spawn_blocking(move || {
             let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-            roll(&store, &mut engine, now, &payments, subscribed, batch)
+            roll(
+                &store,
+                &mut engine,
+                now,
+                network_difficulty,
+                &payments,
+                subscribed,
+                batch,
+            )
         })
         .await??;
         report.new_shares = read.new_shares;
@@ -397,6 +411,7 @@ fn roll(
     store: &ShareStore,
     engine: &mut Engine,
     now: UnixMillis,
+    network_difficulty: u128,
     payments: &BTreeMap<Option<PoolType>, PaymentTotals>,
     subscribed: Vec<String>,
     mut batch: StatsBatch,
@@ -447,6 +462,7 @@ fn roll(
             &PoolStats {
                 total_hashes: counters.map_or(0, |c| c.hashes),
                 round_hashes: round,
+                effort: effort_bps(round, network_difficulty),
                 last_block_found_time: blocks.last_time.as_secs(),
                 last_block_found: blocks.last_height,
                 total_blocks_found: blocks.found,
@@ -478,8 +494,9 @@ fn roll(
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         batch.put_identifiers(id, &names);
     }
-    engine.history.record(rollup, &mut batch);
     engine.history.forget(&cycle, &mut batch);
+    engine.history.record(rollup, &mut batch);
+    engine.history.flush_pending(&mut batch);
 
     let mut seen = Vec::with_capacity(subscribed.len());
     for miner in subscribed {
@@ -524,6 +541,16 @@ fn roll(
         seen,
         solo_blocks,
     })
+}
+
+/// Round hashes as basis points of the network difficulty (10,000 = 100 %, a block's expected
+/// work); 0 while the difficulty is unknown.
+fn effort_bps(round_hashes: u64, network_difficulty: u128) -> u64 {
+    if network_difficulty == 0 {
+        return 0;
+    }
+    u64::try_from(u128::from(round_hashes).saturating_mul(10_000) / network_difficulty)
+        .unwrap_or(u64::MAX)
 }
 
 /// A miner's or worker's stats: the rollup's hashrate and last share, the counters' totals.

@@ -60,6 +60,10 @@ pub struct History {
     hour: u64,
     minutes_in_hour: u32,
     series: HashMap<Series, SeriesState>,
+    /// Hourly chunks closed but not yet written, and how many [`History::flush_pending`]
+    /// writes per call (`None`: written at once, in the closing minute's batch).
+    pending_days: Vec<(Series, ChunkBuilder)>,
+    day_writes_per_flush: Option<usize>,
 }
 
 impl History {
@@ -71,7 +75,30 @@ impl History {
             hour: 0,
             minutes_in_hour: 0,
             series: HashMap::new(),
+            pending_days: Vec::new(),
+            day_writes_per_flush: None,
         }
+    }
+
+    /// Spreads the hourly chunks an hour's close produces over the following calls of
+    /// [`History::flush_pending`], `per_flush` at a time, instead of writing them all in the
+    /// closing minute's batch (the largest write of the hour: one chunk per live series).
+    pub fn spread_hourly_writes(&mut self, per_flush: usize) {
+        self.day_writes_per_flush = Some(per_flush.max(1));
+    }
+
+    /// Writes hourly chunks left pending by the last hour's close (see
+    /// [`History::spread_hourly_writes`]); returns how many.
+    pub fn flush_pending(&mut self, batch: &mut StatsBatch) -> usize {
+        let n = self
+            .day_writes_per_flush
+            .unwrap_or(usize::MAX)
+            .min(self.pending_days.len());
+        let layout = self.layout;
+        for (series, chunk) in self.pending_days.drain(..n) {
+            batch.put_chunk(series, layout, &chunk);
+        }
+        n
     }
 
     pub fn layout(&self) -> HistoryLayout {
@@ -230,6 +257,11 @@ impl History {
         let closing = self.hour;
         let minutes = u128::from(self.minutes_in_hour.max(1));
         let layout = self.layout;
+        for (series, chunk) in self.pending_days.drain(..) {
+            batch.put_chunk(series, layout, &chunk);
+        }
+        let spread = self.day_writes_per_flush.is_some();
+        let pending = &mut self.pending_days;
         let mut points = 0;
         self.series.retain(|series, state| {
             if state.hour.period() == closing && !state.hour.is_empty() {
@@ -240,7 +272,11 @@ impl History {
                 let average = u64::try_from(state.hour_sum / minutes).unwrap_or(u64::MAX);
                 // Below 24: the hour's offset in its day.
                 if state.day.push((closing % 24) as u8, average) {
-                    batch.put_chunk(*series, layout, &state.day);
+                    if spread {
+                        pending.push((*series, state.day.clone()));
+                    } else {
+                        batch.put_chunk(*series, layout, &state.day);
+                    }
                     points += 1;
                 }
                 state.hour = ChunkBuilder::new(Resolution::Minute, next);
@@ -254,6 +290,17 @@ impl History {
 
     /// Drops the series of forgotten miners and workers and deletes their stats and charts.
     pub fn forget(&mut self, cycle: &Cycle, batch: &mut StatsBatch) {
+        let forgotten = !cycle.forgotten_workers.is_empty() || !cycle.forgotten_miners.is_empty();
+        if forgotten && !self.pending_days.is_empty() {
+            let gone: std::collections::HashSet<Series> = cycle
+                .forgotten_workers
+                .iter()
+                .map(|&(w, _)| Series::Worker(w))
+                .chain(cycle.forgotten_miners.iter().map(|&m| Series::Miner(m)))
+                .collect();
+            self.pending_days
+                .retain(|(series, _)| !gone.contains(series));
+        }
         for &(worker, _) in &cycle.forgotten_workers {
             self.series.remove(&Series::Worker(worker));
             batch.forget_worker(worker, self.layout);
@@ -425,5 +472,74 @@ mod tests {
             chunk_points(batch, w, Resolution::Hour),
             vec![(UnixMillis(t0), 50)]
         );
+    }
+
+    #[test]
+    fn spread_hourly_chunks_are_written_by_the_following_flushes_and_never_for_forgotten_series() {
+        let mut rollup = Rollup::new(RollupConfig {
+            window: std::time::Duration::from_secs(60),
+            forget_after: std::time::Duration::from_secs(120),
+            ..RollupConfig::default()
+        });
+        let mut history = History::new(layout());
+        history.spread_hourly_writes(1);
+        let t0 = 1_000 * HOUR_MS;
+        for w in 1..=2 {
+            rollup.add(Share {
+                at: UnixMillis(t0 + HOUR_MS - MINUTE_MS),
+                miner: MinerId(w),
+                worker: WorkerId(w),
+                hashes: 6_000,
+                mode: PoolType::Pplns,
+            });
+        }
+        rollup.advance(UnixMillis(t0 + HOUR_MS - MINUTE_MS));
+        history.record(&rollup, &mut StatsBatch::new());
+        // The hour closes: no hourly chunk in that batch.
+        rollup.advance(UnixMillis(t0 + HOUR_MS));
+        let mut batch = StatsBatch::new();
+        assert!(history.record(&rollup, &mut batch).hour_points > 0);
+        let worker_1 = Series::Worker(WorkerId(1));
+        assert!(chunk_points(batch, worker_1, Resolution::Hour).is_empty());
+        // Each flush writes one; the pool's and the workers' come in turn.
+        let mut written = Vec::new();
+        loop {
+            let mut batch = StatsBatch::new();
+            if history.flush_pending(&mut batch) == 0 {
+                break;
+            }
+            let (puts, _) = batch.into_parts();
+            assert_eq!(puts.len(), 1);
+            written.extend(puts.into_iter().map(|(k, _)| k));
+        }
+        assert!(
+            written.iter().any(|k| k.starts_with("hist/worker/1/h/")),
+            "{written:?}"
+        );
+        // A series forgotten while its chunk is pending never gets it written.
+        rollup.add(Share {
+            at: UnixMillis(t0 + 2 * HOUR_MS - MINUTE_MS),
+            miner: MinerId(1),
+            worker: WorkerId(1),
+            hashes: 6_000,
+            mode: PoolType::Pplns,
+        });
+        for at in [t0 + 2 * HOUR_MS - MINUTE_MS, t0 + 2 * HOUR_MS] {
+            let cycle = rollup.advance(UnixMillis(at));
+            history.forget(&cycle, &mut StatsBatch::new());
+            history.record(&rollup, &mut StatsBatch::new());
+        }
+        let cycle = rollup.advance(UnixMillis(t0 + 2 * HOUR_MS + 10 * MINUTE_MS));
+        assert!(
+            cycle
+                .forgotten_workers
+                .iter()
+                .any(|&(w, _)| w == WorkerId(1)),
+            "{cycle:?}"
+        );
+        history.forget(&cycle, &mut StatsBatch::new());
+        let mut batch = StatsBatch::new();
+        while history.flush_pending(&mut batch) > 0 {}
+        assert!(chunk_points(batch, worker_1, Resolution::Hour).is_empty());
     }
 }
