@@ -71,19 +71,22 @@ async fn database(name: &str) -> (String, MySqlPool) {
     (url, db)
 }
 
-/// The api's link routes on a free port; returns its base URL.
-async fn serve_api(db: &MySqlPool, settings: &Settings, stop: &CancellationToken) -> String {
+/// The api's link routes on a free port, with `general.publicUrl` set to it so every mail's
+/// links lead there; returns the api's base URL and the settings as now stored.
+async fn serve_api(db: &MySqlPool, stop: &CancellationToken) -> (String, Settings) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = format!("http://{}", listener.local_addr().unwrap());
-    let mut settings = settings.clone();
-    settings.general.public_url = api.clone();
+    mysql::set_setting(db, "general.publicUrl", &api)
+        .await
+        .unwrap();
+    let settings = mysql::load_settings(db, &Default::default()).await.unwrap();
     tokio::spawn(rxpool::api::serve(
         listener,
         db.clone(),
-        Arc::new(settings),
+        Arc::new(settings.clone()),
         stop.clone(),
     ));
-    api
+    (api, settings)
 }
 
 async fn get(url: &str) -> u16 {
@@ -133,16 +136,7 @@ async fn a_confirmed_miner_hears_once_of_a_stop_and_once_of_a_resume_and_nothing
         .await
         .unwrap();
     let stop = CancellationToken::new();
-    let settings = mysql::load_settings(&db, &Default::default())
-        .await
-        .unwrap();
-    let api = serve_api(&db, &settings, &stop).await;
-    mysql::set_setting(&db, "general.publicUrl", &api)
-        .await
-        .unwrap();
-    let settings = mysql::load_settings(&db, &Default::default())
-        .await
-        .unwrap();
+    let (_, settings) = serve_api(&db, &stop).await;
 
     // The pool's login e-mails go to the double opt-in, as `pool::run` wires them.
     let clock = Arc::new(ShiftedClock::default());
@@ -371,13 +365,7 @@ async fn a_payout_is_told_once_with_the_amount_and_tx_hash_the_wallet_shows() {
     let smtp = Smtp::start().await.unwrap();
     let (db, _url) = common::database_with_url("worker_payment_mail").await;
     let stop = CancellationToken::new();
-    let settings = mysql::load_settings(&db, &Default::default())
-        .await
-        .unwrap();
-    let api = serve_api(&db, &settings, &stop).await;
-    mysql::set_setting(&db, "general.publicUrl", &api)
-        .await
-        .unwrap();
+    let (api, _) = serve_api(&db, &stop).await;
     let lmdb = tempfile::tempdir().unwrap();
     let mut worker = worker_on(
         &db,
@@ -447,13 +435,7 @@ async fn a_worker_killed_between_noticing_a_stop_and_sending_mails_it_once_after
         .await
         .unwrap();
     let stop = CancellationToken::new();
-    let settings = mysql::load_settings(&db, &Default::default())
-        .await
-        .unwrap();
-    let api = serve_api(&db, &settings, &stop).await;
-    mysql::set_setting(&db, "general.publicUrl", &api)
-        .await
-        .unwrap();
+    let (api, settings) = serve_api(&db, &stop).await;
 
     // A share two minutes old, from a worker the miner was last told is hashing.
     let dir = tempfile::tempdir().unwrap();
@@ -609,13 +591,7 @@ async fn a_solo_block_is_told_once_and_only_to_a_finder_who_opted_in() {
     let smtp = Smtp::start().await.unwrap();
     let (_url, db) = database("worker_solo_mail").await;
     let stop = CancellationToken::new();
-    let settings = mysql::load_settings(&db, &Default::default())
-        .await
-        .unwrap();
-    let api = serve_api(&db, &settings, &stop).await;
-    mysql::set_setting(&db, "general.publicUrl", &api)
-        .await
-        .unwrap();
+    let (api, _) = serve_api(&db, &stop).await;
     let lmdb = tempfile::tempdir().unwrap();
     let mut worker = worker_on(
         &db,
