@@ -17,7 +17,7 @@ use sqlx::{MySqlConnection, MySqlPool, Row};
 
 use super::outbox::{self, NewMail};
 pub use super::subscribers::{Subscription, confirmed, confirmed_many, set_switches};
-use super::token::{LinkSecret, Purpose, TokenError};
+use super::token::{Claims, LinkSecret, Purpose, TokenError};
 use super::{EmailAddress, MailError, MailKind, base_url};
 use crate::config::Settings;
 use crate::domain::UnixMillis;
@@ -282,16 +282,45 @@ async fn load_secret(db: &MySqlPool) -> Result<LinkSecret, MailError> {
     Ok(LinkSecret::load(&mut conn).await?)
 }
 
+/// A link being opened: its checked token, and the miner's row locked in a transaction.
+struct OpenLink {
+    secret: LinkSecret,
+    claims: Claims,
+    tx: sqlx::Transaction<'static, sqlx::MySql>,
+    row: Stored,
+}
+
+/// Checks `token` for `purpose` and locks the subscription row it names.
+async fn open_link(
+    db: &MySqlPool,
+    token: &str,
+    purpose: Purpose,
+    now: UnixMillis,
+) -> Result<OpenLink, MailError> {
+    let secret = load_secret(db).await?;
+    let claims = secret.verify(token, purpose, now)?;
+    let mut tx = db.begin().await?;
+    let row = lock_row(&mut tx, &claims.miner).await?;
+    Ok(OpenLink {
+        secret,
+        claims,
+        tx,
+        row,
+    })
+}
+
 /// Opens a confirmation link: the pending address becomes the confirmed one.
 pub async fn confirm(
     db: &MySqlPool,
     token: &str,
     now: UnixMillis,
 ) -> Result<LinkOutcome, MailError> {
-    let secret = load_secret(db).await?;
-    let claims = secret.verify(token, Purpose::Confirm, now)?;
-    let mut tx = db.begin().await?;
-    let row = lock_row(&mut tx, &claims.miner).await?;
+    let OpenLink {
+        secret,
+        claims,
+        mut tx,
+        row,
+    } = open_link(db, token, Purpose::Confirm, now).await?;
     let pending = row.pending_email.as_deref().filter(|p| {
         row.pending_stage.as_deref() == Some("confirm") && claims.address_matches(&secret, p)
     });
@@ -337,10 +366,12 @@ pub async fn approve_change(
     token: &str,
     now: UnixMillis,
 ) -> Result<LinkOutcome, MailError> {
-    let secret = load_secret(db).await?;
-    let claims = secret.verify(token, Purpose::ApproveChange, now)?;
-    let mut tx = db.begin().await?;
-    let row = lock_row(&mut tx, &claims.miner).await?;
+    let OpenLink {
+        secret,
+        claims,
+        mut tx,
+        row,
+    } = open_link(db, token, Purpose::ApproveChange, now).await?;
     let Some(new) = row
         .pending_email
         .clone()
@@ -370,10 +401,12 @@ pub async fn unsubscribe(
     token: &str,
     now: UnixMillis,
 ) -> Result<LinkOutcome, MailError> {
-    let secret = load_secret(db).await?;
-    let claims = secret.verify(token, Purpose::Unsubscribe, now)?;
-    let mut tx = db.begin().await?;
-    let row = lock_row(&mut tx, &claims.miner).await?;
+    let OpenLink {
+        secret,
+        claims,
+        mut tx,
+        row,
+    } = open_link(db, token, Purpose::Unsubscribe, now).await?;
     if !row.exists {
         return Err(TokenError::NotForThis.into());
     }
