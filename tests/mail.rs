@@ -4,10 +4,12 @@
 //! hostile addresses, unsubscribe links (GET and one-click POST), refused tokens, and
 //! `rxpool admin mail list|retry|purge`.
 
+#[path = "support/api.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
+mod api_support;
 #[path = "support/mailbox.rs"]
 mod mailbox;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use mailbox::{body, fast, header, headers_of, link, smtp_config, token_of};
@@ -32,6 +34,7 @@ struct Fixture {
     settings: Settings,
     api: String,
     stop: CancellationToken,
+    _lmdb: tempfile::TempDir,
 }
 
 impl Drop for Fixture {
@@ -46,25 +49,28 @@ async fn fixture(name: &str) -> Fixture {
     let url = maria.create_database(name).await.unwrap();
     let db = mysql::connect(&url).await.unwrap();
     mysql::migrate(&db).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}", listener.local_addr().unwrap());
+    // The api's URL is in its settings (mail links lead there), so bind first.
+    let (listener, api) = api_support::listener().await;
     let mut settings = Settings::defaults();
     settings.general.public_url = api.clone();
     settings.general.pool_name = "TestPool".into();
     settings.general.email_sig = "The TestPool team".into();
     let stop = CancellationToken::new();
-    tokio::spawn(rxpool::api::serve(
+    let lmdb = tempfile::tempdir().unwrap();
+    api_support::serve_on(
         listener,
-        db.clone(),
-        Arc::new(settings.clone()),
-        stop.clone(),
-    ));
+        api_support::ApiSetup::offline(&url, lmdb.path()),
+        &db,
+        settings.clone(),
+        &stop,
+    );
     Fixture {
         url,
         db,
         settings,
         api,
         stop,
+        _lmdb: lmdb,
     }
 }
 

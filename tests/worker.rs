@@ -4,6 +4,9 @@
 //! redirected by another login, hears nothing after unsubscribing; a payout is told once with
 //! the amount and the tx hash the wallet shows; stats rollups land in LMDB for the api.
 
+#[path = "support/api.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
+mod api_support;
 #[path = "payments/common.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod common;
@@ -73,20 +76,25 @@ async fn database(name: &str) -> (String, MySqlPool) {
 
 /// The api's link routes on a free port, with `general.publicUrl` set to it so every mail's
 /// links lead there; returns the api's base URL and the settings as now stored.
-async fn serve_api(db: &MySqlPool, stop: &CancellationToken) -> (String, Settings) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}", listener.local_addr().unwrap());
+async fn serve_api(
+    url: &str,
+    db: &MySqlPool,
+    stop: &CancellationToken,
+) -> (String, Settings, tempfile::TempDir) {
+    let (listener, api) = api_support::listener().await;
     mysql::set_setting(db, "general.publicUrl", &api)
         .await
         .unwrap();
     let settings = mysql::load_settings(db, &Default::default()).await.unwrap();
-    tokio::spawn(rxpool::api::serve(
+    let lmdb = tempfile::tempdir().unwrap();
+    api_support::serve_on(
         listener,
-        db.clone(),
-        Arc::new(settings.clone()),
-        stop.clone(),
-    ));
-    (api, settings)
+        api_support::ApiSetup::offline(url, lmdb.path()),
+        db,
+        settings.clone(),
+        stop,
+    );
+    (api, settings, lmdb)
 }
 
 async fn get(url: &str) -> u16 {
@@ -136,7 +144,7 @@ async fn a_confirmed_miner_hears_once_of_a_stop_and_once_of_a_resume_and_nothing
         .await
         .unwrap();
     let stop = CancellationToken::new();
-    let (_, settings) = serve_api(&db, &stop).await;
+    let (_, settings, _api_lmdb) = serve_api(&url, &db, &stop).await;
 
     // The pool's login e-mails go to the double opt-in, as `pool::run` wires them.
     let clock = Arc::new(ShiftedClock::default());
@@ -363,9 +371,9 @@ async fn a_payout_is_told_once_with_the_amount_and_tx_hash_the_wallet_shows() {
     logs();
     let chain = common::Chain::start().await;
     let smtp = Smtp::start().await.unwrap();
-    let (db, _url) = common::database_with_url("worker_payment_mail").await;
+    let (db, url) = common::database_with_url("worker_payment_mail").await;
     let stop = CancellationToken::new();
-    let (api, _) = serve_api(&db, &stop).await;
+    let (api, _, _api_lmdb) = serve_api(&url, &db, &stop).await;
     let lmdb = tempfile::tempdir().unwrap();
     let mut worker = worker_on(
         &db,
@@ -435,7 +443,7 @@ async fn a_worker_killed_between_noticing_a_stop_and_sending_mails_it_once_after
         .await
         .unwrap();
     let stop = CancellationToken::new();
-    let (api, settings) = serve_api(&db, &stop).await;
+    let (api, settings, _api_lmdb) = serve_api(&url, &db, &stop).await;
 
     // A share two minutes old, from a worker the miner was last told is hashing.
     let dir = tempfile::tempdir().unwrap();
@@ -589,9 +597,9 @@ async fn a_solo_block_is_told_once_and_only_to_a_finder_who_opted_in() {
     .await
     .unwrap();
     let smtp = Smtp::start().await.unwrap();
-    let (_url, db) = database("worker_solo_mail").await;
+    let (url, db) = database("worker_solo_mail").await;
     let stop = CancellationToken::new();
-    let (api, _) = serve_api(&db, &stop).await;
+    let (api, _, _api_lmdb) = serve_api(&url, &db, &stop).await;
     let lmdb = tempfile::tempdir().unwrap();
     let mut worker = worker_on(
         &db,

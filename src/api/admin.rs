@@ -1,0 +1,21 @@
+//! The operator routes under `/admin` (issue 11, in progress): each does what the matching
+//! `rxpool admin` command does, through the same code below the roles, and audits every write.
+
+use axum::Router;
+
+use super::{ApiState, auth};
+
+/// The admin routes, behind [`auth::require_admin`].
+pub fn routes(state: ApiState) -> Router {
+    operator_routes()
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ))
+        .with_state(state)
+}
+
+/// The admin routes without the authentication layer (tests put an identity in themselves).
+pub fn operator_routes() -> Router<ApiState> {
+    Router::new()
+}

@@ -1,0 +1,78 @@
+//! The api served on a free loopback port for a test: a minimal `config.toml` naming the
+//! test's MySQL, LMDB directory, monerod and wallet-rpc, and the settings the test chose.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rxpool::api::ApiState;
+use rxpool::config::{FileConfig, Settings};
+use rxpool::domain::{Clock, SystemClock};
+use sqlx::MySqlPool;
+use tokio_util::sync::CancellationToken;
+
+/// Where the api finds the rest of the pool.
+#[derive(Debug, Clone)]
+pub struct ApiSetup<'a> {
+    pub mysql_url: &'a str,
+    pub lmdb: &'a Path,
+    pub daemon_url: &'a str,
+    pub wallet_url: &'a str,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl<'a> ApiSetup<'a> {
+    /// No monerod or wallet-rpc (routes that need them answer 503).
+    pub fn offline(mysql_url: &'a str, lmdb: &'a Path) -> ApiSetup<'a> {
+        ApiSetup {
+            mysql_url,
+            lmdb,
+            daemon_url: "http://127.0.0.1:1",
+            wallet_url: "http://127.0.0.1:1",
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A free loopback listener for the api and its base URL (`http://127.0.0.1:PORT`), for a
+/// test that must put the URL in the settings before the api starts.
+pub async fn listener() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+/// Serves the api until `stop`; returns its base URL and state.
+pub async fn serve_api(
+    setup: ApiSetup<'_>,
+    db: &MySqlPool,
+    settings: Settings,
+    stop: &CancellationToken,
+) -> (String, ApiState) {
+    let (listener, url) = listener().await;
+    (url, serve_on(listener, setup, db, settings, stop))
+}
+
+/// Serves the api on `listener` until `stop`.
+pub fn serve_on(
+    listener: tokio::net::TcpListener,
+    setup: ApiSetup<'_>,
+    db: &MySqlPool,
+    settings: Settings,
+    stop: &CancellationToken,
+) -> ApiState {
+    let addr = listener.local_addr().unwrap();
+    let config = FileConfig::parse(&format!(
+        "[mysql]\nurl = \"{}\"\n[lmdb]\npath = \"{}\"\n[daemon]\nurls = [\"{}\"]\n\
+         [wallet]\nurl = \"{}\"\n[pool]\nbind = \"127.0.0.1\"\npool_id = 1\n\
+         hostname = \"test-pool\"\n[api]\nbind = \"{addr}\"\n",
+        setup.mysql_url,
+        setup.lmdb.display(),
+        setup.daemon_url,
+        setup.wallet_url,
+    ))
+    .unwrap();
+    let store = rxpool::store::lmdb::ShareStore::open(&config.lmdb_options()).unwrap();
+    let state = ApiState::new(db.clone(), store, settings, config, setup.clock);
+    tokio::spawn(rxpool::api::serve(listener, state.clone(), stop.clone()));
+    state
+}
