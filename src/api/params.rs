@@ -6,6 +6,8 @@
 //!   the integrated address the two make (as the pool keys the miner who logs in with it).
 //! - [`Paging`]: `?limit=&page=` (page 0-based, as nodejs-pool), with a default and a cap per
 //!   route; negative, huge or non-numeric values are refused, not clamped silently.
+//! - [`JsonBody`]: a JSON request body whose every rejection (wrong content type, malformed or
+//!   mistyped JSON, too large) is an [`ApiError`] in JSON rather than axum's plain text.
 
 use std::collections::HashMap;
 
@@ -129,6 +131,34 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
             .map_err(|e| ApiError::bad_request(format!("query string: {e}")))?;
         Ok(Query(pairs.into_iter().collect()))
+    }
+}
+
+/// A JSON body of type `T`; refusals are JSON [`ApiError`]s naming what was wrong.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::bad_request(
+                "body: send JSON with Content-Type: application/json",
+            )),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::PayloadTooLarge("body: too large".into()))
+            }
+            Err(e) => Err(ApiError::bad_request(format!("body: {}", e.body_text()))),
+        }
     }
 }
 
