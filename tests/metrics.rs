@@ -4,14 +4,15 @@
 //!   through the real share writer): parses as the text format, every family with `# HELP`
 //!   and `# TYPE`, and its values are those seeded in the rollups, the found blocks, MySQL's
 //!   balances, payout batches and mail outbox.
-//! - A role's own `/metrics`: the real `rxpool pool` binary on a config.toml with
-//!   `[metrics] bind`, a regtest monerod, and a stratum client submitting real RandomX shares:
-//!   the share counters move by outcome as shares are accepted or refused.
+//! - A process's own `/metrics`: the real `rxpool all` binary (every role, one listener) on a
+//!   config.toml with `[metrics] bind`, a regtest monerod, and a stratum client submitting
+//!   real RandomX shares: the pool's share counters move by outcome as shares are accepted or
+//!   refused, and the block manager, payments and worker report their passes.
 
 #[path = "support/api.rs"]
 mod api_support;
 #[path = "support/pool_db.rs"]
-#[expect(dead_code, reason = "the binary runs the pool here, not pool::run")]
+#[expect(dead_code, reason = "the binary runs the roles here, not pool::run")]
 mod pool_db;
 #[path = "support/stratum.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
@@ -326,7 +327,7 @@ async fn the_api_metrics_parse_and_match_the_rollups_blocks_and_mysql() {
     stop.cancel();
 }
 
-/// `rxpool pool` as a child process; killed when dropped.
+/// `rxpool all` as a child process; killed when dropped.
 struct Role(Child);
 
 impl Drop for Role {
@@ -341,9 +342,12 @@ fn submit(job: &Value, nonce: &str, result: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pool_role_serves_its_own_metrics_and_share_counters_move_by_outcome() {
+async fn a_process_serves_its_own_metrics_share_counters_move_by_outcome_and_roles_report() {
     let (url, db, port) = pool_db::pool_database("metrics_pool", stratum::ADDR, 40).await;
     mysql::set_setting(&db, "pool.minDifficulty", "1")
+        .await
+        .unwrap();
+    mysql::set_setting(&db, "payout.feeAddress", stratum::ADDR)
         .await
         .unwrap();
     let monerod = Monerod::start(MonerodOptions {
@@ -365,12 +369,12 @@ async fn the_pool_role_serves_its_own_metrics_and_share_counters_move_by_outcome
     );
     let config = dir.path().join("config.toml");
     std::fs::write(&config, toml).unwrap();
-    let log = std::fs::File::create(dir.path().join("pool.log")).unwrap();
+    let log = std::fs::File::create(dir.path().join("all.log")).unwrap();
     let mut role = Role(
         Command::new(env!("CARGO_BIN_EXE_rxpool"))
             .arg("--config")
             .arg(&config)
-            .arg("pool")
+            .arg("all")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -379,7 +383,7 @@ async fn the_pool_role_serves_its_own_metrics_and_share_counters_move_by_outcome
     let Some(stream) =
         pool_db::connect_when_open(port, || matches!(role.0.try_wait(), Ok(None))).await
     else {
-        let log = std::fs::read_to_string(dir.path().join("pool.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(dir.path().join("all.log")).unwrap_or_default();
         panic!("the pool ended before opening its port: {log}");
     };
     let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
@@ -455,5 +459,31 @@ async fn the_pool_role_serves_its_own_metrics_and_share_counters_move_by_outcome
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(open, 0);
+
+    // Every other role of the process has run at least one pass (the wallet is down here, so
+    // payments counts a failed cycle).
+    let families = [
+        "rxpool_block_manager_pass_seconds_count",
+        "rxpool_worker_cycle_seconds_count",
+        "rxpool_payments_cycle_seconds_count",
+    ];
+    let mut seen = BTreeMap::new();
+    for _ in 0..120 {
+        let (_, now) = scrape(&metrics).await;
+        seen = families
+            .iter()
+            .filter_map(|f| now.get(*f).map(|v| (*f, v.clone())))
+            .collect();
+        if seen.len() == families.len() {
+            assert!(now.contains_key("rxpool_worker_shares_rolled_up_total"));
+            assert!(now.contains_key("rxpool_block_manager_blocks_total{outcome=\"orphaned\"}"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(seen.len(), families.len(), "{seen:?}");
+    for (family, n) in seen {
+        assert!(n.parse::<u64>().unwrap() >= 1, "{family}: {n}");
+    }
     drop(role);
 }
