@@ -482,3 +482,61 @@ async fn unknown_paths_wrong_methods_bad_content_types_and_garbage_answer_json_4
     assert!(answer.contains("\"error\""), "{answer}");
     stop.cancel();
 }
+
+/// Everything the process logs, kept for the test to read.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_logged_without_tokens_credentials_or_e_mail_addresses() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .try_init()
+        .expect("the only subscriber of this test binary");
+    let stop = CancellationToken::new();
+    let (base, _state, _lmdb) = api("limits_logs", "", &stop).await;
+    let http = client();
+    for path in [
+        "/user/unsubscribeEmail/SECRET-TOKEN-1?token=SECRET-TOKEN-2",
+        "/user/confirmEmail/SECRET-TOKEN-3",
+        "/user/approveEmail/SECRET-TOKEN-4.x.y",
+        "/authed/?token=SECRET-TOKEN-5",
+    ] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert!(r.status().is_client_error(), "{path}: {}", r.status());
+    }
+    let r = http
+        .post(format!("{base}/user/subscribeEmail"))
+        .header("x-access-token", "SECRET-TOKEN-6")
+        .header("authorization", "Bearer SECRET-TOKEN-7")
+        .header("content-type", "application/json")
+        .body(r#"{"username":"4abc","email":"someone@secret.example","password":"SECRET-TOKEN-8"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(
+        logs.contains("/user/unsubscribeEmail/***") && logs.contains("api request"),
+        "{logs}"
+    );
+    for secret in ["SECRET-TOKEN", "secret.example", "someone@"] {
+        assert!(!logs.contains(secret), "{secret} logged:\n{logs}");
+    }
+    stop.cancel();
+}
