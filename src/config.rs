@@ -436,6 +436,11 @@ impl FileConfig {
         if let Err((key, message)) = crate::api::limits::check_config(&self.api) {
             return invalid(key, &message);
         }
+        if let Some(metrics) = self.metrics.bind {
+            if self.api.bind.parse::<SocketAddr>().ok() == Some(metrics) {
+                return invalid("metrics.bind", "must differ from api.bind");
+            }
+        }
         if let Some(smtp) = &self.smtp {
             if !matches!(smtp.security.as_str(), "none" | "starttls" | "tls") {
                 return invalid("smtp.security", "must be none, starttls or tls");
@@ -712,6 +717,8 @@ bind = "127.0.0.1:8001"
             Some("127.0.0.1:9101".parse().unwrap())
         );
         assert!(with("localhost").is_err());
+        let err = with("127.0.0.1:8001").unwrap_err().to_string();
+        assert!(err.starts_with("metrics.bind"), "{err}");
     }
 
     #[test]
