@@ -2,7 +2,7 @@
 //! LMDB in a temp dir): body limit, request timeout (a websocket outlives it), the per-IP rate
 //! limit and whom it believes about the client's address, the CORS preflight poolui triggers,
 //! and JSON for every refusal: unknown paths, wrong methods, malformed content types, garbage
-//! and unicode paths.
+//! and unicode paths (the e-mail links' pages for people excepted).
 //!
 //! The timeout, the chunked body and axum's own `Json` extractor are proven on test routes
 //! wrapped in the real `limits::harden` with the real api's configuration: no real route is
@@ -386,6 +386,15 @@ async fn unknown_paths_wrong_methods_bad_content_types_and_garbage_answer_json_4
         .unwrap();
     let (status, _) = json_error(r).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // The e-mail links are pages for a person in a browser: their refusal stays a page.
+    let r = http
+        .get(format!("{base}/user/confirmEmail/not-a-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(header(&r, "content-type").starts_with("text/plain"));
+    assert!(r.text().await.unwrap().contains("cannot be used"));
 
     for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
         let r = http

@@ -14,7 +14,8 @@
 //! - JSON errors (just inside CORS, around all of the above): an unknown path is a JSON 404, and any refusal that axum or a layer answers
 //!   in plain text or with no body (405 wrong method, 415, 413, extractor rejections) is
 //!   rewritten as `{"error": "..."}` with its status and headers kept, so no route ever
-//!   answers plain text.
+//!   answers plain text by accident. A page meant for a person (the e-mail links opened in a
+//!   browser) says so with the [`HumanPage`] response extension and is left as it is.
 //!
 //! Owns no route and no state beyond the rate limiter's buckets.
 
@@ -197,11 +198,20 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
     }
 }
 
-/// Rewrites any 4xx/5xx that is not JSON as `{"error": "..."}` (status and headers kept).
+/// Marks a response as a page for a person (a link opened from an e-mail): its refusals
+/// stay as the handler wrote them instead of being rewritten as JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct HumanPage;
+
+/// Rewrites any 4xx/5xx that is not JSON as `{"error": "..."}` (status and headers kept),
+/// unless marked [`HumanPage`].
 async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json(response.headers())
+        || response.extensions().get::<HumanPage>().is_some()
+    {
         return response;
     }
     let (mut parts, body) = response.into_parts();
