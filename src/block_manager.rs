@@ -126,6 +126,15 @@ pub fn params_from_settings(
     })
 }
 
+/// Counts what an unlocker pass settled (`rxpool_block_manager_blocks_total`).
+fn count_blocks(report: &unlocker::PassReport) {
+    use crate::telemetry::names::BLOCK_MANAGER_BLOCKS as NAME;
+    let unlocked = report.credited + report.marked + report.pps_unlocked;
+    metrics::counter!(NAME, "outcome" => "confirmed").increment(unlocked as u64);
+    metrics::counter!(NAME, "outcome" => "credited").increment(report.credited as u64);
+    metrics::counter!(NAME, "outcome" => "orphaned").increment(report.orphaned as u64);
+}
+
 /// Runs the role until `shutdown`: an unlocker pass, a chain scan, a wallet scan and a PPS
 /// pass every `unlock_interval`. A failed pass is logged and retried at the next tick (every step is
 /// idempotent); the current pass always finishes before the role returns.
@@ -170,6 +179,7 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
+        let started = std::time::Instant::now();
         if let Some(overrides) = &config.reload_settings {
             match reload(&unlocker.mysql, overrides).await {
                 Ok(fresh) if fresh != *params => {
@@ -189,7 +199,11 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
                 }
             }
         }
-        match unlocker.pass().await {
+        let unlocked = unlocker.pass().await;
+        if let Ok(report) = &unlocked {
+            count_blocks(report);
+        }
+        match unlocked {
             Ok(report) if report.pending > 0 => tracing::info!(?report, "unlocker pass"),
             Ok(_) => {}
             Err(err) => {
@@ -243,6 +257,7 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
                 tracing::error!(%err, "pps pass failed; retrying next tick")
             }
         }
+        metrics::histogram!(crate::telemetry::names::BLOCK_MANAGER_PASS).record(started.elapsed());
         let detail = if failed.is_empty() {
             "passes done".to_owned()
         } else {

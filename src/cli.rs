@@ -102,6 +102,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn run_role(role: Command, config: FileConfig) -> anyhow::Result<()> {
     let shutdown = crate::runtime::shutdown_on_signals();
+    // One metrics listener per process, `all` included.
+    crate::telemetry::start(&config.metrics, shutdown.clone()).await?;
     match role {
         Command::Pool => crate::pool::run(config, shutdown).await,
         Command::BlockManager => crate::block_manager::run(config, shutdown).await,

@@ -68,6 +68,8 @@ pub struct FileConfig {
     pub tls: Option<TlsConfig>,
     #[serde(default)]
     pub smtp: Option<SmtpConfig>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Shared settings set on this host only: `"module.item" = "value"`; they win over the
     /// MySQL `config` table.
     #[serde(default)]
@@ -183,21 +185,58 @@ impl Default for PowConfig {
     }
 }
 
-/// `[api]`: where the `api` role serves HTTP (today the e-mail links). An empty
+/// `[api]`: where the `api` role serves HTTP, and the limits around every route. An empty
 /// `general.publicUrl` makes links in e-mails `http://BIND`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     #[serde(default = "defaults::api_bind")]
     pub bind: String,
+    // Hardening (`api::limits`).
+    /// Largest request body accepted, in bytes (413 past it).
+    #[serde(default = "defaults::api_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Longest a request may take before it is answered 503, in milliseconds (a websocket is
+    /// not cut after its upgrade).
+    #[serde(default = "defaults::api_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Requests per second each client IP may make on average; 0 turns the limit off.
+    #[serde(default = "defaults::api_rate_limit_per_sec")]
+    pub rate_limit_per_sec: u32,
+    /// Requests a client IP may make at once before the average applies.
+    #[serde(default = "defaults::api_rate_limit_burst")]
+    pub rate_limit_burst: u32,
+    /// Reverse proxies (addresses or networks such as `10.0.0.0/8`) whose `X-Forwarded-For`
+    /// and `X-Real-IP` name the client; from anyone else those headers are ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Origins allowed by CORS; `["*"]` (the default) allows any, as nodejs-pool.
+    #[serde(default = "defaults::api_cors_origins")]
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             bind: defaults::api_bind(),
+            max_body_bytes: defaults::api_max_body_bytes(),
+            request_timeout_ms: defaults::api_request_timeout_ms(),
+            rate_limit_per_sec: defaults::api_rate_limit_per_sec(),
+            rate_limit_burst: defaults::api_rate_limit_burst(),
+            trusted_proxies: Vec::new(),
+            cors_origins: defaults::api_cors_origins(),
         }
     }
+}
+
+/// `[metrics]`: where this process (any role, or `all`) serves its own Prometheus
+/// `/metrics` (`telemetry`). Off when `bind` is unset.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `address:port`, e.g. `127.0.0.1:9101`.
+    #[serde(default)]
+    pub bind: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,6 +312,21 @@ mod defaults {
     }
     pub fn api_bind() -> String {
         "127.0.0.1:8001".into()
+    }
+    pub fn api_max_body_bytes() -> usize {
+        16 * 1024
+    }
+    pub fn api_request_timeout_ms() -> u64 {
+        10_000
+    }
+    pub fn api_rate_limit_per_sec() -> u32 {
+        50
+    }
+    pub fn api_rate_limit_burst() -> u32 {
+        100
+    }
+    pub fn api_cors_origins() -> Vec<String> {
+        vec!["*".into()]
     }
     pub fn smtp_port() -> u16 {
         587
@@ -378,6 +432,14 @@ impl FileConfig {
         }
         if self.api.bind.parse::<SocketAddr>().is_err() {
             return invalid("api.bind", "must be an address:port such as 127.0.0.1:8001");
+        }
+        if let Err((key, message)) = crate::api::limits::check_config(&self.api) {
+            return invalid(key, &message);
+        }
+        if let Some(metrics) = self.metrics.bind {
+            if self.api.bind.parse::<SocketAddr>().ok() == Some(metrics) {
+                return invalid("metrics.bind", "must differ from api.bind");
+            }
         }
         if let Some(smtp) = &self.smtp {
             if !matches!(smtp.security.as_str(), "none" | "starttls" | "tls") {
@@ -608,6 +670,55 @@ bind = "127.0.0.1:8001"
             let err = with(bad).unwrap_err().to_string();
             assert!(err.starts_with("pool.public_address"), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn api_hardening_has_defaults_and_bad_values_name_their_key() {
+        let api = FileConfig::parse(MINIMAL).unwrap().api;
+        assert_eq!(api.max_body_bytes, 16 * 1024);
+        assert_eq!(api.request_timeout_ms, 10_000);
+        assert_eq!(api.cors_origins, vec!["*".to_owned()]);
+        assert!(api.trusted_proxies.is_empty());
+        let with = |line: &str| {
+            FileConfig::parse(&MINIMAL.replace(
+                "bind = \"127.0.0.1:8001\"",
+                &format!("bind = \"127.0.0.1:8001\"\n{line}"),
+            ))
+        };
+        assert_eq!(
+            with("rate_limit_per_sec = 0")
+                .unwrap()
+                .api
+                .rate_limit_per_sec,
+            0
+        );
+        assert!(with("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]").is_ok());
+        for (line, key) in [
+            ("max_body_bytes = 0", "api.max_body_bytes"),
+            ("request_timeout_ms = 0", "api.request_timeout_ms"),
+            ("rate_limit_burst = 0", "api.rate_limit_burst"),
+            ("trusted_proxies = [\"nginx\"]", "api.trusted_proxies"),
+            ("trusted_proxies = [\"10.0.0.0/33\"]", "api.trusted_proxies"),
+            ("cors_origins = [\"pool.example.org\"]", "api.cors_origins"),
+        ] {
+            let err = with(line).unwrap_err().to_string();
+            assert!(err.starts_with(key), "{line}: {err}");
+        }
+        assert!(with("rate_limit_per_sec = -1").is_err());
+    }
+
+    #[test]
+    fn metrics_bind_is_off_by_default_and_takes_an_address_and_port() {
+        assert_eq!(FileConfig::parse(MINIMAL).unwrap().metrics.bind, None);
+        let with =
+            |value: &str| FileConfig::parse(&format!("{MINIMAL}\n[metrics]\nbind = \"{value}\"\n"));
+        assert_eq!(
+            with("127.0.0.1:9101").unwrap().metrics.bind,
+            Some("127.0.0.1:9101".parse().unwrap())
+        );
+        assert!(with("localhost").is_err());
+        let err = with("127.0.0.1:8001").unwrap_err().to_string();
+        assert!(err.starts_with("metrics.bind"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! - [`mail`]: double opt-in subscriptions, signed links, the durable outbox and its SMTP
 //!   sender (the pool and api take addresses and links, the worker sends).
 //! - [`config`]: `config.toml` and the shared settings kept in MySQL.
+//! - [`telemetry`]: a process's own Prometheus metrics on `[metrics] bind` (every role).
 //! - [`devnet`]: throwaway MariaDB, regtest monerod and wallet-rpc processes for tests,
 //!   benchmarks and the sandbox.
 
@@ -37,4 +38,5 @@ pub mod pool;
 pub mod runtime;
 pub mod stats;
 pub mod store;
+pub mod telemetry;
 pub mod worker;

@@ -199,6 +199,19 @@ impl Default for Schedule {
     }
 }
 
+/// Counts what a cycle did to batches (`rxpool_payments_batches_total`); `None`: it failed.
+fn count_batches(report: Option<&processor::CycleReport>) {
+    use crate::telemetry::names::PAYMENTS_BATCHES as NAME;
+    let Some(r) = report else {
+        metrics::counter!(NAME, "outcome" => "cycle_failed").increment(1);
+        return;
+    };
+    metrics::counter!(NAME, "outcome" => "sent").increment(r.batches_sent);
+    metrics::counter!(NAME, "outcome" => "confirmed").increment(r.confirmed);
+    metrics::counter!(NAME, "outcome" => "released").increment(r.released);
+    metrics::counter!(NAME, "outcome" => "manual_review").increment(r.manual_review);
+}
+
 /// Runs cycles on `schedule` until `shutdown`. A cycle in progress is finished before
 /// returning (payments never stops between signing and recording). The first cycle runs at
 /// once: it is the recovery at start. With `reload` (config.toml overrides), the payout rules
@@ -241,6 +254,8 @@ pub async fn run_loop<W: Wallet>(
             }
         }
         let outcome = processor.run_cycle().await;
+        metrics::histogram!(crate::telemetry::names::PAYMENTS_CYCLE).record(started.elapsed());
+        count_batches(outcome.as_ref().ok());
         // The heartbeat operator alerts watch (a stalled payments role), cycle by cycle.
         let detail = match &outcome {
             Ok(report) => format!("cycle done: {} batches sent", report.batches_sent),

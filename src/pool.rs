@@ -29,6 +29,7 @@ pub mod services;
 pub mod session;
 pub mod settings;
 pub mod state;
+pub mod telemetry;
 pub mod templates;
 pub mod trust;
 pub mod validate;
@@ -242,7 +243,7 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         pool_settings,
         config.pool.instance_id.unwrap_or(config.pool.pool_id),
         rand::random(),
-        Arc::new(services::VerifierHasher(verifier)),
+        Arc::new(services::VerifierHasher(verifier.clone())),
         Arc::new(services::LmdbSink(writer.clone())),
         Arc::new(services::DaemonSubmitter(daemon.clone())),
         Arc::new(SystemClock),
@@ -258,6 +259,7 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         .map_err(anyhow::Error::msg)
         .context("[pool] proxy_addresses")?;
     let shared = Arc::new(shared);
+    let _metrics = telemetry::register(&shared, verifier);
     refresh_bans(&shared, &db).await;
 
     // Registered under the public address before anything is served: a pool_id held by another

@@ -86,9 +86,14 @@ pub async fn run_with(
     loop {
         let started = tokio::time::Instant::now();
         match worker.cycle().await {
-            Ok(report) => tracing::debug!(?report, "worker cycle"),
+            Ok(report) => {
+                metrics::counter!(crate::telemetry::names::WORKER_SHARES)
+                    .increment(report.new_shares as u64);
+                tracing::debug!(?report, "worker cycle")
+            }
             Err(e) => tracing::warn!(error = %e, "worker cycle failed"),
         }
+        metrics::histogram!(crate::telemetry::names::WORKER_CYCLE).record(started.elapsed());
         let interval = Duration::from_secs(worker.settings().worker.stats_interval_secs.max(1));
         tokio::select! {
             () = shutdown.cancelled() => break,

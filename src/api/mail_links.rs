@@ -40,6 +40,8 @@ fn page(status: StatusCode, text: String) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        // A page for the person who clicked: `limits` leaves its refusals as they are.
+        axum::Extension(super::limits::HumanPage),
         format!("{text}\n"),
     )
         .into_response()

@@ -213,6 +213,8 @@ pub async fn connection<R, W>(
                     break;
                 }
                 shared.stats.jobs_pushed.fetch_add(1, Ordering::Relaxed);
+                metrics::histogram!(crate::telemetry::names::POOL_JOB_PUSH)
+                    .record(slot.created.elapsed());
                 continue;
             }
             _ = &mut timeout => {

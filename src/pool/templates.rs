@@ -20,6 +20,8 @@ pub struct TemplateSlot<T> {
     /// Process-wide sequence number (1, 2, ...), what jobs refer to.
     pub seq: u64,
     pub template: T,
+    /// When the slot was made (job push latency is measured from here).
+    pub created: std::time::Instant,
     jobs: AtomicU32,
 }
 
@@ -28,6 +30,7 @@ impl<T> TemplateSlot<T> {
         TemplateSlot {
             seq,
             template,
+            created: std::time::Instant::now(),
             jobs: AtomicU32::new(0),
         }
     }

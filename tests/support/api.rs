@@ -18,10 +18,13 @@ pub struct ApiSetup<'a> {
     pub daemon_url: &'a str,
     pub wallet_url: &'a str,
     pub clock: Arc<dyn Clock>,
+    /// More `[api]` lines for `config.toml` (limits, CORS, trusted proxies).
+    pub api_lines: &'a str,
 }
 
 impl<'a> ApiSetup<'a> {
-    /// No monerod or wallet-rpc (routes that need them answer 503).
+    /// No monerod or wallet-rpc (routes that need them answer 503), and no per-IP rate limit
+    /// (tests send many requests from one address; `tests/api_limits.rs` sets its own).
     pub fn offline(mysql_url: &'a str, lmdb: &'a Path) -> ApiSetup<'a> {
         ApiSetup {
             mysql_url,
@@ -29,6 +32,7 @@ impl<'a> ApiSetup<'a> {
             daemon_url: "http://127.0.0.1:1",
             wallet_url: "http://127.0.0.1:1",
             clock: Arc::new(SystemClock),
+            api_lines: "rate_limit_per_sec = 0",
         }
     }
 }
@@ -64,11 +68,12 @@ pub fn serve_on(
     let config = FileConfig::parse(&format!(
         "[mysql]\nurl = \"{}\"\n[lmdb]\npath = \"{}\"\n[daemon]\nurls = [\"{}\"]\n\
          [wallet]\nurl = \"{}\"\n[pool]\nbind = \"127.0.0.1\"\npool_id = 1\n\
-         hostname = \"test-pool\"\n[api]\nbind = \"{addr}\"\n",
+         hostname = \"test-pool\"\n[api]\nbind = \"{addr}\"\n{}\n",
         setup.mysql_url,
         setup.lmdb.display(),
         setup.daemon_url,
         setup.wallet_url,
+        setup.api_lines,
     ))
     .unwrap();
     let store = rxpool::store::lmdb::ShareStore::open(&config.lmdb_options()).unwrap();
