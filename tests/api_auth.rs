@@ -11,6 +11,9 @@
 
 #[path = "support/api.rs"]
 mod api_support;
+#[path = "support/pool_db.rs"]
+#[expect(dead_code, reason = "this binary uses only the config text")]
+mod pool_db;
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -895,15 +898,14 @@ async fn the_cli_adds_lists_and_removes_accounts_with_the_password_on_stdin() {
     let url = maria.create_database("auth_cli").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[mysql]\nurl = \"{url}\"\n[lmdb]\npath = \"{}\"\n[daemon]\nurls = [\"http://127.0.0.1:1\"]\n\
-             [wallet]\nurl = \"http://127.0.0.1:2\"\n[pool]\nbind = \"127.0.0.1\"\npool_id = 1\nhostname = \"test\"\n",
-            dir.path().join("lmdb").display()
-        ),
-    )
-    .unwrap();
+    let toml = pool_db::pool_config_toml(
+        &url,
+        &dir.path().join("lmdb"),
+        "http://127.0.0.1:1",
+        1000,
+        "pool_id = 1",
+    );
+    std::fs::write(&config, toml).unwrap();
     let rxpool = |args: &[&str], stdin: &str| {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rxpool"))
             .arg("--config")

@@ -89,7 +89,11 @@ pub struct LiveSession {
     pub expires_ms: u64,
 }
 
-/// Opens a session for account `user_id` with `refresh` valid until `expires`.
+/// How long an ended session's row is kept (for the operator's eyes) before a login drops it.
+const KEEP_ENDED_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// Opens a session for account `user_id` with `refresh` valid until `expires`, and drops the
+/// rows of sessions that expired or were revoked over a week ago.
 pub async fn open(
     pool: &MySqlPool,
     user_id: u64,
@@ -97,6 +101,12 @@ pub async fn open(
     now: UnixMillis,
     expires: UnixMillis,
 ) -> Result<u64, sqlx::Error> {
+    let old = now.0.saturating_sub(KEEP_ENDED_MS);
+    sqlx::query("DELETE FROM admin_sessions WHERE expires_ms < ? OR revoked_ms < ?")
+        .bind(old)
+        .bind(old)
+        .execute(pool)
+        .await?;
     let done = sqlx::query(
         "INSERT INTO admin_sessions (user_id, refresh_hash, created_ms, refreshed_ms, expires_ms)
          VALUES (?, ?, ?, ?, ?)",
