@@ -1004,3 +1004,31 @@ async fn the_cli_adds_lists_and_removes_accounts_with_the_password_on_stdin() {
         assert_eq!((got.0.as_str(), got.1.as_str(), got.2.as_str()), want);
     }
 }
+
+#[tokio::test]
+async fn unknown_accounts_take_as_long_as_wrong_passwords() {
+    let f = fixture("auth_timing").await;
+    // Three of each: under both limits. The fastest of each is compared (load only slows).
+    let mut known = Duration::MAX;
+    let mut unknown = Duration::MAX;
+    for i in 0..3 {
+        let started = std::time::Instant::now();
+        assert_eq!(
+            f.login_answer("alice", "not her password").await.status,
+            401
+        );
+        known = known.min(started.elapsed());
+        let started = std::time::Instant::now();
+        let answer = f
+            .login_answer(&format!("ghost{i}"), "not her password")
+            .await;
+        assert_eq!(answer.status, 401);
+        unknown = unknown.min(started.elapsed());
+    }
+    // Without the dummy hash an unknown account answers in a database round trip, several
+    // times faster than an argon2 check.
+    assert!(
+        unknown * 2 >= known,
+        "unknown {unknown:?} against known {known:?}"
+    );
+}
