@@ -12,6 +12,7 @@ use clap::{Args, Subcommand};
 pub mod blocks;
 pub mod mail;
 pub mod payments;
+pub mod users;
 
 use crate::config::FileConfig;
 use crate::config::settings::{self, ITEMS};
@@ -39,6 +40,9 @@ pub enum AdminCommand {
     /// The e-mail outbox: list, retry, purge.
     #[command(subcommand)]
     Mail(mail::MailCommand),
+    /// Admin accounts of the api's `/admin` routes: add, list, remove, passwd.
+    #[command(subcommand)]
+    User(users::UserCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +262,7 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Block(cmd) => blocks::run(config, cmd).await?,
         AdminCommand::Payments(cmd) => payments::run(config, &pool, cmd).await?,
         AdminCommand::Mail(cmd) => mail::run(&pool, cmd).await?,
+        AdminCommand::User(cmd) => users::run(&pool, cmd).await?,
         AdminCommand::Ban(BanCommand::List) => {
             for ban in registry::active_bans(&pool).await? {
                 let target = match &ban.target {

@@ -7,6 +7,7 @@
 //! units; an absent payment id is `''`; addresses, payment ids and hashes compare
 //! byte-exact (`utf8mb4_bin`, `sql/0004_binary_collation.sql`).
 
+pub mod admins;
 pub mod audit;
 pub mod block_issues;
 pub mod credits;
