@@ -10,6 +10,7 @@ pub mod address;
 pub mod amount;
 pub mod difficulty;
 pub mod hash;
+pub mod net;
 pub mod payout;
 pub mod pool_type;
 pub mod time;

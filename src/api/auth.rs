@@ -18,10 +18,8 @@ pub mod accounts;
 pub mod login;
 pub mod token;
 
-use std::net::SocketAddr;
-
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -123,10 +121,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The client's IP as the listener saw it (`"unknown"` when served without connect info,
 /// e.g. through `tower::ServiceExt::oneshot`).
+/// The client's address for login limits and logs: as the hardening layer judged it (a
+/// trusted reverse proxy's `X-Forwarded-For` believed), else the connection's.
 fn client_ip(request_extensions: &axum::http::Extensions) -> String {
-    request_extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+    super::limits::ClientIp::of(request_extensions)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 impl From<AccountError> for ApiError {

@@ -35,7 +35,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use super::{ApiError, ApiState};
 use crate::config::ApiConfig;
-use crate::pool::proxy_protocol::TrustedProxies;
+use crate::domain::net::TrustedProxies;
 use rate::RateLimiter;
 
 /// Longest error body of a layer or extractor that is carried into the JSON message.
@@ -133,15 +133,34 @@ struct Limiter {
     proxies: TrustedProxies,
 }
 
-async fn rate_limit(State(limiter): State<Limiter>, request: Request, next: Next) -> Response {
-    let Some(buckets) = &limiter.buckets else {
-        return next.run(request).await;
-    };
+/// The client's address as [`client_ip`] judged it, in every request's extensions (put there
+/// by the rate-limit layer, which every request passes), for handlers that limit or log per
+/// client (admin logins, websocket caps). `None` when the connection's address is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl ClientIp {
+    /// The client of a request that passed [`harden`]'s layers, else the connection's address.
+    pub fn of(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+        match extensions.get::<ClientIp>() {
+            Some(ClientIp(ip)) => *ip,
+            None => extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+        }
+    }
+}
+
+async fn rate_limit(State(limiter): State<Limiter>, mut request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
     let client = client_ip(peer, request.headers(), &limiter.proxies);
+    request.extensions_mut().insert(ClientIp(client));
+    let Some(buckets) = &limiter.buckets else {
+        return next.run(request).await;
+    };
     match buckets.check(rate::client_key(client), Instant::now()) {
         Ok(()) => next.run(request).await,
         Err(wait) => {
