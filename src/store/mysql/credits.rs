@@ -417,7 +417,7 @@ pub async fn owed_total(pool: &MySqlPool) -> Result<Atomic, CreditError> {
         .map_err(|_| CreditError::Overflow)
 }
 
-/// The money of one balance type (`pplns`, `pps`, `solo`, `fee`), in atomic units: what the
+/// The money of one balance type (`pplns`, `pps`, `solo`, `fees`), in atomic units: what the
 /// ledgers credited, what the balances still owe, what was paid out (net).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TypeTotals {

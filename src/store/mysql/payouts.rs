@@ -895,9 +895,9 @@ pub async fn miner_money(
     let rows = sqlx::query(
         "SELECT a, pid, CAST(SUM(due) AS CHAR) AS due, CAST(SUM(paid) AS CHAR) AS paid FROM ( \
            SELECT payment_address AS a, payment_id AS pid, amount AS due, 0 AS paid \
-             FROM balance WHERE pool_type <> 'fee' \
+             FROM balance WHERE pool_type <> 'fees' \
            UNION ALL SELECT payment_address, payment_id, 0, amount \
-             FROM payments WHERE pool_type <> 'fee' \
+             FROM payments WHERE pool_type <> 'fees' \
          ) AS money GROUP BY a, pid ORDER BY a, pid LIMIT ? OFFSET ?",
     )
     .bind(limit)
