@@ -153,6 +153,7 @@ const HOSTILE: &[&str] = &[
     "%27%20OR%201%3D1",
     "%C3%BCml%C3%A4ut",
     "%F0%9F%92%A3",
+    "%FF%FE",
 ];
 
 #[tokio::test]
@@ -991,4 +992,125 @@ async fn stats_and_the_user_list_match_mysql_and_the_wallet_route_answers_503_wi
     assert_eq!(f.get("/admin/wallet/history").await, json!([]));
     f.unavailable("GET", "/admin/wallet", None).await;
     assert!(f.audit_rows().await.is_empty(), "reads are not audited");
+}
+
+#[tokio::test]
+async fn a_hold_retry_and_release_through_the_api_leave_a_batch_exactly_as_the_cli_leaves_its_twin()
+{
+    use rxpool::admin::payments::{PaymentsCommand, execute};
+    use rxpool::monero::wallet::WalletClient;
+    let f = fixture("api_admin_cli_twin").await;
+    let a = seed_balance(&f.db, "A", BalanceType::Pplns, 1_000).await;
+    let b = seed_balance(&f.db, "B", BalanceType::Pplns, 1_000).await;
+    let by_cli = payouts::reserve(&f.db, BatchKind::Single, &[item(a, "A", 1_000)])
+        .await
+        .unwrap();
+    let by_api = payouts::reserve(&f.db, BatchKind::Single, &[item(b, "B", 1_000)])
+        .await
+        .unwrap();
+    let cli = |cmd| execute::<WalletClient>(&f.db, None, None, None, cmd);
+    let same = |db: MySqlPool| async move {
+        let c = payouts::get(&db, by_cli).await.unwrap().unwrap();
+        let p = payouts::get(&db, by_api).await.unwrap().unwrap();
+        assert_eq!(
+            (c.status, &c.last_error, c.relay_attempts),
+            (p.status, &p.last_error, p.relay_attempts)
+        );
+        c.status
+    };
+
+    cli(PaymentsCommand::Hold {
+        batch: by_cli,
+        reason: "looks odd".into(),
+    })
+    .await
+    .unwrap();
+    let (status, _) = f
+        .call(
+            "POST",
+            &format!("/admin/payouts/{by_api}/hold"),
+            Some("{\"reason\": \"looks odd\"}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same(f.db.clone()).await, BatchStatus::Held);
+
+    cli(PaymentsCommand::Retry { batch: by_cli }).await.unwrap();
+    let (status, _) = f
+        .call("POST", &format!("/admin/payouts/{by_api}/retry"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same(f.db.clone()).await, BatchStatus::Reserved);
+
+    cli(PaymentsCommand::Release {
+        batch: Some(by_cli),
+        revert: false,
+        balance: None,
+    })
+    .await
+    .unwrap();
+    let (status, _) = f
+        .call("POST", &format!("/admin/payouts/{by_api}/release"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same(f.db.clone()).await, BatchStatus::Released);
+    assert_eq!(
+        payouts::items(&f.db, by_cli).await.unwrap().len(),
+        payouts::items(&f.db, by_api).await.unwrap().len()
+    );
+    // Only the api's writes are audited (the CLI runs on the operator's own shell).
+    assert_eq!(f.audit_rows().await.len(), 3);
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_bodies_are_refused_in_json_and_change_nothing() {
+    let f = fixture("api_admin_bodies").await;
+    let a = seed_balance(&f.db, "A", BalanceType::Pplns, 1_000).await;
+    let batch = payouts::reserve(&f.db, BatchKind::Single, &[item(a, "A", 1_000)])
+        .await
+        .unwrap();
+    let huge = format!("{{\"reason\": \"{}\"}}", "x".repeat(3 << 20));
+    assert_eq!(
+        f.refused("POST", &format!("/admin/payouts/{batch}/hold"), Some(&huge))
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let huge_config = format!(
+        "{{\"item\": \"pool.targetTime\", \"value\": \"{}\"}}",
+        "9".repeat(3 << 20)
+    );
+    assert_eq!(
+        f.refused("PUT", "/admin/config", Some(&huge_config)).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let huge_port = format!(
+        "{{\"port\": 4000, \"diff\": 1000, \"portType\": \"pplns\", \"desc\": \"{}\"}}",
+        "d".repeat(3 << 20)
+    );
+    assert_eq!(
+        f.refused("POST", "/admin/ports", Some(&huge_port)).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    for body in [
+        "\u{0}",
+        "{\"reason\": \"\\ud800\"}",
+        "null",
+        "\"held\"",
+        "{\"reason\": null, \"x\": 1}",
+    ] {
+        f.refused("POST", &format!("/admin/payouts/{batch}/hold"), Some(body))
+            .await;
+    }
+    // Writes without a JSON content type are refused too.
+    let request = Request::builder()
+        .method("PUT")
+        .uri("/admin/config")
+        .body(Body::from(
+            "{\"item\": \"pool.targetTime\", \"value\": \"30\"}",
+        ))
+        .unwrap();
+    let response = f.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(status_of(&f.db, batch).await, BatchStatus::Reserved);
+    assert!(f.audit_rows().await.is_empty());
 }

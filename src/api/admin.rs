@@ -134,14 +134,53 @@ fn path_param<T: FromStr>(name: &str, text: &str) -> Result<T, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("{name}: {text:.70?} is not valid")))
 }
 
-/// A body that may be empty (then `T::default()`), else JSON of `T`.
-fn optional_body<T: serde::de::DeserializeOwned + Default>(
-    bytes: &axum::body::Bytes,
-) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+/// Largest body an [`OptionalJson`] route reads.
+pub const MAX_OPTIONAL_BODY: usize = 64 * 1024;
+
+/// One path segment as text; a segment that is not UTF-8 is a JSON 400 (axum's `Path`
+/// answers in plain text).
+#[derive(Debug, Clone)]
+struct Segment(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Segment, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(text)) => Ok(Segment(text)),
+            Err(e) => Err(ApiError::bad_request(format!("path: {}", e.body_text()))),
+        }
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("body: {e}")))
+}
+
+/// A JSON body of `T` that may be left out (empty: `T::default()`), for the writes whose
+/// fields are all optional (hold, release, purge). At most [`MAX_OPTIONAL_BODY`] bytes.
+#[derive(Debug, Clone)]
+struct OptionalJson<T>(T);
+
+impl<T, S> axum::extract::FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, _: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_OPTIONAL_BODY)
+            .await
+            .map_err(|_| {
+                ApiError::PayloadTooLarge(format!("body: larger than {MAX_OPTIONAL_BODY} bytes"))
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(OptionalJson)
+            .map_err(|e| ApiError::bad_request(format!("body: {e}")))
+    }
 }
 
 /// A free-text reason: at most [`MAX_REASON`] characters, no control characters.

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 
-use super::{ApiError, ApiState, audit, json, path_param};
+use super::{ApiError, ApiState, Segment, audit, json, path_param};
 use crate::admin::blocks::{self, Added, BlockDetail, BlockList, Recheck, RetryTarget};
 use crate::api::auth::AdminIdentity;
 use crate::api::params::{JsonBody, Paging, Query};
@@ -46,7 +46,7 @@ pub(super) async fn list(
 /// `GET /admin/blocks/:hash`: one block, its paid-block row and credit lines.
 pub(super) async fn show(
     State(state): State<ApiState>,
-    Path(hash): Path<String>,
+    Segment(hash): Segment,
 ) -> Result<Json<BlockDetail>, ApiError> {
     let hash: Hash32 = path_param("hash", &hash)?;
     Ok(Json(blocks::show(&state.db, &state.store, hash).await?))
@@ -56,7 +56,7 @@ pub(super) async fn show(
 pub(super) async fn recheck(
     State(state): State<ApiState>,
     Extension(who): Extension<AdminIdentity>,
-    Path(hash): Path<String>,
+    Segment(hash): Segment,
 ) -> Result<Json<Recheck>, ApiError> {
     let hash: Hash32 = path_param("hash", &hash)?;
     let done = blocks::recheck(&state.db, &state.store, hash, state.clock.now()).await?;
@@ -99,7 +99,7 @@ async fn retry(
 pub(super) async fn retry_block(
     State(state): State<ApiState>,
     Extension(who): Extension<AdminIdentity>,
-    Path(hash): Path<String>,
+    Segment(hash): Segment,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let hash: Hash32 = path_param("hash", &hash)?;
     retry(state, who, RetryTarget::Block(hash)).await
@@ -109,7 +109,7 @@ pub(super) async fn retry_block(
 pub(super) async fn retry_pps(
     State(state): State<ApiState>,
     Extension(who): Extension<AdminIdentity>,
-    Path(height): Path<String>,
+    Segment(height): Segment,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let height: u64 = path_param("height", &height)?;
     retry(state, who, RetryTarget::Pps(Height(height))).await

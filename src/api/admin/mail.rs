@@ -4,11 +4,10 @@
 
 use axum::Extension;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 
-use super::{ApiError, ApiState, audit, json, optional_body, path_param};
+use super::{ApiError, ApiState, OptionalJson, Segment, audit, json, path_param};
 use crate::admin::mail::{self, MailView};
 use crate::api::auth::AdminIdentity;
 use crate::api::params::Query;
@@ -43,7 +42,7 @@ async fn existing(state: &ApiState, id: u64) -> Result<MailView, ApiError> {
 pub(super) async fn retry(
     State(state): State<ApiState>,
     Extension(who): Extension<AdminIdentity>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Json<MailView>, ApiError> {
     let id: u64 = path_param("id", &id)?;
     let before = existing(&state, id).await?;
@@ -91,7 +90,7 @@ pub(super) async fn retry_failed(
 pub(super) async fn delete(
     State(state): State<ApiState>,
     Extension(who): Extension<AdminIdentity>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Json<MailView>, ApiError> {
     let id: u64 = path_param("id", &id)?;
     let before = existing(&state, id).await?;
@@ -124,9 +123,8 @@ pub(super) struct PurgeBody {
 pub(super) async fn purge(
     State(state): State<ApiState>,
     Extension(who): Extension<AdminIdentity>,
-    body: Bytes,
+    OptionalJson(body): OptionalJson<PurgeBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let body: PurgeBody = optional_body(&body)?;
     let days = body
         .sent_before_days
         .ok_or_else(|| ApiError::bad_request("sent_before_days: required"))?;

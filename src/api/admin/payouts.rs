@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 
-use super::{ApiError, ApiState, audit, optional_body, path_param, reason};
+use super::{ApiError, ApiState, OptionalJson, Segment, audit, path_param, reason};
 use crate::admin::payments::{
     self, BatchDetail, BatchView, SetAsideView, Totals, Transition, parse_statuses,
 };
@@ -47,7 +46,7 @@ fn batch_id(text: &str) -> Result<u64, ApiError> {
 /// `GET /admin/payouts/:batch`: the batch and its items; its tx key only with `?tx_key=1`.
 pub(super) async fn show(
     State(state): State<ApiState>,
-    Path(batch): Path<String>,
+    Segment(batch): Segment,
     query: Query,
 ) -> Result<Json<BatchDetail>, ApiError> {
     let batch = batch_id(&batch)?;
@@ -97,11 +96,10 @@ async fn audited(
 pub(super) async fn hold(
     State(state): State<ApiState>,
     Extension(who): Extension<AdminIdentity>,
-    Path(batch): Path<String>,
-    body: Bytes,
+    Segment(batch): Segment,
+    OptionalJson(body): OptionalJson<HoldBody>,
 ) -> Result<Json<Transition>, ApiError> {
     let batch = batch_id(&batch)?;
-    let body: HoldBody = optional_body(&body)?;
     let why = reason(body.reason, "held by operator")?;
     let done = payments::hold(&state.db, batch, &why).await?;
     audited(&state, &who, "payout.hold", &done).await?;
@@ -113,11 +111,10 @@ pub(super) async fn hold(
 pub(super) async fn release(
     State(state): State<ApiState>,
     Extension(who): Extension<AdminIdentity>,
-    Path(batch): Path<String>,
-    body: Bytes,
+    Segment(batch): Segment,
+    OptionalJson(body): OptionalJson<ReleaseBody>,
 ) -> Result<Json<Transition>, ApiError> {
     let batch = batch_id(&batch)?;
-    let body: ReleaseBody = optional_body(&body)?;
     let (wallet, daemon) = if body.revert {
         let wallet = WalletClient::with_timeout(
             &state.config.wallet.url,
@@ -151,7 +148,7 @@ pub(super) async fn release(
 pub(super) async fn retry(
     State(state): State<ApiState>,
     Extension(who): Extension<AdminIdentity>,
-    Path(batch): Path<String>,
+    Segment(batch): Segment,
 ) -> Result<Json<Transition>, ApiError> {
     let batch = batch_id(&batch)?;
     let done = payments::retry(&state.db, batch).await?;
@@ -176,7 +173,7 @@ pub(super) async fn set_aside(
 pub(super) async fn release_balance(
     State(state): State<ApiState>,
     Extension(who): Extension<AdminIdentity>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id: u64 = path_param("id", &id)?;
     let before = payments::set_aside(&state.db)

@@ -4,10 +4,10 @@
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 
-use super::{ApiError, ApiState, audit, json, path_param, reason};
+use super::{ApiError, ApiState, Segment, audit, json, path_param, reason};
 use crate::admin::ops::{self, BanView, ConfigChange, ConfigEntry, PortSpec, PortView, PortWrite};
 use crate::api::auth::AdminIdentity;
 use crate::api::params::JsonBody;
@@ -262,7 +262,7 @@ pub(super) async fn add_ban(
 pub(super) async fn remove_ban(
     State(state): State<ApiState>,
     Extension(who): Extension<AdminIdentity>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Json<BanView>, ApiError> {
     let id: u32 = path_param("id", &id)?;
     let before = ops::ban_remove(&state.db, id).await?;
