@@ -5,6 +5,10 @@
 //! write against the same typed operation the CLI runs and against exactly one audit row;
 //! hostile input against a 4xx JSON answer that changed nothing.
 
+#[path = "payments/common.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -36,6 +40,12 @@ struct Fixture {
 }
 
 async fn fixture(name: &str) -> Fixture {
+    // Nothing listens on port 1: the routes that need monerod or wallet-rpc answer 503.
+    fixture_on(name, "http://127.0.0.1:1", "http://127.0.0.1:1").await
+}
+
+/// [`fixture`] with the daemon and wallet-rpc at these URLs.
+async fn fixture_on(name: &str, daemon_url: &str, wallet_url: &str) -> Fixture {
     let maria = MariaDb::shared().await.unwrap();
     let url = maria.create_database(name).await.unwrap();
     let db = mysql::connect(&url).await.unwrap();
@@ -44,10 +54,9 @@ async fn fixture(name: &str) -> Fixture {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    // Nothing listens on port 1: the routes that need monerod or wallet-rpc answer 503.
     let config = FileConfig::parse(&format!(
-        "[mysql]\nurl = \"{url}\"\n[lmdb]\npath = \"{}\"\n[daemon]\nurls = [\"http://127.0.0.1:1\"]\n\
-         [wallet]\nurl = \"http://127.0.0.1:1\"\n[pool]\nbind = \"127.0.0.1\"\npool_id = 1\n\
+        "[mysql]\nurl = \"{url}\"\n[lmdb]\npath = \"{}\"\n[daemon]\nurls = [\"{daemon_url}\"]\n\
+         [wallet]\nurl = \"{wallet_url}\"\n[pool]\nbind = \"127.0.0.1\"\npool_id = 1\n\
          hostname = \"test-pool\"\n[api]\nbind = \"127.0.0.1:0\"\n",
         dir.path().display()
     ))
@@ -1113,4 +1122,80 @@ async fn oversized_and_malformed_bodies_are_refused_in_json_and_change_nothing()
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(status_of(&f.db, batch).await, BatchStatus::Reserved);
     assert!(f.audit_rows().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_wallet_route_and_block_add_answer_from_a_real_regtest_daemon_and_wallet() {
+    use rxpool::monero::wallet::Wallet;
+    // Heights 1..=3 pay the pool wallet, 4..=8 a burn address.
+    let chain = common::Chain::start_with(rxpool::devnet::MonerodOptions::default(), 3, 5).await;
+    chain.pool_wallet.refresh().await.unwrap();
+    let f = fixture_on(
+        "api_admin_chain",
+        &chain.daemon_url(),
+        &chain.pool_wallet_url(),
+    )
+    .await;
+
+    let shown = f.get("/admin/wallet").await;
+    let balance = chain.pool_wallet.get_balance().await.unwrap();
+    let height = chain.pool_wallet.height().await.unwrap();
+    assert_eq!(
+        shown,
+        json!({
+            "balance": balance.balance.0,
+            "unlocked": balance.unlocked.0,
+            "blocks_to_unlock": balance.blocks_to_unlock,
+            "height": height.0,
+        })
+    );
+    assert!(balance.balance.0 > 0);
+
+    let (status, added) = f
+        .call("POST", "/admin/blocks", Some("{\"height\": 2}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    assert_eq!(added["height"], 2);
+    assert_eq!(added["status"], "pending");
+    let hash: Hash32 = added["hash"].as_str().unwrap().parse().unwrap();
+    let recorded = f
+        .store
+        .read()
+        .unwrap()
+        .block(Height(2), hash)
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.record.status, BlockStatus::Pending);
+    assert_eq!(recorded.record.pool_type, PoolType::Pplns);
+
+    assert_eq!(
+        f.refused("POST", "/admin/blocks", Some("{\"height\": 2}"))
+            .await,
+        StatusCode::CONFLICT,
+        "a block is added once"
+    );
+    assert_eq!(
+        f.refused("POST", "/admin/blocks", Some("{\"height\": 6}"))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "its coinbase does not pay the pool"
+    );
+    assert_eq!(
+        f.refused("POST", "/admin/blocks", Some("{\"height\": 1000000}"))
+            .await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        f.store
+            .read()
+            .unwrap()
+            .recent_blocks(usize::MAX)
+            .unwrap()
+            .len(),
+        1
+    );
+    let audit = f.audit_rows().await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "block.add");
+    assert_eq!(audit[0].target, hash.to_string());
 }
