@@ -245,7 +245,10 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
             let ban = ops::ban_add(&pool, target, &reason, None)
                 .await
                 .map_err(|e| match e {
-                    ops::OpsError::Invalid(why) => anyhow::anyhow!("--{why}"),
+                    // The CLI's words for the flag: "--address must be ...".
+                    ops::OpsError::Invalid(why) => {
+                        anyhow::anyhow!("{}", why.replacen("address:", "--address", 1))
+                    }
                     e => e.into(),
                 })?;
             println!("ban {} added", ban.id);

@@ -966,7 +966,52 @@ async fn stats_and_the_user_list_match_mysql_and_the_wallet_route_answers_503_wi
     assert_eq!(stats["global"]["owed"], 2_507);
     assert_eq!(stats["global"]["paid"], 311);
 
+    // The worker's rollups for miner A and its worker (ids interned by a share).
+    let writer = f.store.writer(Default::default()).unwrap();
+    writer
+        .append(rxpool::store::lmdb::NewShare {
+            height: Height(1),
+            timestamp: UnixMillis(1_000),
+            miner: Arc::from("A"),
+            worker: Arc::from("rig1"),
+            difficulty: 10,
+            job_difficulty: 10,
+            pool_type: PoolType::Pplns,
+            trusted: false,
+            found_block: false,
+            host: 1,
+        })
+        .await
+        .unwrap();
+    writer.flush().await.unwrap();
+    let (miner, worker) = {
+        let snap = f.store.read().unwrap();
+        let miner = snap.miner_id("A").unwrap().unwrap();
+        (miner, snap.worker_id(miner, "rig1").unwrap().unwrap())
+    };
+    let figures = |hash: u64| rxpool::stats::EntityStats {
+        hash,
+        last_hash: 1_700_000_000_000,
+        total_hashes: hash * 100,
+        valid_shares: 5,
+        invalid_shares: 1,
+    };
+    let mut batch = rxpool::stats::StatsBatch::new();
+    batch.put_miner(miner, &figures(900));
+    batch.put_worker(worker, &figures(800));
+    writer.put_stats(batch.into_parts().0).await.unwrap();
+
     let users = f.get("/admin/userList").await;
+    assert_eq!(
+        users[0],
+        json!({
+            "paid": 300, "due": 2_500, "address": "A",
+            "workers": [{"worker": "rig1", "hashRate": 800, "lastHash": 1_700_000_000_u64,
+                         "totalHashes": 80_000, "goodShares": 5, "badShares": 1}],
+            "lastHash": 1_700_000_000_u64, "totalHashes": 90_000, "hashRate": 900,
+            "goodShares": 5, "badShares": 1,
+        })
+    );
     assert_eq!(
         users
             .as_array()
