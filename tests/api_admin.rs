@@ -786,6 +786,42 @@ async fn blocks_are_listed_shown_and_rechecked_from_lmdb_and_mysql() {
         f.refused("POST", "/admin/pps/12/retry", None).await,
         StatusCode::NOT_FOUND
     );
+    // Set aside by the block-manager (here: recorded as it records one), then retried now.
+    use rxpool::store::mysql::block_issues::{self, IssueKind};
+    block_issues::record(
+        &f.db,
+        IssueKind::Block,
+        Height(10),
+        &hash("0a"),
+        "crediting failed",
+        1_000,
+        |_| 3_600_000,
+    )
+    .await
+    .unwrap();
+    block_issues::record(
+        &f.db,
+        IssueKind::Pps,
+        Height(12),
+        &hash("0d"),
+        "pps failed",
+        1_000,
+        |_| 3_600_000,
+    )
+    .await
+    .unwrap();
+    let listed = f.get("/admin/blocks").await;
+    assert_eq!(listed["set_aside"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["set_aside"][0]["reason"], "crediting failed");
+    let (status, _) = f
+        .call("POST", &format!("/admin/blocks/{}/retry", hash("0a")), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = f.call("POST", "/admin/pps/12/retry", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for issue in block_issues::open(&f.db, None).await.unwrap() {
+        assert_eq!(issue.retry_at_ms, 0, "{issue:?} is due now");
+    }
     // Adding needs the daemon and the wallet, down here: 503, nothing recorded.
     f.unavailable("POST", "/admin/blocks", Some("{\"height\": 12}"))
         .await;
@@ -807,8 +843,9 @@ async fn blocks_are_listed_shown_and_rechecked_from_lmdb_and_mysql() {
         2
     );
     let audit = f.audit_rows().await;
-    assert_eq!(audit.len(), 1, "{audit:?}");
-    assert_eq!(audit[0].action, "block.recheck");
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["block.recheck", "block.retry", "pps.retry"]);
+    assert_eq!(audit[2].target, "12");
     assert_eq!(audit[0].before, Some(json!({"status": "orphaned"})));
     assert_eq!(audit[0].after, Some(json!({"status": "pending"})));
 }
