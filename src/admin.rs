@@ -1,8 +1,9 @@
 //! Operator subcommands: `migrate`, `config check` and the `admin` tree.
 //!
-//! Each command opens MySQL itself, does one thing through `store::mysql`, prints a short
-//! human-readable result and exits non-zero with a message naming the problem. Block and
-//! payout commands live in their own files beside this one.
+//! Each command opens MySQL itself, does one thing through the operation the admin api
+//! shares ([`ops`] for config, ports and bans; [`blocks`], [`payments`] and [`mail`] beside
+//! it), prints a short human-readable result of its typed answer and exits non-zero with a
+//! message naming the problem.
 
 use std::collections::BTreeMap;
 
@@ -11,13 +12,14 @@ use clap::{Args, Subcommand};
 
 pub mod blocks;
 pub mod mail;
+pub mod ops;
 pub mod payments;
 pub mod users;
 
 use crate::config::FileConfig;
 use crate::config::settings::{self, ITEMS};
 use crate::domain::PoolType;
-use crate::store::mysql::{self, BanTarget, PortConfig, registry};
+use crate::store::mysql::{self, BanTarget};
 
 /// `rxpool admin ...`.
 #[derive(Debug, Subcommand)]
@@ -168,7 +170,7 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
     let pool = connect(config).await?;
     match cmd {
         AdminCommand::Config(ConfigCommand::Set { key, value }) => {
-            mysql::set_setting(&pool, &key, &value).await?;
+            ops::config_set(&pool, &key, &value).await?;
             println!("{key} = {value}");
         }
         AdminCommand::Config(ConfigCommand::Get { key }) => {
@@ -196,24 +198,26 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
             }
         }
         AdminCommand::Port(PortCommand::Add(args)) => {
-            let port = PortConfig {
+            let spec = ops::PortSpec {
                 port: args.port,
-                difficulty: args.diff,
-                description: args.desc,
+                diff: args.diff,
+                desc: args.desc,
                 pool_type: args.pool_type,
                 hidden: args.hidden,
                 tls: args.tls,
+                proxy_protocol: args.proxy_protocol,
             };
-            registry::upsert_port(&pool, &port).await?;
-            registry::set_proxy_protocol(&pool, port.port, args.proxy_protocol).await?;
+            let port = ops::port_set(&pool, spec, None, ops::PortWrite::Upsert)
+                .await?
+                .after;
             println!(
                 "port {} ({}, diff {}{}{}{})",
                 port.port,
-                port.pool_type,
-                port.difficulty,
-                if port.tls { ", tls" } else { "" },
+                port.port_type,
+                port.diff,
+                if port.ssl { ", tls" } else { "" },
                 if port.hidden { ", hidden" } else { "" },
-                if args.proxy_protocol {
+                if port.proxy_protocol {
                     ", PROXY protocol"
                 } else {
                     ""
@@ -221,17 +225,15 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
             );
         }
         AdminCommand::Port(PortCommand::List) => {
-            for p in registry::ports(&pool).await? {
+            for p in ops::port_list(&pool).await? {
                 println!(
                     "{:<6} {:<6} diff {:<10} tls={} hidden={} {}",
-                    p.port, p.pool_type, p.difficulty, p.tls, p.hidden, p.description
+                    p.port, p.port_type, p.diff, p.ssl, p.hidden, p.desc
                 );
             }
         }
         AdminCommand::Port(PortCommand::Remove { port }) => {
-            if !registry::remove_port(&pool, port).await? {
-                anyhow::bail!("port {port} is not configured");
-            }
+            ops::port_remove(&pool, port).await?;
             println!("port {port} removed");
         }
         AdminCommand::Ban(BanCommand::Add {
@@ -241,22 +243,22 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
         }) => {
             let target = match (ip, address) {
                 (Some(ip), _) => BanTarget::Ip(ip),
-                (None, Some(address)) => {
-                    let address = address.trim().to_owned();
-                    if address.is_empty() || address.len() > 200 {
-                        anyhow::bail!("--address must be 1 to 200 characters");
-                    }
-                    BanTarget::Address(address)
-                }
+                (None, Some(address)) => BanTarget::Address(address),
                 (None, None) => anyhow::bail!("give --ip or --address"),
             };
-            let id = registry::add_ban(&pool, &target, &reason).await?;
-            println!("ban {id} added");
+            let ban = ops::ban_add(&pool, target, &reason, None)
+                .await
+                .map_err(|e| match e {
+                    // The CLI's words for the flag: "--address must be ...".
+                    ops::OpsError::Invalid(why) => {
+                        anyhow::anyhow!("{}", why.replacen("address:", "--address", 1))
+                    }
+                    e => e.into(),
+                })?;
+            println!("ban {} added", ban.id);
         }
         AdminCommand::Ban(BanCommand::Remove { id }) => {
-            if !registry::remove_ban(&pool, id).await? {
-                anyhow::bail!("no active ban {id}");
-            }
+            ops::ban_remove(&pool, id).await?;
             println!("ban {id} lifted");
         }
         AdminCommand::Block(cmd) => blocks::run(config, cmd).await?,
@@ -264,10 +266,10 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Mail(cmd) => mail::run(&pool, cmd).await?,
         AdminCommand::User(cmd) => users::run(&pool, cmd).await?,
         AdminCommand::Ban(BanCommand::List) => {
-            for ban in registry::active_bans(&pool).await? {
-                let target = match &ban.target {
-                    BanTarget::Ip(ip) => format!("ip {ip}"),
-                    BanTarget::Address(a) => format!("address {a}"),
+            for ban in ops::ban_list(&pool).await? {
+                let target = match (&ban.ip, &ban.address) {
+                    (Some(ip), _) => format!("ip {ip}"),
+                    (None, a) => format!("address {}", a.as_deref().unwrap_or_default()),
                 };
                 println!("{:<6} {target} {}", ban.id, ban.reason);
             }

@@ -1,5 +1,7 @@
 //! `rxpool admin block list|show|recheck|retry|add`: the operator's view of found blocks,
-//! their credits and the blocks set aside, and the repairs the block-manager allows.
+//! their credits and the blocks set aside, and the repairs the block-manager allows. Each is a
+//! typed operation ([`list`], [`show`], [`recheck`], [`retry`], [`add_block`]) that the CLI
+//! prints ([`run_on`]) and the admin api (`/admin/blocks`) returns as JSON.
 //!
 //! Reads found blocks from LMDB, credits and blocks set aside (`block_issues`) from MySQL.
 //! None of these commands writes a credit: crediting stays with the block-manager, behind
@@ -14,9 +16,12 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use serde::Serialize;
 use sqlx::MySqlPool;
 
-use crate::domain::{Clock, Hash32, Height, PoolType, SystemClock, UnixMillis};
+use crate::domain::{
+    Atomic, BalanceType, Clock, Difficulty, Hash32, Height, PoolType, SystemClock, UnixMillis,
+};
 use crate::monero::daemon::{Daemon, DaemonClient, DaemonError};
 use crate::monero::wallet::{TransfersQuery, Wallet, WalletClient, WalletError};
 use crate::store::lmdb::{
@@ -154,6 +159,251 @@ fn find(store: &ShareStore, hash: Hash32) -> Result<Block, AdminBlockError> {
         .ok_or(AdminBlockError::UnknownBlock(hash))
 }
 
+/// One found block as the operator sees it: its LMDB record and what MySQL credited for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockView {
+    pub height: u64,
+    pub hash: Hash32,
+    pub pool_type: PoolType,
+    pub status: BlockStatus,
+    pub reason: String,
+    /// The finder's payout key and worker.
+    pub miner: String,
+    pub worker: String,
+    pub difficulty: Difficulty,
+    /// Unix milliseconds.
+    pub found_at_ms: u64,
+    /// The reward its paid-block row credited, None while it is not credited.
+    pub credited: Option<Atomic>,
+}
+
+/// A block or PPS height set aside, or a chain block paying the pool that nothing recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssueView {
+    pub kind: String,
+    pub height: u64,
+    pub hash: Hash32,
+    pub attempts: u32,
+    pub reason: String,
+}
+
+/// `block list`: found blocks newest first, and the open issues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockList {
+    pub blocks: Vec<BlockView>,
+    pub set_aside: Vec<IssueView>,
+}
+
+/// One credit line of a block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreditLine {
+    pub balance_type: BalanceType,
+    pub amount: Atomic,
+    /// `address` or `address.paymentid`.
+    pub payee: String,
+}
+
+/// The PPLNS window a block was credited over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WindowView {
+    pub wanted: Difficulty,
+    pub filled: Difficulty,
+    pub shares: u64,
+}
+
+/// What a credited block's paid-block row and ledger hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreditView {
+    pub reward: Atomic,
+    pub credited_at_ms: u64,
+    pub miners: Atomic,
+    pub fees: Atomic,
+    pub window: Option<WindowView>,
+    pub lines: Vec<CreditLine>,
+}
+
+/// `block show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockDetail {
+    pub block: BlockView,
+    pub credit: Option<CreditView>,
+}
+
+/// What `recheck` did: the status before and after (equal when it was already pending).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Recheck {
+    pub hash: Hash32,
+    pub before: BlockStatus,
+    pub after: BlockStatus,
+}
+
+/// What `retry` applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryTarget {
+    Block(Hash32),
+    Pps(Height),
+}
+
+impl std::fmt::Display for RetryTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RetryTarget::Block(hash) => write!(f, "block {hash}"),
+            RetryTarget::Pps(h) => write!(f, "PPS height {h}"),
+        }
+    }
+}
+
+/// A block recorded by `add`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Added {
+    pub height: u64,
+    pub hash: Hash32,
+    pub status: BlockStatus,
+}
+
+async fn view(mysql: &MySqlPool, b: Block) -> Result<BlockView, AdminBlockError> {
+    let credited = credits::paid_block(mysql, &b.record.hash)
+        .await?
+        .map(|row| row.block.reward);
+    Ok(BlockView {
+        height: b.record.height.0,
+        hash: b.record.hash,
+        pool_type: b.record.pool_type,
+        status: b.record.status,
+        reason: b.record.reason,
+        miner: b.miner,
+        worker: b.worker,
+        difficulty: b.record.network_difficulty,
+        found_at_ms: b.record.timestamp.0,
+        credited,
+    })
+}
+
+/// Found blocks newest first (of `status` when given), skipping `offset`, at most `limit`,
+/// with the open issues.
+pub async fn list(
+    mysql: &MySqlPool,
+    store: &ShareStore,
+    status: Option<BlockStatus>,
+    limit: usize,
+    offset: usize,
+) -> Result<BlockList, AdminBlockError> {
+    let found: Vec<Block> = {
+        let snap = store.read()?;
+        snap.recent_blocks(usize::MAX)?
+            .into_iter()
+            .filter(|b| status.is_none_or(|s| b.record.status == s))
+            .skip(offset)
+            .take(limit)
+            .collect()
+    };
+    let mut blocks = Vec::with_capacity(found.len());
+    for b in found {
+        blocks.push(view(mysql, b).await?);
+    }
+    let set_aside = block_issues::open(mysql, None)
+        .await?
+        .into_iter()
+        .map(|i| IssueView {
+            kind: i.kind.to_string(),
+            height: i.height.0,
+            hash: i.hash,
+            attempts: i.attempts,
+            reason: i.reason,
+        })
+        .collect();
+    Ok(BlockList { blocks, set_aside })
+}
+
+/// One block with its paid-block row and every credit line.
+pub async fn show(
+    mysql: &MySqlPool,
+    store: &ShareStore,
+    hash: Hash32,
+) -> Result<BlockDetail, AdminBlockError> {
+    let block = view(mysql, find(store, hash)?).await?;
+    let credit = match credits::paid_block(mysql, &hash).await? {
+        None => None,
+        Some(paid) => Some(CreditView {
+            reward: paid.block.reward,
+            credited_at_ms: paid.credited_at_ms,
+            miners: paid.miners_credited,
+            fees: paid.fees_credited,
+            window: paid.block.window.map(|w| WindowView {
+                wanted: w.wanted,
+                filled: w.filled,
+                shares: w.shares,
+            }),
+            lines: credits::block_lines(mysql, &hash)
+                .await?
+                .into_iter()
+                .map(|line| CreditLine {
+                    balance_type: line.balance_type,
+                    amount: line.amount,
+                    payee: if line.payment_id.is_empty() {
+                        line.address
+                    } else {
+                        format!("{}.{}", line.address, line.payment_id)
+                    },
+                })
+                .collect(),
+        }),
+    };
+    Ok(BlockDetail { block, credit })
+}
+
+/// Puts a block back to `pending` so the block-manager checks it against the chain again;
+/// refused for a credited block, a no-op for a pending one.
+pub async fn recheck(
+    mysql: &MySqlPool,
+    store: &Arc<ShareStore>,
+    hash: Hash32,
+    now: UnixMillis,
+) -> Result<Recheck, AdminBlockError> {
+    let b = find(store, hash)?;
+    if credits::is_credited(mysql, &hash).await? {
+        return Err(AdminBlockError::AlreadyCredited(hash));
+    }
+    let before = b.record.status;
+    if before != BlockStatus::Pending {
+        let writer = store.writer(Default::default())?;
+        writer
+            .update_block(
+                b.record.height,
+                hash,
+                BlockUpdate {
+                    status: BlockStatus::Pending,
+                    reason: format!("recheck requested by operator (was {before})"),
+                    reward: None,
+                    at: now,
+                },
+            )
+            .await?;
+        writer.flush().await?;
+    }
+    Ok(Recheck {
+        hash,
+        before,
+        after: BlockStatus::Pending,
+    })
+}
+
+/// Makes a block or PPS height set aside due at the block-manager's next pass.
+pub async fn retry(mysql: &MySqlPool, target: RetryTarget) -> Result<(), AdminBlockError> {
+    let n = match target {
+        RetryTarget::Pps(h) => {
+            block_issues::retry_now(mysql, IssueKind::Pps, Some(h), None).await?
+        }
+        RetryTarget::Block(hash) => {
+            block_issues::retry_now(mysql, IssueKind::Block, None, Some(&hash)).await?
+        }
+    };
+    if n == 0 {
+        return Err(AdminBlockError::NotSetAside(target.to_string()));
+    }
+    Ok(())
+}
+
 /// Runs one command and returns what to print.
 pub async fn run_on(
     cmd: BlockCommand,
@@ -163,48 +413,33 @@ pub async fn run_on(
     let mut out = String::new();
     match cmd {
         BlockCommand::List { limit, status } => {
-            let blocks: Vec<Block> = {
-                let snap = store.read()?;
-                snap.recent_blocks(usize::MAX)?
-                    .into_iter()
-                    .filter(|b| status.is_none_or(|s| b.record.status == s.into()))
-                    .take(limit)
-                    .collect()
-            };
+            let list = list(mysql, store, status.map(BlockStatus::from), limit, 0).await?;
             let _ = writeln!(
                 out,
                 "{:>10}  {:64}  {:5}  {:9}  {:>22}  reason",
                 "height", "hash", "type", "status", "credited"
             );
-            for b in blocks {
-                let credited = match credits::paid_block(mysql, &b.record.hash).await? {
-                    Some(row) => row.block.reward.to_string(),
-                    None => "-".to_owned(),
-                };
+            for b in list.blocks {
+                let credited = b.credited.map_or_else(|| "-".to_owned(), |r| r.to_string());
                 let _ = writeln!(
                     out,
                     "{:>10}  {}  {:5}  {:9}  {:>22}  {}",
-                    b.record.height,
-                    b.record.hash,
-                    b.record.pool_type,
-                    b.record.status,
-                    credited,
-                    b.record.reason
+                    b.height, b.hash, b.pool_type, b.status, credited, b.reason
                 );
             }
-            list_issues(&mut out, mysql).await?;
+            print_issues(&mut out, &list.set_aside);
         }
         BlockCommand::Show { hash } => {
-            let b = find(store, hash)?;
-            let r = &b.record;
-            let _ = writeln!(out, "hash        {}", r.hash);
-            let _ = writeln!(out, "height      {}", r.height);
-            let _ = writeln!(out, "type        {}", r.pool_type);
+            let detail = show(mysql, store, hash).await?;
+            let b = &detail.block;
+            let _ = writeln!(out, "hash        {}", b.hash);
+            let _ = writeln!(out, "height      {}", b.height);
+            let _ = writeln!(out, "type        {}", b.pool_type);
             let _ = writeln!(out, "finder      {} ({})", b.miner, b.worker);
-            let _ = writeln!(out, "difficulty  {}", r.network_difficulty);
-            let _ = writeln!(out, "found at    {} ms", r.timestamp.0);
-            let _ = writeln!(out, "status      {} ({})", r.status, r.reason);
-            match credits::paid_block(mysql, &hash).await? {
+            let _ = writeln!(out, "difficulty  {}", b.difficulty);
+            let _ = writeln!(out, "found at    {} ms", b.found_at_ms);
+            let _ = writeln!(out, "status      {} ({})", b.status, b.reason);
+            match &detail.credit {
                 None => {
                     let _ = writeln!(out, "credited    no");
                 }
@@ -212,57 +447,35 @@ pub async fn run_on(
                     let _ = writeln!(
                         out,
                         "credited    {} at {} ms",
-                        paid.block.reward, paid.credited_at_ms
+                        paid.reward, paid.credited_at_ms
                     );
-                    let _ = writeln!(out, "miners      {}", paid.miners_credited);
-                    let _ = writeln!(out, "fees        {}", paid.fees_credited);
-                    if let Some(w) = paid.block.window {
+                    let _ = writeln!(out, "miners      {}", paid.miners);
+                    let _ = writeln!(out, "fees        {}", paid.fees);
+                    if let Some(w) = paid.window {
                         let _ = writeln!(
                             out,
                             "window      {} of {} difficulty, {} shares",
                             w.filled, w.wanted, w.shares
                         );
                     }
-                    for line in credits::block_lines(mysql, &hash).await? {
-                        let who = if line.payment_id.is_empty() {
-                            line.address
-                        } else {
-                            format!("{}.{}", line.address, line.payment_id)
-                        };
-                        let _ =
-                            writeln!(out, "  {:5} {:>22}  {who}", line.balance_type, line.amount);
+                    for line in &paid.lines {
+                        let _ = writeln!(
+                            out,
+                            "  {:5} {:>22}  {}",
+                            line.balance_type, line.amount, line.payee
+                        );
                     }
                 }
             }
         }
         BlockCommand::Recheck { hash } => {
-            let b = find(store, hash)?;
-            if credits::is_credited(mysql, &hash).await? {
-                return Err(AdminBlockError::AlreadyCredited(hash));
-            }
-            if b.record.status == BlockStatus::Pending {
+            let done = recheck(mysql, store, hash, SystemClock.now()).await?;
+            if done.before == BlockStatus::Pending {
                 let _ = writeln!(
                     out,
                     "block {hash} is already pending; the block-manager checks it every pass"
                 );
             } else {
-                let writer = store.writer(Default::default())?;
-                writer
-                    .update_block(
-                        b.record.height,
-                        hash,
-                        BlockUpdate {
-                            status: BlockStatus::Pending,
-                            reason: format!(
-                                "recheck requested by operator (was {})",
-                                b.record.status
-                            ),
-                            reward: None,
-                            at: SystemClock.now(),
-                        },
-                    )
-                    .await?;
-                writer.flush().await?;
                 let _ = writeln!(
                     out,
                     "block {hash} is pending again; the block-manager will check it against the chain"
@@ -270,18 +483,15 @@ pub async fn run_on(
             }
         }
         BlockCommand::Retry { hash, pps } => {
-            let (kind, height, what) = match (hash, pps) {
-                (_, Some(h)) => (IssueKind::Pps, Some(Height(h)), format!("PPS height {h}")),
-                (Some(hash), None) => (IssueKind::Block, None, format!("block {hash}")),
+            let target = match (hash, pps) {
+                (_, Some(h)) => RetryTarget::Pps(Height(h)),
+                (Some(hash), None) => RetryTarget::Block(hash),
                 (None, None) => return Err(AdminBlockError::NotSetAside("nothing".to_owned())),
             };
-            let n = block_issues::retry_now(mysql, kind, height, hash.as_ref()).await?;
-            if n == 0 {
-                return Err(AdminBlockError::NotSetAside(what));
-            }
+            retry(mysql, target).await?;
             let _ = writeln!(
                 out,
-                "{what} will be tried again at the block-manager's next pass"
+                "{target} will be tried again at the block-manager's next pass"
             );
         }
         BlockCommand::Add { .. } => return Err(AdminBlockError::ChainNeeded),
@@ -291,10 +501,9 @@ pub async fn run_on(
 
 /// The open issues, after the block list: blocks and PPS heights set aside, and chain
 /// blocks paying the pool wallet that nothing recorded.
-async fn list_issues(out: &mut String, mysql: &MySqlPool) -> Result<(), AdminBlockError> {
-    let issues = block_issues::open(mysql, None).await?;
+fn print_issues(out: &mut String, issues: &[IssueView]) {
     if issues.is_empty() {
-        return Ok(());
+        return;
     }
     let _ = writeln!(out, "\nset aside or unrecorded ({}):", issues.len());
     let _ = writeln!(
@@ -309,7 +518,6 @@ async fn list_issues(out: &mut String, mysql: &MySqlPool) -> Result<(), AdminBlo
             i.height, i.hash, i.kind, i.attempts, i.reason
         );
     }
-    Ok(())
 }
 
 /// `rxpool admin block add HEIGHT`: records the chain block at `height` as a pending PPLNS
@@ -322,6 +530,23 @@ pub async fn add<D: Daemon>(
     daemon: &D,
     wallet: &WalletClient,
 ) -> Result<String, AdminBlockError> {
+    let added = add_block(height, mysql, store, daemon, wallet, SystemClock.now()).await?;
+    Ok(format!(
+        "block {} at height {} is recorded as a found PPLNS block; the \
+         block-manager credits it from the window ending at it once it is deep enough\n",
+        added.hash, added.height
+    ))
+}
+
+/// What [`add`] does, returning the block recorded.
+pub async fn add_block<D: Daemon>(
+    height: Height,
+    mysql: &MySqlPool,
+    store: &Arc<ShareStore>,
+    daemon: &D,
+    wallet: &WalletClient,
+    now: UnixMillis,
+) -> Result<Added, AdminBlockError> {
     let header = daemon
         .block_header_by_height(height, false)
         .await?
@@ -347,7 +572,6 @@ pub async fn add<D: Daemon>(
         return Err(AdminBlockError::AlreadyCredited(hash));
     }
     let address = wallet.get_address().await?;
-    let now = SystemClock.now();
     let writer = store.writer(Default::default())?;
     let found = FoundBlock {
         height,
@@ -382,10 +606,11 @@ pub async fn add<D: Daemon>(
     writer.update_block(height, hash, update).await?;
     writer.flush().await?;
     block_issues::resolve(mysql, IssueKind::Unrecorded, height, &hash, now.0).await?;
-    Ok(format!(
-        "block {hash} at height {height} is recorded as a found PPLNS block; the \
-         block-manager credits it from the window ending at it once it is deep enough\n"
-    ))
+    Ok(Added {
+        height: height.0,
+        hash,
+        status: BlockStatus::Pending,
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,10 @@
 //! (64-hex) payment ID, which no wallet pays any more: list them, and move one to an address
 //! the operator names (once, in one transaction, recorded; `store::mysql::legacy_ids`).
 //!
+//! Each is a typed operation ([`list`], [`show`], [`hold`], [`release`], [`retry`],
+//! [`totals`], ...) that [`execute`] prints and the admin api (`/admin/payouts`) returns as
+//! JSON.
+//!
 //! Every change goes through `store::mysql::payouts` and its compare-and-swap transitions, so
 //! a command racing the running role changes nothing rather than something wrong. It never
 //! prints tx keys unless asked (`show --tx-key`), and never signs or relays itself except
@@ -14,9 +18,10 @@
 
 use std::fmt::Write as _;
 
+use serde::Serialize;
 use sqlx::MySqlPool;
 
-use crate::domain::{Network, WalletAddress};
+use crate::domain::{Atomic, BalanceType, Hash32, Network, WalletAddress};
 use crate::monero::daemon::{DaemonClient, DaemonError, TxSeen};
 use crate::monero::wallet::Wallet;
 use crate::payments::batch::BatchStatus;
@@ -123,6 +128,292 @@ pub enum AdminPaymentsError {
     NoNetwork,
 }
 
+/// One payout batch, as `list` and `show` give it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchView {
+    pub id: u64,
+    pub status: &'static str,
+    pub kind: &'static str,
+    pub destinations: u32,
+    pub gross: Atomic,
+    pub net: Atomic,
+    pub withdrawal_fee: Atomic,
+    pub network_fee: Option<Atomic>,
+    pub tx_hash: Option<Hash32>,
+    pub relay_attempts: u32,
+    pub confirmations: u64,
+    pub tx_height: Option<u64>,
+    pub last_error: Option<String>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+impl From<&BatchRow> for BatchView {
+    fn from(row: &BatchRow) -> BatchView {
+        BatchView {
+            id: row.id,
+            status: row.status.as_str(),
+            kind: row.kind.as_str(),
+            destinations: row.destinations,
+            gross: row.gross,
+            net: row.net,
+            withdrawal_fee: row.withdrawal_fee,
+            network_fee: row.network_fee,
+            tx_hash: row.tx_hash,
+            relay_attempts: row.relay_attempts,
+            confirmations: row.confirmations,
+            tx_height: row.tx_height,
+            last_error: row.last_error.clone(),
+            created_at_ms: row.created_at,
+            updated_at_ms: row.updated_at,
+        }
+    }
+}
+
+/// One destination of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemView {
+    pub position: u32,
+    pub balance_id: u64,
+    pub balance_type: BalanceType,
+    pub address: String,
+    pub payment_id: String,
+    pub gross: Atomic,
+    pub fee: Atomic,
+    pub net: Atomic,
+}
+
+/// `show`: a batch, its items, and its tx key only when asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchDetail {
+    pub batch: BatchView,
+    /// The tx key (proof of payment): None unless asked for, or when the batch has none.
+    pub tx_key: Option<String>,
+    pub items: Vec<ItemView>,
+}
+
+/// A batch moved by the operator: its status before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    pub batch: u64,
+    pub before: &'static str,
+    pub after: &'static str,
+}
+
+/// A balance set aside (a destination the wallet refused).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SetAsideView {
+    pub balance_id: u64,
+    pub address: String,
+    pub reason: String,
+}
+
+/// Pool-wide payout totals and the books, in atomic units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub paid: Atomic,
+    pub payments: u64,
+    pub transactions: u64,
+    pub withdrawal_fees: Atomic,
+    pub network_fees: Atomic,
+    pub books: BooksView,
+}
+
+/// [`payouts::Books`]: `credited = due + paid + fees_charged` when `unaccounted` is 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BooksView {
+    pub credited: u128,
+    pub due: u128,
+    pub paid: u128,
+    pub fees_charged: u128,
+    pub network_fees: u128,
+    pub unaccounted: i128,
+    pub fee_income: i128,
+}
+
+/// Parses status names (`reserved`, `held`, ...).
+pub fn parse_statuses(names: &[String]) -> Result<Vec<BatchStatus>, AdminPaymentsError> {
+    names
+        .iter()
+        .map(|s| {
+            s.parse::<BatchStatus>()
+                .map_err(|_| AdminPaymentsError::UnknownStatus(s.clone()))
+        })
+        .collect()
+}
+
+/// Batches in any of `statuses` (all when empty), newest first.
+pub async fn list(
+    db: &MySqlPool,
+    statuses: &[BatchStatus],
+    limit: u32,
+    offset: u64,
+) -> Result<Vec<BatchView>, AdminPaymentsError> {
+    Ok(payouts::list_page(db, statuses, limit, offset)
+        .await?
+        .iter()
+        .map(BatchView::from)
+        .collect())
+}
+
+async fn get(db: &MySqlPool, batch: u64) -> Result<BatchRow, AdminPaymentsError> {
+    Ok(payouts::get(db, batch)
+        .await?
+        .ok_or(PayoutError::NoSuchBatch(batch))?)
+}
+
+/// One batch with its items; its tx key only with `tx_key`.
+pub async fn show(
+    db: &MySqlPool,
+    batch: u64,
+    tx_key: bool,
+) -> Result<BatchDetail, AdminPaymentsError> {
+    let row = get(db, batch).await?;
+    let items = payouts::items(db, batch)
+        .await?
+        .into_iter()
+        .map(|item| ItemView {
+            position: item.position,
+            balance_id: item.balance_id,
+            balance_type: item.balance_type,
+            address: item.address,
+            payment_id: item.payment_id,
+            gross: item.gross,
+            fee: item.fee,
+            net: item.net,
+        })
+        .collect();
+    Ok(BatchDetail {
+        batch: BatchView::from(&row),
+        tx_key: (tx_key && !row.tx_key.0.is_empty()).then(|| row.tx_key.0.clone()),
+        items,
+    })
+}
+
+/// Holds a reserved batch (`held`) or a signed one (`held_signed`).
+pub async fn hold(
+    db: &MySqlPool,
+    batch: u64,
+    reason: &str,
+) -> Result<Transition, AdminPaymentsError> {
+    let before = get(db, batch).await?.status;
+    let after = payouts::hold(db, batch, reason).await?;
+    Ok(Transition {
+        batch,
+        before: before.as_str(),
+        after: after.as_str(),
+    })
+}
+
+/// Resumes a held batch, or relays a manual-review batch's tx again.
+pub async fn retry(db: &MySqlPool, batch: u64) -> Result<Transition, AdminPaymentsError> {
+    let before = get(db, batch).await?.status;
+    let after = payouts::retry(db, batch).await?;
+    Ok(Transition {
+        batch,
+        before: before.as_str(),
+        after: after.as_str(),
+    })
+}
+
+/// Releases a batch never signed, or with `revert`, credits back a manual-review batch whose
+/// tx the wallet reports failed or unknown and the daemon has neither in its pool nor on its
+/// chain (`wallet` and `daemon` are needed then).
+pub async fn release<W: Wallet>(
+    db: &MySqlPool,
+    wallet: Option<&W>,
+    daemon: Option<&DaemonClient>,
+    batch: u64,
+    revert: bool,
+) -> Result<Transition, AdminPaymentsError> {
+    let row = get(db, batch).await?;
+    if revert && row.status == BatchStatus::ManualReview {
+        let wallet = wallet.ok_or(AdminPaymentsError::NoWallet)?;
+        let daemon = daemon.ok_or(AdminPaymentsError::NoDaemon)?;
+        let hash = row.tx_hash.ok_or(AdminPaymentsError::NoTx(batch))?;
+        match wallet.get_transfer_by_txid(hash).await? {
+            None => {}
+            Some(t) if t.kind == "failed" => {}
+            Some(t) => {
+                return Err(AdminPaymentsError::TxNotFailed {
+                    batch,
+                    state: format!("lists it as {}", t.kind),
+                });
+            }
+        }
+        // A wallet restored or rescanned may not know a tx the network has: ask the
+        // daemon's pool and chain too before crediting anything back.
+        match daemon.tx_seen(hash).await? {
+            TxSeen::Unknown => {}
+            TxSeen::InPool => {
+                return Err(AdminPaymentsError::TxKnownToDaemon {
+                    batch,
+                    state: "in its pool".to_owned(),
+                });
+            }
+            TxSeen::OnChain { height } => {
+                return Err(AdminPaymentsError::TxKnownToDaemon {
+                    batch,
+                    state: format!("on its chain at height {height}"),
+                });
+            }
+        }
+        payouts::revert(db, batch, "reverted by operator: tx failed or unknown").await?;
+        Ok(Transition {
+            batch,
+            before: row.status.as_str(),
+            after: BatchStatus::Reverted.as_str(),
+        })
+    } else {
+        payouts::release(db, batch, "released by operator").await?;
+        Ok(Transition {
+            batch,
+            before: row.status.as_str(),
+            after: BatchStatus::Released.as_str(),
+        })
+    }
+}
+
+/// Lets a set-aside balance be paid again; `false` when it was not set aside.
+pub async fn release_balance(db: &MySqlPool, balance: u64) -> Result<bool, AdminPaymentsError> {
+    Ok(payouts::clear_set_aside(db, balance).await?)
+}
+
+/// Balances set aside, with their reasons.
+pub async fn set_aside(db: &MySqlPool) -> Result<Vec<SetAsideView>, AdminPaymentsError> {
+    Ok(payouts::set_aside_list(db)
+        .await?
+        .into_iter()
+        .map(|s| SetAsideView {
+            balance_id: s.balance_id,
+            address: s.address,
+            reason: s.reason,
+        })
+        .collect())
+}
+
+/// Pool-wide totals and the books.
+pub async fn totals(db: &MySqlPool) -> Result<Totals, AdminPaymentsError> {
+    let t = payouts::pool_totals(db).await?;
+    let b = payouts::books(db).await?;
+    Ok(Totals {
+        paid: t.paid,
+        payments: t.payments,
+        transactions: t.transactions,
+        withdrawal_fees: t.withdrawal_fees,
+        network_fees: t.network_fees,
+        books: BooksView {
+            credited: b.credited,
+            due: b.due,
+            paid: b.paid,
+            fees_charged: b.fees_charged,
+            network_fees: b.network_fees,
+            unaccounted: b.unaccounted(),
+            fee_income: b.fee_income(),
+        },
+    })
+}
+
 /// Runs one command and returns what to print. `processor` is used by `run-now` when no
 /// payments role holds the runner lease; `wallet` and `daemon` by `release --revert`.
 pub async fn execute<W: Wallet>(
@@ -173,28 +464,20 @@ pub async fn execute<W: Wallet>(
             }
         }
         PaymentsCommand::List { status, limit } => {
-            let statuses = status
-                .iter()
-                .map(|s| {
-                    s.parse::<BatchStatus>()
-                        .map_err(|_| AdminPaymentsError::UnknownStatus(s.clone()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let rows = payouts::list(db, &statuses, limit).await?;
+            let statuses = parse_statuses(&status)?;
             let _ = writeln!(
                 out,
                 "{:>8}  {:<13} {:<7} {:>5} {:>20} {:>16}  tx",
                 "batch", "status", "kind", "dest", "net", "network_fee"
             );
-            for row in rows {
+            for row in list(db, &statuses, limit, 0).await? {
                 let _ = writeln!(out, "{}", summary_line(&row));
             }
         }
         PaymentsCommand::Show { batch, tx_key } => {
-            let row = payouts::get(db, batch)
-                .await?
-                .ok_or(PayoutError::NoSuchBatch(batch))?;
-            let _ = writeln!(out, "{}", summary_line(&row));
+            let detail = show(db, batch, tx_key).await?;
+            let row = &detail.batch;
+            let _ = writeln!(out, "{}", summary_line(row));
             let _ = writeln!(
                 out,
                 "gross {}  withdrawal fees {}  relay attempts {}  confirmations {}",
@@ -203,10 +486,10 @@ pub async fn execute<W: Wallet>(
             if let Some(err) = &row.last_error {
                 let _ = writeln!(out, "last note: {err}");
             }
-            if tx_key && !row.tx_key.0.is_empty() {
-                let _ = writeln!(out, "tx key: {}", row.tx_key.0);
+            if let Some(key) = &detail.tx_key {
+                let _ = writeln!(out, "tx key: {key}");
             }
-            for item in payouts::items(db, batch).await? {
+            for item in detail.items {
                 let pid = if item.payment_id.is_empty() {
                     String::new()
                 } else {
@@ -226,19 +509,19 @@ pub async fn execute<W: Wallet>(
             }
         }
         PaymentsCommand::Retry { batch } => {
-            let to = payouts::retry(db, batch).await?;
-            let _ = writeln!(out, "batch {batch} is {to} again");
+            let done = retry(db, batch).await?;
+            let _ = writeln!(out, "batch {batch} is {} again", done.after);
         }
         PaymentsCommand::Hold { batch, reason } => {
-            let to = payouts::hold(db, batch, &reason).await?;
-            let _ = writeln!(out, "batch {batch} is {to}");
+            let done = hold(db, batch, &reason).await?;
+            let _ = writeln!(out, "batch {batch} is {}", done.after);
         }
         PaymentsCommand::Release {
             batch: None,
             balance: Some(balance),
             ..
         } => {
-            let cleared = payouts::clear_set_aside(db, balance).await?;
+            let cleared = release_balance(db, balance).await?;
             let _ = writeln!(
                 out,
                 "{}",
@@ -254,47 +537,13 @@ pub async fn execute<W: Wallet>(
             revert,
             ..
         } => {
-            let row = payouts::get(db, batch)
-                .await?
-                .ok_or(PayoutError::NoSuchBatch(batch))?;
-            if revert && row.status == BatchStatus::ManualReview {
-                let wallet = wallet.ok_or(AdminPaymentsError::NoWallet)?;
-                let daemon = daemon.ok_or(AdminPaymentsError::NoDaemon)?;
-                let hash = row.tx_hash.ok_or(AdminPaymentsError::NoTx(batch))?;
-                match wallet.get_transfer_by_txid(hash).await? {
-                    None => {}
-                    Some(t) if t.kind == "failed" => {}
-                    Some(t) => {
-                        return Err(AdminPaymentsError::TxNotFailed {
-                            batch,
-                            state: format!("lists it as {}", t.kind),
-                        });
-                    }
-                }
-                // A wallet restored or rescanned may not know a tx the network has: ask the
-                // daemon's pool and chain too before crediting anything back.
-                match daemon.tx_seen(hash).await? {
-                    TxSeen::Unknown => {}
-                    TxSeen::InPool => {
-                        return Err(AdminPaymentsError::TxKnownToDaemon {
-                            batch,
-                            state: "in its pool".to_owned(),
-                        });
-                    }
-                    TxSeen::OnChain { height } => {
-                        return Err(AdminPaymentsError::TxKnownToDaemon {
-                            batch,
-                            state: format!("on its chain at height {height}"),
-                        });
-                    }
-                }
-                payouts::revert(db, batch, "reverted by operator: tx failed or unknown").await?;
+            let done = release(db, wallet, daemon, batch, revert).await?;
+            if done.after == BatchStatus::Reverted.as_str() {
                 let _ = writeln!(
                     out,
                     "batch {batch} reverted; its balances are credited back"
                 );
             } else {
-                payouts::release(db, batch, "released by operator").await?;
                 let _ = writeln!(out, "batch {batch} released");
             }
         }
@@ -304,7 +553,7 @@ pub async fn execute<W: Wallet>(
             ..
         } => return Err(AdminPaymentsError::NothingToRelease),
         PaymentsCommand::SetAside => {
-            for s in payouts::set_aside_list(db).await? {
+            for s in set_aside(db).await? {
                 let _ = writeln!(
                     out,
                     "balance {:<8} {}  {}",
@@ -317,7 +566,7 @@ pub async fn execute<W: Wallet>(
             out = legacy_id_command(db, network, cmd).await?;
         }
         PaymentsCommand::Totals => {
-            let t = payouts::pool_totals(db).await?;
+            let t = totals(db).await?;
             let _ = writeln!(
                 out,
                 "paid {}  in {} payments and {} transactions; withdrawal fees {}; network fees {}",
@@ -408,12 +657,12 @@ pub fn books_report(books: &payouts::Books) -> String {
     )
 }
 
-fn summary_line(row: &BatchRow) -> String {
+fn summary_line(row: &BatchView) -> String {
     format!(
         "{:>8}  {:<13} {:<7} {:>5} {:>20} {:>16}  {}",
         row.id,
-        row.status.as_str(),
-        row.kind.as_str(),
+        row.status,
+        row.kind,
         row.destinations,
         row.net.to_string(),
         row.network_fee.map(|f| f.to_string()).unwrap_or_default(),

@@ -311,24 +311,37 @@ pub async fn list(
     .bind(limit)
     .fetch_all(db)
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(OutboxRow {
-                id: r.try_get("id")?,
-                miner: r.try_get("miner")?,
-                recipient: r.try_get("recipient")?,
-                kind: r.try_get("kind")?,
-                event_at: UnixMillis(r.try_get("event_at")?),
-                subject: r.try_get("subject")?,
-                state: r.try_get("state")?,
-                attempts: r.try_get("attempts")?,
-                next_attempt_at: UnixMillis(r.try_get("next_attempt_at")?),
-                last_error: r.try_get("last_error")?,
-                created_at: UnixMillis(r.try_get("created_at")?),
-                sent_at: r.try_get::<Option<u64>, _>("sent_at")?.map(UnixMillis),
-            })
-        })
-        .collect()
+    rows.iter().map(outbox_row).collect()
+}
+
+/// One row by id.
+pub async fn get(db: &MySqlPool, id: u64) -> Result<Option<OutboxRow>, MailError> {
+    let row = sqlx::query(
+        "SELECT id, miner, recipient, kind, event_at, subject, state, attempts, next_attempt_at, \
+         last_error, created_at, sent_at FROM mail_outbox WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.as_ref().map(outbox_row).transpose()
+}
+
+/// One row of `mail_outbox`.
+fn outbox_row(r: &sqlx::mysql::MySqlRow) -> Result<OutboxRow, MailError> {
+    Ok(OutboxRow {
+        id: r.try_get("id")?,
+        miner: r.try_get("miner")?,
+        recipient: r.try_get("recipient")?,
+        kind: r.try_get("kind")?,
+        event_at: UnixMillis(r.try_get("event_at")?),
+        subject: r.try_get("subject")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: UnixMillis(r.try_get("next_attempt_at")?),
+        last_error: r.try_get("last_error")?,
+        created_at: UnixMillis(r.try_get("created_at")?),
+        sent_at: r.try_get::<Option<u64>, _>("sent_at")?.map(UnixMillis),
+    })
 }
 
 /// Puts a failed (or queued) row back in the queue, due now. `false` when there is no such

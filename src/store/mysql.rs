@@ -108,6 +108,38 @@ pub async fn setting_rows(pool: &MySqlPool) -> Result<Vec<(String, String)>, Mys
     read_setting_rows(pool, false).await
 }
 
+/// One `config` row with its id, type and description (`GET /admin/config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingEntry {
+    pub id: u64,
+    pub module: String,
+    pub item: String,
+    pub value: String,
+    pub kind: String,
+    pub description: String,
+}
+
+/// Every row of the `config` table, by id.
+pub async fn setting_entries(pool: &MySqlPool) -> Result<Vec<SettingEntry>, MysqlError> {
+    let rows = sqlx::query(
+        "SELECT id, module, item, item_value, item_type, Item_desc FROM config ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(SettingEntry {
+                id: u64::from(row.try_get::<u32, _>("id")?),
+                module: row.try_get("module")?,
+                item: row.try_get("item")?,
+                value: row.try_get("item_value")?,
+                kind: row.try_get("item_type")?,
+                description: row.try_get("Item_desc")?,
+            })
+        })
+        .collect()
+}
+
 /// The `config` rows through `executor`, locked until its transaction ends when `lock`.
 async fn read_setting_rows<'e>(
     executor: impl sqlx::Executor<'e, Database = sqlx::MySql>,

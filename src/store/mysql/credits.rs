@@ -417,6 +417,49 @@ pub async fn owed_total(pool: &MySqlPool) -> Result<Atomic, CreditError> {
         .map_err(|_| CreditError::Overflow)
 }
 
+/// The money of one balance type (`pplns`, `pps`, `solo`, `fees`), in atomic units: what the
+/// ledgers credited, what the balances still owe, what was paid out (net).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TypeTotals {
+    pub credited: u128,
+    pub owed: u128,
+    pub paid: u128,
+}
+
+/// [`TypeTotals`] per balance type (`GET /admin/stats`), by type name.
+pub async fn totals_by_type(
+    pool: &MySqlPool,
+) -> Result<std::collections::BTreeMap<String, TypeTotals>, CreditError> {
+    let rows = sqlx::query(
+        "SELECT t, CAST(SUM(credited) AS CHAR) AS credited, CAST(SUM(owed) AS CHAR) AS owed, \
+                CAST(SUM(paid) AS CHAR) AS paid FROM ( \
+           SELECT balance_type AS t, amount AS credited, 0 AS owed, 0 AS paid FROM block_credits \
+           UNION ALL SELECT balance_type, amount, 0, 0 FROM pps_credits \
+           UNION ALL SELECT pool_type, 0, amount, 0 FROM balance \
+           UNION ALL SELECT pool_type, 0, 0, amount FROM payments \
+         ) AS money GROUP BY t",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out = std::collections::BTreeMap::new();
+    for row in rows {
+        let kind: String = row.try_get("t")?;
+        let sum = |name: &str| -> Result<u128, CreditError> {
+            let text: String = row.try_get(name)?;
+            parse_u128(&text, name)
+        };
+        out.insert(
+            kind,
+            TypeTotals {
+                credited: sum("credited")?,
+                owed: sum("owed")?,
+                paid: sum("paid")?,
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// A named resume point (`chain_scan`, `pps`): the next height to process.
 pub async fn cursor(pool: &MySqlPool, name: &str) -> Result<Option<Height>, CreditError> {
     let row = sqlx::query("SELECT height FROM block_manager_cursor WHERE name = ?")

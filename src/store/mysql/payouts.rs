@@ -775,6 +775,16 @@ pub async fn list(
     statuses: &[BatchStatus],
     limit: u32,
 ) -> Result<Vec<BatchRow>, PayoutError> {
+    list_page(pool, statuses, limit, 0).await
+}
+
+/// [`list`] skipping the newest `offset` (the admin api's pages).
+pub async fn list_page(
+    pool: &MySqlPool,
+    statuses: &[BatchStatus],
+    limit: u32,
+    offset: u64,
+) -> Result<Vec<BatchRow>, PayoutError> {
     let mut q: QueryBuilder<MySql> =
         QueryBuilder::new(format!("SELECT {BATCH_COLUMNS} FROM payout_batches"));
     if !statuses.is_empty() {
@@ -785,7 +795,10 @@ pub async fn list(
         }
         q.push(")");
     }
-    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    q.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
     let rows = q.build().fetch_all(pool).await?;
     rows.iter().map(batch_row).collect()
 }
@@ -858,6 +871,51 @@ pub async fn miner_payments(
                 payment_id: row.try_get("payment_id")?,
                 tx_hash: row.try_get("transaction_hash")?,
                 paid_at: row.try_get("paid_ms")?,
+            })
+        })
+        .collect()
+}
+
+/// A miner's money for the operator's user list: due (unpaid balances of every mode) and
+/// paid (net), in atomic units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinerMoney {
+    pub address: String,
+    pub payment_id: String,
+    pub due: u128,
+    pub paid: u128,
+}
+
+/// Every miner with a balance row or a payment (fee income left out), by address, paged.
+pub async fn miner_money(
+    pool: &MySqlPool,
+    limit: u32,
+    offset: u64,
+) -> Result<Vec<MinerMoney>, PayoutError> {
+    let rows = sqlx::query(
+        "SELECT a, pid, CAST(SUM(due) AS CHAR) AS due, CAST(SUM(paid) AS CHAR) AS paid FROM ( \
+           SELECT payment_address AS a, payment_id AS pid, amount AS due, 0 AS paid \
+             FROM balance WHERE pool_type <> 'fees' \
+           UNION ALL SELECT payment_address, payment_id, 0, amount \
+             FROM payments WHERE pool_type <> 'fees' \
+         ) AS money GROUP BY a, pid ORDER BY a, pid LIMIT ? OFFSET ?",
+    )
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let sum = |name: &str| -> Result<u128, PayoutError> {
+                let text: String = row.try_get(name)?;
+                text.parse()
+                    .map_err(|_| PayoutError::Malformed(format!("{name} sum {text:?}")))
+            };
+            Ok(MinerMoney {
+                address: row.try_get("a")?,
+                payment_id: row.try_get("pid")?,
+                due: sum("due")?,
+                paid: sum("paid")?,
             })
         })
         .collect()
