@@ -74,6 +74,8 @@ async fn fixture_on(name: &str, daemon_url: &str, wallet_url: &str) -> Fixture {
         .layer(Extension(AdminIdentity {
             id: 7,
             name: "alice".into(),
+            role: rxpool::store::mysql::admins::Role::Admin,
+            session: 0,
         }))
         .with_state(state.clone());
     Fixture {
