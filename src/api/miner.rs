@@ -1,11 +1,466 @@
-//! One miner's public routes (`/miner/:address/*`) and MoneroOcean's miner settings
-//! (`/user/*`), with the JSON shapes of reference §7 (issue 11, in progress).
+//! One miner's public routes (`/miner/:address/*`) with the paths, parameters and JSON shapes
+//! of nodejs-pool (reference §7, `identifer` typo included) and MoneroOcean's
+//! `/miner/:address/block_payments`; the miner settings routes (`/user/*`) are in
+//! [`settings`].
+//!
+//! `:address` is parsed by [`MinerKey::parse`] for the pool's network: an address, a
+//! subaddress, an integrated address or `address.<16-hex payment id>` (the integrated address
+//! the pool keys that miner by), so every spelling of one miner reads the same rows; anything
+//! else is a 400 naming the problem. Hashrates, shares and charts come from the worker's LMDB
+//! rollups (`stats::read_*`); money from MySQL (`store::mysql::miner_settings`). A miner the
+//! pool has no data for answers zeros and empty lists, as nodejs-pool does, never a 404.
+//! Every answer is rendered once per [`cache::LIVE`] or [`cache::SLOW`] under a key built
+//! from the parsed miner key (not the raw path), so all spellings share one cache entry.
+//! Nothing here writes.
+
+pub mod settings;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
 
-use super::ApiState;
+use super::cache::{self, to_body};
+use super::params::{MinerKey, Paging, Query};
+use super::{ApiError, ApiState};
+use crate::stats::{self, EntityStats, HashPoint, Resolution, StatsError};
+use crate::store::lmdb::Snapshot;
+use crate::store::mysql::miner_settings;
+
+/// `limit` of `/miner/:address/payments` when absent, and its cap.
+pub const PAYMENTS_DEFAULT: u32 = 25;
+/// `limit` of `/miner/:address/block_payments` when absent (MoneroOcean's), and its cap.
+pub const BLOCK_PAYMENTS_DEFAULT: u32 = 15;
+/// The largest `limit` of both lists.
+pub const LIMIT_MAX: u32 = 100;
+/// Longest worker name accepted in a path (the pool keeps at most 64 characters).
+pub const MAX_IDENTIFIER_CHARS: usize = 64;
+/// MoneroOcean numbers the coin a block was found on by its daemon port; rxpool mines Monero
+/// only, whose mainnet daemon port this is.
+const MONERO_PORT: u16 = 18081;
 
 /// The miner and user routes.
 pub fn routes() -> Router<ApiState> {
     Router::new()
+        .route("/miner/{address}/identifiers", get(identifiers))
+        .route("/miner/{address}/payments", get(payments))
+        .route("/miner/{address}/block_payments", get(block_payments))
+        .route("/miner/{address}/stats", get(miner_stats))
+        .route("/miner/{address}/stats/allWorkers", get(all_worker_stats))
+        .route("/miner/{address}/stats/{identifier}", get(worker_stats))
+        .route("/miner/{address}/chart/hashrate", get(miner_chart))
+        .route(
+            "/miner/{address}/chart/hashrate/allWorkers",
+            get(all_worker_charts),
+        )
+        .route(
+            "/miner/{address}/chart/hashrate/{identifier}",
+            get(worker_chart),
+        )
+        .merge(settings::routes())
+}
+
+type Answer = Result<Response, ApiError>;
+
+/// A path parameter's rejection (bad percent-encoding, invalid UTF-8) as a JSON 400.
+pub(crate) fn path_error(e: PathRejection) -> ApiError {
+    ApiError::bad_request(format!("path: {}", e.body_text()))
+}
+
+/// The miner named by `text`, for the pool's network.
+pub(crate) fn miner_key(state: &ApiState, text: &str) -> Result<MinerKey, ApiError> {
+    MinerKey::parse(text, state.settings().general.network)
+}
+
+fn identifier(text: String) -> Result<String, ApiError> {
+    if text.is_empty() {
+        return Err(ApiError::bad_request("identifier: empty"));
+    }
+    if text.chars().count() > MAX_IDENTIFIER_CHARS || text.len() > 4 * MAX_IDENTIFIER_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "identifier: longer than {MAX_IDENTIFIER_CHARS} characters"
+        )));
+    }
+    Ok(text)
+}
+
+/// Reads LMDB in one short snapshot (dropped before anything awaits).
+fn read<T>(
+    state: &ApiState,
+    f: impl FnOnce(&Snapshot<'_>) -> Result<T, StatsError>,
+) -> Result<T, ApiError> {
+    let snap = state.store.read()?;
+    Ok(f(&snap)?)
+}
+
+/// The body cached under `key`, or `render`'s, as a JSON response.
+async fn cached<F, Fut>(state: &ApiState, key: &str, ttl: Duration, render: F) -> Answer
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Bytes, ApiError>>,
+{
+    state
+        .cache
+        .get_or_render(key, ttl, render)
+        .await
+        .map(cache::json_response)
+}
+
+/// Unix milliseconds to whole seconds, as nodejs-pool's `lts` and `lastHash`.
+fn seconds(ms: u64) -> u64 {
+    ms / 1000
+}
+
+async fn identifiers(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let Path(address) = path.map_err(path_error)?;
+    let key = miner_key(&state, &address)?;
+    let cache_key = format!("/miner/{}/identifiers", key.as_str());
+    cached(&state, &cache_key, cache::LIVE, || async {
+        let mut names = read(&state, |s| stats::read_identifiers(s, key.as_str()))?;
+        names.sort();
+        to_body(&names)
+    })
+    .await
+}
+
+/// One row of `/miner/:address/payments`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentJson {
+    pt: String,
+    /// Unix seconds.
+    ts: u64,
+    /// Atomic units, net of the withdrawal fee.
+    amount: u64,
+    txn_hash: String,
+    mixin: u32,
+}
+
+async fn payments(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Query,
+) -> Answer {
+    let Path(address) = path.map_err(path_error)?;
+    let key = miner_key(&state, &address)?;
+    let paging = Paging::from_query(&query, PAYMENTS_DEFAULT, LIMIT_MAX)?;
+    let cache_key = format!(
+        "/miner/{}/payments?limit={}&page={}",
+        key.as_str(),
+        paging.limit,
+        paging.page
+    );
+    cached(&state, &cache_key, cache::LIVE, || async {
+        let rows =
+            miner_settings::payments_page(&state.db, key.as_str(), paging.limit, paging.offset())
+                .await?;
+        let out: Vec<PaymentJson> = rows
+            .into_iter()
+            .map(|r| PaymentJson {
+                pt: r.pool_type,
+                ts: r.paid_at,
+                amount: r.amount.0,
+                txn_hash: r.tx_hash,
+                mixin: r.mixin,
+            })
+            .collect();
+        to_body(&out)
+    })
+    .await
+}
+
+/// One row of MoneroOcean's `/miner/:address/block_payments`, in atomic units.
+#[derive(Debug, Serialize)]
+struct BlockPaymentJson {
+    id: u64,
+    /// When the block was credited, Unix seconds.
+    ts: u64,
+    /// When the pool found it, Unix seconds (the credit time if the share store no longer has
+    /// the block).
+    ts_found: u64,
+    port: u16,
+    hash: String,
+    height: u64,
+    pool_type: String,
+    /// The miner's part of the block reward, percent (display only; `value` is exact).
+    value_percent: serde_json::Number,
+    /// The miner's credit from this block, atomic units.
+    value: u64,
+}
+
+/// `part / whole` in percent with six decimals, computed in integers.
+fn percent(part: u64, whole: u64) -> serde_json::Number {
+    if whole == 0 {
+        return serde_json::Number::from(0u64);
+    }
+    let micro = u128::from(part) * 100_000_000 / u128::from(whole);
+    let text = format!("{}.{:06}", micro / 1_000_000, micro % 1_000_000);
+    text.parse::<serde_json::Number>()
+        .unwrap_or_else(|_| serde_json::Number::from(0u64))
+}
+
+async fn block_payments(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Query,
+) -> Answer {
+    let Path(address) = path.map_err(path_error)?;
+    let key = miner_key(&state, &address)?;
+    let paging = Paging::from_query(&query, BLOCK_PAYMENTS_DEFAULT, LIMIT_MAX)?;
+    let cache_key = format!(
+        "/miner/{}/block_payments?limit={}&page={}",
+        key.as_str(),
+        paging.limit,
+        paging.page
+    );
+    cached(&state, &cache_key, cache::SLOW, || async {
+        let rows = miner_settings::block_credits_page(
+            &state.db,
+            key.as_str(),
+            paging.limit,
+            paging.offset(),
+        )
+        .await?;
+        let found: Vec<Option<u64>> = {
+            let snap = state.store.read()?;
+            rows.iter()
+                .map(|r| {
+                    let hash = r.hash.parse().ok()?;
+                    let block = snap
+                        .block(crate::domain::Height(r.height), hash)
+                        .ok()
+                        .flatten()?;
+                    Some(seconds(block.record.timestamp.0))
+                })
+                .collect()
+        };
+        let out: Vec<BlockPaymentJson> = rows
+            .into_iter()
+            .zip(found)
+            .map(|(r, found)| BlockPaymentJson {
+                id: r.id,
+                ts: r.credited_at,
+                ts_found: found.unwrap_or(r.credited_at),
+                port: MONERO_PORT,
+                value_percent: percent(r.amount.0, r.reward.0),
+                value: r.amount.0,
+                hash: r.hash,
+                height: r.height,
+                pool_type: r.pool_type,
+            })
+            .collect();
+        to_body(&out)
+    })
+    .await
+}
+
+/// `/miner/:address/stats`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MinerStatsJson {
+    hash: u64,
+    identifier: &'static str,
+    /// Unix seconds of the last share.
+    last_hash: u64,
+    total_hashes: u64,
+    valid_shares: u64,
+    invalid_shares: u64,
+    amt_paid: u64,
+    amt_due: u64,
+    txn_count: u64,
+}
+
+async fn miner_stats(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let Path(address) = path.map_err(path_error)?;
+    let key = miner_key(&state, &address)?;
+    let cache_key = format!("/miner/{}/stats", key.as_str());
+    cached(&state, &cache_key, cache::LIVE, || async {
+        let rollup = read(&state, |s| stats::read_miner(s, key.as_str()))?.unwrap_or_default();
+        let totals = miner_settings::totals(&state.db, key.as_str()).await?;
+        to_body(&MinerStatsJson {
+            hash: rollup.hash,
+            identifier: "global",
+            last_hash: seconds(rollup.last_hash),
+            total_hashes: rollup.total_hashes,
+            valid_shares: rollup.valid_shares,
+            invalid_shares: rollup.invalid_shares,
+            amt_paid: totals.paid.0,
+            amt_due: totals.due.0,
+            txn_count: totals.payments,
+        })
+    })
+    .await
+}
+
+/// One worker's (or the miner's, as `global`) figures; `identifer` is nodejs-pool's spelling,
+/// which poolui reads.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WorkerJson {
+    /// Unix seconds of the last share.
+    lts: u64,
+    identifer: String,
+    hash: u64,
+    total_hash: u64,
+    valid_shares: u64,
+    invalid_shares: u64,
+}
+
+impl WorkerJson {
+    fn new(name: String, stats: EntityStats) -> WorkerJson {
+        WorkerJson {
+            lts: seconds(stats.last_hash),
+            identifer: name,
+            hash: stats.hash,
+            total_hash: stats.total_hashes,
+            valid_shares: stats.valid_shares,
+            invalid_shares: stats.invalid_shares,
+        }
+    }
+}
+
+/// The miner's active workers (the identifier window), sorted, as nodejs-pool lists them.
+fn active_workers(snap: &Snapshot<'_>, key: &MinerKey) -> Result<Vec<String>, StatsError> {
+    let mut names = stats::read_identifiers(snap, key.as_str())?;
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+async fn all_worker_stats(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let Path(address) = path.map_err(path_error)?;
+    let key = miner_key(&state, &address)?;
+    let cache_key = format!("/miner/{}/stats/allWorkers", key.as_str());
+    cached(&state, &cache_key, cache::LIVE, || async {
+        let out = read(&state, |s| {
+            let mut out = BTreeMap::new();
+            let global = stats::read_miner(s, key.as_str())?.unwrap_or_default();
+            out.insert(
+                "global".to_owned(),
+                WorkerJson::new("global".into(), global),
+            );
+            for name in active_workers(s, &key)? {
+                let w = stats::read_worker(s, key.as_str(), &name)?.unwrap_or_default();
+                out.insert(name.clone(), WorkerJson::new(name, w));
+            }
+            Ok(out)
+        })?;
+        to_body(&out)
+    })
+    .await
+}
+
+async fn worker_stats(
+    State(state): State<ApiState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Answer {
+    let Path((address, name)) = path.map_err(path_error)?;
+    let key = miner_key(&state, &address)?;
+    let name = identifier(name)?;
+    let cache_key = format!("/miner/{}/stats/{name}", key.as_str());
+    cached(&state, &cache_key, cache::LIVE, || async {
+        let w = read(&state, |s| stats::read_worker(s, key.as_str(), &name))?.unwrap_or_default();
+        to_body(&WorkerJson::new(name.clone(), w))
+    })
+    .await
+}
+
+fn miner_history(
+    state: &ApiState,
+    snap: &Snapshot<'_>,
+    key: &MinerKey,
+) -> Result<Vec<HashPoint>, StatsError> {
+    stats::read_miner_history(snap, key.as_str(), Resolution::Minute, state.clock.now())
+}
+
+async fn miner_chart(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let Path(address) = path.map_err(path_error)?;
+    let key = miner_key(&state, &address)?;
+    let cache_key = format!("/miner/{}/chart/hashrate", key.as_str());
+    cached(&state, &cache_key, cache::SLOW, || async {
+        let points = read(&state, |s| miner_history(&state, s, &key))?;
+        to_body(&points)
+    })
+    .await
+}
+
+async fn all_worker_charts(
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let Path(address) = path.map_err(path_error)?;
+    let key = miner_key(&state, &address)?;
+    let cache_key = format!("/miner/{}/chart/hashrate/allWorkers", key.as_str());
+    cached(&state, &cache_key, cache::SLOW, || async {
+        let now = state.clock.now();
+        let out = read(&state, |s| {
+            let mut out = BTreeMap::new();
+            out.insert("global".to_owned(), miner_history(&state, s, &key)?);
+            for name in active_workers(s, &key)? {
+                let points =
+                    stats::read_worker_history(s, key.as_str(), &name, Resolution::Minute, now)?;
+                out.insert(name, points);
+            }
+            Ok(out)
+        })?;
+        to_body(&out)
+    })
+    .await
+}
+
+async fn worker_chart(
+    State(state): State<ApiState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Answer {
+    let Path((address, name)) = path.map_err(path_error)?;
+    let key = miner_key(&state, &address)?;
+    let name = identifier(name)?;
+    let cache_key = format!("/miner/{}/chart/hashrate/{name}", key.as_str());
+    cached(&state, &cache_key, cache::SLOW, || async {
+        let now = state.clock.now();
+        let points = read(&state, |s| {
+            stats::read_worker_history(s, key.as_str(), &name, Resolution::Minute, now)
+        })?;
+        to_body(&points)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_percentage_is_exact_to_six_decimals_without_floats() {
+        assert_eq!(percent(1, 3).to_string(), "33.333333");
+        assert_eq!(percent(5, 5).to_string(), "100.0");
+        assert_eq!(percent(0, 0).to_string(), "0");
+        assert_eq!(percent(u64::MAX, u64::MAX).to_string(), "100.0");
+    }
+
+    #[test]
+    fn identifiers_are_bounded() {
+        assert!(identifier(String::new()).is_err());
+        assert!(identifier("é".repeat(64)).is_ok());
+        assert!(identifier("x".repeat(65)).is_err());
+        assert_eq!(identifier("rig/1 ü".into()).unwrap(), "rig/1 ü");
+    }
 }

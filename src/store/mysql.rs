@@ -12,6 +12,7 @@ pub mod block_issues;
 pub mod credits;
 pub mod heartbeats;
 pub mod legacy_ids;
+pub mod miner_settings;
 pub mod payouts;
 pub mod registry;
 
