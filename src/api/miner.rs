@@ -17,8 +17,8 @@ pub mod settings;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, RawPathParams, State};
+use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
@@ -68,26 +68,61 @@ pub fn routes() -> Router<ApiState> {
 
 type Answer = Result<Response, ApiError>;
 
-/// A path parameter's rejection (bad percent-encoding, invalid UTF-8) as a JSON 400.
-pub(crate) fn path_error(e: PathRejection) -> ApiError {
-    ApiError::bad_request(format!("path: {}", e.body_text()))
+/// The `{address}` (and `{identifier}`, if the route has one) of a miner route, parsed: the
+/// miner key for the pool's network, and the worker name bounded to what the pool keeps.
+/// Every refusal (bad percent-encoding, invalid UTF-8, a bad address or worker name) is a
+/// JSON 400.
+#[derive(Debug, Clone)]
+pub(crate) struct MinerPath {
+    pub key: MinerKey,
+    identifier: Option<String>,
+}
+
+impl MinerPath {
+    /// The worker name of a route with `{identifier}`.
+    fn identifier(&self) -> Result<String, ApiError> {
+        let text = self.identifier.clone().unwrap_or_default();
+        if text.is_empty() {
+            return Err(ApiError::bad_request("identifier: empty"));
+        }
+        if text.chars().count() > MAX_IDENTIFIER_CHARS {
+            return Err(ApiError::bad_request(format!(
+                "identifier: longer than {MAX_IDENTIFIER_CHARS} characters"
+            )));
+        }
+        Ok(text)
+    }
+
+    /// The cache key of this miner's `suffix` (`/miner/<key>/<suffix>`): one entry for every
+    /// spelling of the address.
+    fn cache_key(&self, suffix: &str) -> String {
+        format!("/miner/{}/{suffix}", self.key.as_str())
+    }
+}
+
+impl FromRequestParts<ApiState> for MinerPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("path: {}", e.body_text())))?;
+        let (mut address, mut identifier) = (None, None);
+        for (name, value) in &params {
+            match name {
+                "address" => address = Some(value),
+                "identifier" => identifier = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        let key = miner_key(state, address.unwrap_or_default())?;
+        Ok(MinerPath { key, identifier })
+    }
 }
 
 /// The miner named by `text`, for the pool's network.
 pub(crate) fn miner_key(state: &ApiState, text: &str) -> Result<MinerKey, ApiError> {
     MinerKey::parse(text, state.settings().general.network)
-}
-
-fn identifier(text: String) -> Result<String, ApiError> {
-    if text.is_empty() {
-        return Err(ApiError::bad_request("identifier: empty"));
-    }
-    if text.chars().count() > MAX_IDENTIFIER_CHARS || text.len() > 4 * MAX_IDENTIFIER_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "identifier: longer than {MAX_IDENTIFIER_CHARS} characters"
-        )));
-    }
-    Ok(text)
 }
 
 /// Reads LMDB in one short snapshot (dropped before anything awaits).
@@ -117,16 +152,13 @@ fn seconds(ms: u64) -> u64 {
     ms / 1000
 }
 
-async fn identifiers(
-    State(state): State<ApiState>,
-    path: Result<Path<String>, PathRejection>,
-) -> Answer {
-    let Path(address) = path.map_err(path_error)?;
-    let key = miner_key(&state, &address)?;
-    let cache_key = format!("/miner/{}/identifiers", key.as_str());
+async fn identifiers(State(state): State<ApiState>, path: MinerPath) -> Answer {
+    let key = &path.key;
+    let cache_key = path.cache_key("identifiers");
     cached(&state, &cache_key, cache::LIVE, || async {
         let mut names = read(&state, |s| stats::read_identifiers(s, key.as_str()))?;
         names.sort();
+        names.dedup();
         to_body(&names)
     })
     .await
@@ -145,20 +177,13 @@ struct PaymentJson {
     mixin: u32,
 }
 
-async fn payments(
-    State(state): State<ApiState>,
-    path: Result<Path<String>, PathRejection>,
-    query: Query,
-) -> Answer {
-    let Path(address) = path.map_err(path_error)?;
-    let key = miner_key(&state, &address)?;
+async fn payments(State(state): State<ApiState>, path: MinerPath, query: Query) -> Answer {
+    let key = &path.key;
     let paging = Paging::from_query(&query, PAYMENTS_DEFAULT, LIMIT_MAX)?;
-    let cache_key = format!(
-        "/miner/{}/payments?limit={}&page={}",
-        key.as_str(),
-        paging.limit,
-        paging.page
-    );
+    let cache_key = path.cache_key(&format!(
+        "payments?limit={}&page={}",
+        paging.limit, paging.page
+    ));
     cached(&state, &cache_key, cache::LIVE, || async {
         let rows =
             miner_settings::payments_page(&state.db, key.as_str(), paging.limit, paging.offset())
@@ -208,20 +233,13 @@ fn percent(part: u64, whole: u64) -> serde_json::Number {
         .unwrap_or_else(|_| serde_json::Number::from(0u64))
 }
 
-async fn block_payments(
-    State(state): State<ApiState>,
-    path: Result<Path<String>, PathRejection>,
-    query: Query,
-) -> Answer {
-    let Path(address) = path.map_err(path_error)?;
-    let key = miner_key(&state, &address)?;
+async fn block_payments(State(state): State<ApiState>, path: MinerPath, query: Query) -> Answer {
+    let key = &path.key;
     let paging = Paging::from_query(&query, BLOCK_PAYMENTS_DEFAULT, LIMIT_MAX)?;
-    let cache_key = format!(
-        "/miner/{}/block_payments?limit={}&page={}",
-        key.as_str(),
-        paging.limit,
-        paging.page
-    );
+    let cache_key = path.cache_key(&format!(
+        "block_payments?limit={}&page={}",
+        paging.limit, paging.page
+    ));
     cached(&state, &cache_key, cache::SLOW, || async {
         let rows = miner_settings::block_credits_page(
             &state.db,
@@ -279,13 +297,9 @@ struct MinerStatsJson {
     txn_count: u64,
 }
 
-async fn miner_stats(
-    State(state): State<ApiState>,
-    path: Result<Path<String>, PathRejection>,
-) -> Answer {
-    let Path(address) = path.map_err(path_error)?;
-    let key = miner_key(&state, &address)?;
-    let cache_key = format!("/miner/{}/stats", key.as_str());
+async fn miner_stats(State(state): State<ApiState>, path: MinerPath) -> Answer {
+    let key = &path.key;
+    let cache_key = path.cache_key("stats");
     cached(&state, &cache_key, cache::LIVE, || async {
         let rollup = read(&state, |s| stats::read_miner(s, key.as_str()))?.unwrap_or_default();
         let totals = miner_settings::totals(&state.db, key.as_str()).await?;
@@ -331,48 +345,42 @@ impl WorkerJson {
     }
 }
 
-/// The miner's active workers (the identifier window), sorted, as nodejs-pool lists them.
-fn active_workers(snap: &Snapshot<'_>, key: &MinerKey) -> Result<Vec<String>, StatsError> {
-    let mut names = stats::read_identifiers(snap, key.as_str())?;
-    names.sort();
-    names.dedup();
-    Ok(names)
+/// `{global: <global>, <worker>: each(worker), ...}` over the miner's active workers (the
+/// identifier window), as nodejs-pool's `allWorkers` routes build it.
+fn per_worker<T>(
+    snap: &Snapshot<'_>,
+    key: &MinerKey,
+    global: T,
+    mut each: impl FnMut(&str) -> Result<T, StatsError>,
+) -> Result<BTreeMap<String, T>, StatsError> {
+    let mut out = BTreeMap::new();
+    for name in stats::read_identifiers(snap, key.as_str())? {
+        let value = each(&name)?;
+        out.insert(name, value);
+    }
+    out.insert("global".to_owned(), global);
+    Ok(out)
 }
 
-async fn all_worker_stats(
-    State(state): State<ApiState>,
-    path: Result<Path<String>, PathRejection>,
-) -> Answer {
-    let Path(address) = path.map_err(path_error)?;
-    let key = miner_key(&state, &address)?;
-    let cache_key = format!("/miner/{}/stats/allWorkers", key.as_str());
+async fn all_worker_stats(State(state): State<ApiState>, path: MinerPath) -> Answer {
+    let key = &path.key;
+    let cache_key = path.cache_key("stats/allWorkers");
     cached(&state, &cache_key, cache::LIVE, || async {
         let out = read(&state, |s| {
-            let mut out = BTreeMap::new();
             let global = stats::read_miner(s, key.as_str())?.unwrap_or_default();
-            out.insert(
-                "global".to_owned(),
-                WorkerJson::new("global".into(), global),
-            );
-            for name in active_workers(s, &key)? {
-                let w = stats::read_worker(s, key.as_str(), &name)?.unwrap_or_default();
-                out.insert(name.clone(), WorkerJson::new(name, w));
-            }
-            Ok(out)
+            per_worker(s, key, WorkerJson::new("global".into(), global), |name| {
+                let w = stats::read_worker(s, key.as_str(), name)?.unwrap_or_default();
+                Ok(WorkerJson::new(name.to_owned(), w))
+            })
         })?;
         to_body(&out)
     })
     .await
 }
 
-async fn worker_stats(
-    State(state): State<ApiState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Answer {
-    let Path((address, name)) = path.map_err(path_error)?;
-    let key = miner_key(&state, &address)?;
-    let name = identifier(name)?;
-    let cache_key = format!("/miner/{}/stats/{name}", key.as_str());
+async fn worker_stats(State(state): State<ApiState>, path: MinerPath) -> Answer {
+    let (key, name) = (&path.key, path.identifier()?);
+    let cache_key = path.cache_key(&format!("stats/{name}"));
     cached(&state, &cache_key, cache::LIVE, || async {
         let w = read(&state, |s| stats::read_worker(s, key.as_str(), &name))?.unwrap_or_default();
         to_body(&WorkerJson::new(name.clone(), w))
@@ -388,52 +396,34 @@ fn miner_history(
     stats::read_miner_history(snap, key.as_str(), Resolution::Minute, state.clock.now())
 }
 
-async fn miner_chart(
-    State(state): State<ApiState>,
-    path: Result<Path<String>, PathRejection>,
-) -> Answer {
-    let Path(address) = path.map_err(path_error)?;
-    let key = miner_key(&state, &address)?;
-    let cache_key = format!("/miner/{}/chart/hashrate", key.as_str());
+async fn miner_chart(State(state): State<ApiState>, path: MinerPath) -> Answer {
+    let key = &path.key;
+    let cache_key = path.cache_key("chart/hashrate");
     cached(&state, &cache_key, cache::SLOW, || async {
-        let points = read(&state, |s| miner_history(&state, s, &key))?;
+        let points = read(&state, |s| miner_history(&state, s, key))?;
         to_body(&points)
     })
     .await
 }
 
-async fn all_worker_charts(
-    State(state): State<ApiState>,
-    path: Result<Path<String>, PathRejection>,
-) -> Answer {
-    let Path(address) = path.map_err(path_error)?;
-    let key = miner_key(&state, &address)?;
-    let cache_key = format!("/miner/{}/chart/hashrate/allWorkers", key.as_str());
+async fn all_worker_charts(State(state): State<ApiState>, path: MinerPath) -> Answer {
+    let key = &path.key;
+    let cache_key = path.cache_key("chart/hashrate/allWorkers");
     cached(&state, &cache_key, cache::SLOW, || async {
         let now = state.clock.now();
         let out = read(&state, |s| {
-            let mut out = BTreeMap::new();
-            out.insert("global".to_owned(), miner_history(&state, s, &key)?);
-            for name in active_workers(s, &key)? {
-                let points =
-                    stats::read_worker_history(s, key.as_str(), &name, Resolution::Minute, now)?;
-                out.insert(name, points);
-            }
-            Ok(out)
+            per_worker(s, key, miner_history(&state, s, key)?, |name| {
+                stats::read_worker_history(s, key.as_str(), name, Resolution::Minute, now)
+            })
         })?;
         to_body(&out)
     })
     .await
 }
 
-async fn worker_chart(
-    State(state): State<ApiState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Answer {
-    let Path((address, name)) = path.map_err(path_error)?;
-    let key = miner_key(&state, &address)?;
-    let name = identifier(name)?;
-    let cache_key = format!("/miner/{}/chart/hashrate/{name}", key.as_str());
+async fn worker_chart(State(state): State<ApiState>, path: MinerPath) -> Answer {
+    let (key, name) = (&path.key, path.identifier()?);
+    let cache_key = path.cache_key(&format!("chart/hashrate/{name}"));
     cached(&state, &cache_key, cache::SLOW, || async {
         let now = state.clock.now();
         let points = read(&state, |s| {
@@ -458,9 +448,19 @@ mod tests {
 
     #[test]
     fn identifiers_are_bounded() {
-        assert!(identifier(String::new()).is_err());
-        assert!(identifier("é".repeat(64)).is_ok());
-        assert!(identifier("x".repeat(65)).is_err());
-        assert_eq!(identifier("rig/1 ü".into()).unwrap(), "rig/1 ü");
+        let path = |name: &str| {
+            MinerPath {
+            key: MinerKey::parse(
+                "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A",
+                crate::domain::Network::Mainnet,
+            )
+            .unwrap(),
+            identifier: Some(name.to_owned()),
+        }
+        };
+        assert!(path("").identifier().is_err());
+        assert!(path(&"é".repeat(64)).identifier().is_ok());
+        assert!(path(&"x".repeat(65)).identifier().is_err());
+        assert_eq!(path("rig/1 ü").identifier().unwrap(), "rig/1 ü");
     }
 }

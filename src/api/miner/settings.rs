@@ -18,15 +18,14 @@ use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Answer, cached, miner_key, path_error};
+use super::{Answer, MinerPath, cached, miner_key};
 use crate::api::cache::{self, to_body};
 use crate::api::params::{JsonBody, MinerKey};
 use crate::api::{ApiError, ApiState};
@@ -64,9 +63,7 @@ struct UserJson {
     email_enabled: u8,
 }
 
-async fn user(State(state): State<ApiState>, path: Result<Path<String>, PathRejection>) -> Answer {
-    let Path(address) = path.map_err(path_error)?;
-    let key = miner_key(&state, &address)?;
+async fn user(State(state): State<ApiState>, MinerPath { key, .. }: MinerPath) -> Answer {
     cached(&state, &user_cache_key(&key), cache::LIVE, || async {
         let row = miner_settings::user_settings(&state.db, key.as_str())
             .await?
