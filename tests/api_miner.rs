@@ -230,13 +230,19 @@ async fn every_miner_route_answers_nodejs_pool_shapes_with_the_values_of_the_rol
 
     // One miner (`ADDR.PID`, keyed by its integrated address) with two workers, one of them
     // giving an e-mail address at login; each submits a share.
+    // `rig2` logs in with the integrated address itself: the same miner. `rig3` mines to the
+    // plain address, which is another miner.
     let miner = integrated();
-    for (worker, pass) in [("rig1", format!("rig1:{ME}")), ("rig2", "rig2".to_owned())] {
+    for (worker, login, pass) in [
+        ("rig1", format!("{ADDR}.{PID}"), format!("rig1:{ME}")),
+        ("rig2", miner.clone(), "rig2".to_owned()),
+        ("rig3", ADDR.to_owned(), "rig3".to_owned()),
+    ] {
         let mut client = stratum::connect(&pool).await;
         let login = client
             .call(
                 "login",
-                json!({"login": format!("{ADDR}.{PID}"), "pass": pass, "agent": "XMRig/6.26.0", "algo": ["rx/0"]}),
+                json!({"login": login, "pass": pass, "agent": "XMRig/6.26.0", "algo": ["rx/0"]}),
             )
             .await;
         assert_eq!(error_of(&login), None, "{worker}: {login}");
@@ -361,6 +367,14 @@ async fn every_miner_route_answers_nodejs_pool_shapes_with_the_values_of_the_rol
     assert_eq!((paid, due), (900_000_000_000, XMR));
 
     assert_eq!(answers[0], json!(["rig1", "rig2"]));
+    assert_eq!(
+        get_ok(&format!("{api}/miner/{ADDR}/identifiers")).await,
+        json!(["rig3"])
+    );
+    assert_eq!(
+        get_ok(&format!("{api}/miner/{ADDR}/stats")).await["amtDue"],
+        json!(0)
+    );
     let payments = answers[1].as_array().unwrap();
     assert_eq!(payments.len(), 2);
     assert_eq!(
@@ -411,9 +425,10 @@ async fn every_miner_route_answers_nodejs_pool_shapes_with_the_values_of_the_rol
     assert_eq!(answers[9], serde_json::to_value(&rig2_chart).unwrap());
 
     // The login's e-mail is pending: a confirmation went out, nothing is enabled yet.
+    // An integrated address with no threshold of its own is paid from the exchange minimum.
     assert_eq!(
         user,
-        json!({"payout_threshold": settings.payout.wallet_min.0, "payout_threshold_lock": 0, "email_enabled": 0})
+        json!({"payout_threshold": settings.payout.exchange_min.0, "payout_threshold_lock": 0, "email_enabled": 0})
     );
     let got = mails(&smtp, 1).await;
     assert_eq!(got[0].rcpt_tos, vec![ME.to_string()]);

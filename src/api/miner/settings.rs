@@ -29,8 +29,9 @@ use super::{Answer, MinerPath, cached, miner_key};
 use crate::api::cache::{self, to_body};
 use crate::api::params::{JsonBody, MinerKey};
 use crate::api::{ApiError, ApiState};
-use crate::domain::Atomic;
+use crate::config::Settings;
 use crate::domain::amount::ATOMIC_PER_XMR;
+use crate::domain::{AddressKind, Atomic};
 use crate::mail::subscriptions::{self, RequestOutcome};
 use crate::mail::{EmailAddress, MailError};
 use crate::store::mysql::miner_settings::{self, ThresholdChange};
@@ -56,7 +57,7 @@ fn user_cache_key(key: &MinerKey) -> String {
 /// `GET /user/:address`.
 #[derive(Debug, Serialize)]
 struct UserJson {
-    /// The threshold that applies, atomic units (the pool minimum when the miner chose none).
+    /// The threshold that applies, atomic units (see [`applicable_threshold`]).
     payout_threshold: u64,
     payout_threshold_lock: u8,
     /// 1 when a confirmed, subscribed address receives this miner's alerts.
@@ -72,14 +73,35 @@ async fn user(State(state): State<ApiState>, MinerPath { key, .. }: MinerPath) -
             .await
             .map_err(ApiError::internal)?
             .is_some();
-        let min = state.settings().payout.wallet_min;
         to_body(&UserJson {
-            payout_threshold: row.payout_threshold.max(min).0,
+            payout_threshold: applicable_threshold(&state.settings(), &key, row.payout_threshold).0,
             payout_threshold_lock: u8::from(row.threshold_locked),
             email_enabled: u8::from(subscribed),
         })
     })
     .await
+}
+
+/// The threshold the payments role applies to this miner: its own, never below
+/// `payout.walletMin`; without one, `payout.exchangeMin` for an integrated or exchange address
+/// (they are paid in a transaction of their own) and `payout.walletMin` for the others. The
+/// same rule as the payout planner's (`payments::planner`), which the api may not import.
+fn applicable_threshold(settings: &Settings, key: &MinerKey, chosen: Atomic) -> Atomic {
+    let payout = &settings.payout;
+    if chosen > Atomic::ZERO {
+        return chosen.max(payout.wallet_min);
+    }
+    let single = key.address.kind == AddressKind::Integrated
+        || settings
+            .pool
+            .exchange_addresses
+            .iter()
+            .any(|a| a == key.as_str());
+    if single {
+        payout.exchange_min.max(payout.wallet_min)
+    } else {
+        payout.wallet_min
+    }
 }
 
 /// `{msg}`, MoneroOcean's success answer.
