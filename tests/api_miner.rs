@@ -600,6 +600,18 @@ async fn a_threshold_is_set_exactly_and_every_bad_one_is_refused_and_changes_not
             json!({"username": "' OR 1=1 --", "threshold": "1"}).to_string(),
         ),
         (
+            "10 kB username",
+            json!({"username": "4".repeat(10_000), "threshold": "1"}).to_string(),
+        ),
+        (
+            "truncated username",
+            json!({"username": &miner[..94], "threshold": "1"}).to_string(),
+        ),
+        (
+            "username with a bad payment ID",
+            json!({"username": format!("{miner}.xyz"), "threshold": "1"}).to_string(),
+        ),
+        (
             "unknown miner",
             json!({"username": address(60, false), "threshold": "1"}).to_string(),
         ),
@@ -798,6 +810,19 @@ async fn an_email_subscription_sends_a_confirmation_and_enables_nothing_until_it
             .email,
         ME
     );
+    // Approved by the current address, the new one gets its own link; only that switches.
+    let approve = mailbox::link(&mailbox::body(&got[1]), "/user/approveEmail/");
+    assert_eq!(reqwest::get(&approve).await.unwrap().status().as_u16(), 200);
+    let got = mails(&smtp, 3).await;
+    assert_eq!(got[2].rcpt_tos, vec![NEW.to_string()]);
+    let current = || {
+        let (db, miner) = (&db, &miner);
+        async move { rxpool::mail::confirmed(db, miner).await.unwrap().unwrap() }
+    };
+    assert_eq!(current().await.email, ME);
+    let confirm = mailbox::link(&mailbox::body(&got[2]), "/user/confirmEmail/");
+    assert_eq!(reqwest::get(&confirm).await.unwrap().status().as_u16(), 200);
+    assert_eq!(current().await.email, NEW);
 
     // Switching alerts off and on touches only the switches.
     let (status, _) = post(
@@ -807,7 +832,7 @@ async fn an_email_subscription_sends_a_confirmation_and_enables_nothing_until_it
     .await;
     assert_eq!(status, 200);
     let sub = rxpool::mail::confirmed(&db, &miner).await.unwrap().unwrap();
-    assert!(!sub.worker_alerts && !sub.payments && sub.email == ME);
+    assert!(!sub.worker_alerts && !sub.payments && sub.email == NEW);
     let (status, _) = post(
         &subscribe,
         json!({"username": miner, "enabled": "1", "from": "", "to": ""}).to_string(),
