@@ -877,6 +877,17 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_threshold_a_miner_may_choose_is_not_below_the_pool_minimum() {
+        let err = check_change(&[], "payout.maxThreshold", "0.2").unwrap_err();
+        assert_eq!(err.key(), "payout.maxThreshold", "{err}");
+        assert!(err.to_string().contains("payout.walletMin"), "{err}");
+        assert!(check_change(&[], "payout.maxThreshold", "0.3").is_ok());
+        let table = [("payout.maxThreshold".to_owned(), "1".to_owned())];
+        let err = check_change(&table, "payout.walletMin", "2").unwrap_err();
+        assert!(err.to_string().contains("payout.walletMin"), "{err}");
+    }
+
+    #[test]
     fn addresses_must_be_of_the_pools_network() {
         assert!(check_change(&[], "payout.feeAddress", MAINNET).is_ok());
         let testnet = rows(&[("general.network", "testnet")]);
