@@ -29,7 +29,7 @@ use std::time::Duration;
 use super::cache::{self, to_body};
 use super::params::{MinerKey, Paging, Query};
 use super::{ApiError, ApiState};
-use crate::stats::{self, EntityStats, HashPoint, Resolution, StatsError};
+use crate::stats::{self, EntityStats, Resolution, StatsError};
 use crate::store::lmdb::Snapshot;
 use crate::store::mysql::miner_settings;
 
@@ -125,13 +125,20 @@ pub(crate) fn miner_key(state: &ApiState, text: &str) -> Result<MinerKey, ApiErr
     MinerKey::parse(text, state.settings().general.network)
 }
 
-/// Reads LMDB in one short snapshot (dropped before anything awaits).
-fn read<T>(
+/// Runs `f` on one short LMDB snapshot for the miner `key`, on a blocking thread (a snapshot
+/// is `!Send`, and a read may have to page the map in from disk).
+pub(crate) async fn read<T: Send + 'static>(
     state: &ApiState,
-    f: impl FnOnce(&Snapshot<'_>) -> Result<T, StatsError>,
+    key: &MinerKey,
+    f: impl FnOnce(&Snapshot<'_>, &MinerKey) -> Result<T, StatsError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let snap = state.store.read()?;
-    Ok(f(&snap)?)
+    let (store, key) = (state.store.clone(), key.clone());
+    tokio::task::spawn_blocking(move || {
+        let snap = store.read()?;
+        Ok(f(&snap, &key)?)
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// The body cached under `key`, or `render`'s, as a JSON response.
@@ -156,7 +163,7 @@ async fn identifiers(State(state): State<ApiState>, path: MinerPath) -> Answer {
     let key = &path.key;
     let cache_key = path.cache_key("identifiers");
     cached(&state, &cache_key, cache::LIVE, || async {
-        let mut names = read(&state, |s| stats::read_identifiers(s, key.as_str()))?;
+        let mut names = read(&state, key, |s, k| stats::read_identifiers(s, k.as_str())).await?;
         names.sort();
         names.dedup();
         to_body(&names)
@@ -248,19 +255,20 @@ async fn block_payments(State(state): State<ApiState>, path: MinerPath, query: Q
             paging.offset(),
         )
         .await?;
-        let found: Vec<Option<u64>> = {
-            let snap = state.store.read()?;
-            rows.iter()
-                .map(|r| {
-                    let hash = r.hash.parse().ok()?;
+        let blocks: Vec<(u64, String)> = rows.iter().map(|r| (r.height, r.hash.clone())).collect();
+        let found: Vec<Option<u64>> = read(&state, key, move |snap, _| {
+            Ok(blocks
+                .iter()
+                .map(|(height, hash)| {
                     let block = snap
-                        .block(crate::domain::Height(r.height), hash)
+                        .block(crate::domain::Height(*height), hash.parse().ok()?)
                         .ok()
                         .flatten()?;
                     Some(seconds(block.record.timestamp.0))
                 })
-                .collect()
-        };
+                .collect())
+        })
+        .await?;
         let out: Vec<BlockPaymentJson> = rows
             .into_iter()
             .zip(found)
@@ -301,7 +309,9 @@ async fn miner_stats(State(state): State<ApiState>, path: MinerPath) -> Answer {
     let key = &path.key;
     let cache_key = path.cache_key("stats");
     cached(&state, &cache_key, cache::LIVE, || async {
-        let rollup = read(&state, |s| stats::read_miner(s, key.as_str()))?.unwrap_or_default();
+        let rollup = read(&state, key, |s, k| stats::read_miner(s, k.as_str()))
+            .await?
+            .unwrap_or_default();
         let totals = miner_settings::totals(&state.db, key.as_str()).await?;
         to_body(&MinerStatsJson {
             hash: rollup.hash,
@@ -366,13 +376,14 @@ async fn all_worker_stats(State(state): State<ApiState>, path: MinerPath) -> Ans
     let key = &path.key;
     let cache_key = path.cache_key("stats/allWorkers");
     cached(&state, &cache_key, cache::LIVE, || async {
-        let out = read(&state, |s| {
-            let global = stats::read_miner(s, key.as_str())?.unwrap_or_default();
-            per_worker(s, key, WorkerJson::new("global".into(), global), |name| {
-                let w = stats::read_worker(s, key.as_str(), name)?.unwrap_or_default();
+        let out = read(&state, key, |s, k| {
+            let global = stats::read_miner(s, k.as_str())?.unwrap_or_default();
+            per_worker(s, k, WorkerJson::new("global".into(), global), |name| {
+                let w = stats::read_worker(s, k.as_str(), name)?.unwrap_or_default();
                 Ok(WorkerJson::new(name.to_owned(), w))
             })
-        })?;
+        })
+        .await?;
         to_body(&out)
     })
     .await
@@ -382,25 +393,26 @@ async fn worker_stats(State(state): State<ApiState>, path: MinerPath) -> Answer 
     let (key, name) = (&path.key, path.identifier()?);
     let cache_key = path.cache_key(&format!("stats/{name}"));
     cached(&state, &cache_key, cache::LIVE, || async {
-        let w = read(&state, |s| stats::read_worker(s, key.as_str(), &name))?.unwrap_or_default();
+        let n = name.clone();
+        let w = read(&state, key, move |s, k| {
+            stats::read_worker(s, k.as_str(), &n)
+        })
+        .await?
+        .unwrap_or_default();
         to_body(&WorkerJson::new(name.clone(), w))
     })
     .await
-}
-
-fn miner_history(
-    state: &ApiState,
-    snap: &Snapshot<'_>,
-    key: &MinerKey,
-) -> Result<Vec<HashPoint>, StatsError> {
-    stats::read_miner_history(snap, key.as_str(), Resolution::Minute, state.clock.now())
 }
 
 async fn miner_chart(State(state): State<ApiState>, path: MinerPath) -> Answer {
     let key = &path.key;
     let cache_key = path.cache_key("chart/hashrate");
     cached(&state, &cache_key, cache::SLOW, || async {
-        let points = read(&state, |s| miner_history(&state, s, key))?;
+        let now = state.clock.now();
+        let points = read(&state, key, move |s, k| {
+            stats::read_miner_history(s, k.as_str(), Resolution::Minute, now)
+        })
+        .await?;
         to_body(&points)
     })
     .await
@@ -411,11 +423,13 @@ async fn all_worker_charts(State(state): State<ApiState>, path: MinerPath) -> An
     let cache_key = path.cache_key("chart/hashrate/allWorkers");
     cached(&state, &cache_key, cache::SLOW, || async {
         let now = state.clock.now();
-        let out = read(&state, |s| {
-            per_worker(s, key, miner_history(&state, s, key)?, |name| {
-                stats::read_worker_history(s, key.as_str(), name, Resolution::Minute, now)
+        let out = read(&state, key, move |s, k| {
+            let global = stats::read_miner_history(s, k.as_str(), Resolution::Minute, now)?;
+            per_worker(s, k, global, |name| {
+                stats::read_worker_history(s, k.as_str(), name, Resolution::Minute, now)
             })
-        })?;
+        })
+        .await?;
         to_body(&out)
     })
     .await
@@ -426,9 +440,11 @@ async fn worker_chart(State(state): State<ApiState>, path: MinerPath) -> Answer 
     let cache_key = path.cache_key(&format!("chart/hashrate/{name}"));
     cached(&state, &cache_key, cache::SLOW, || async {
         let now = state.clock.now();
-        let points = read(&state, |s| {
-            stats::read_worker_history(s, key.as_str(), &name, Resolution::Minute, now)
-        })?;
+        let n = name.clone();
+        let points = read(&state, key, move |s, k| {
+            stats::read_worker_history(s, k.as_str(), &n, Resolution::Minute, now)
+        })
+        .await?;
         to_body(&points)
     })
     .await

@@ -111,10 +111,7 @@ fn ok(msg: impl Into<String>) -> Response {
 
 /// A write is only taken for a miner the pool knows: one with shares, a balance or settings.
 async fn require_known(state: &ApiState, key: &MinerKey) -> Result<(), ApiError> {
-    let in_lmdb = {
-        let snap = state.store.read()?;
-        snap.miner_id(key.as_str())?.is_some()
-    };
+    let in_lmdb = super::read(state, key, |s, k| Ok(s.miner_id(k.as_str())?.is_some())).await?;
     if in_lmdb || miner_settings::is_known(&state.db, key.as_str()).await? {
         return Ok(());
     }
