@@ -122,10 +122,7 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state.clone());
     let app = Router::new()
         .merge(public.clone())
-        .merge(mail_links::router(mail_links::LinkState {
-            db: state.db.clone(),
-            settings: state.settings(),
-        }))
+        .merge(mail_links::router(state.clone()))
         .merge(push::routes(state.clone(), public))
         .merge(auth::routes(state.clone()))
         .merge(admin::routes(state.clone()))

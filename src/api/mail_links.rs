@@ -2,9 +2,8 @@
 //! `GET` and `POST /user/unsubscribeEmail/{token}` (the POST is RFC 8058 one-click, what mail
 //! clients send for `List-Unsubscribe-Post`). Each answers a short plain-text page; a damaged,
 //! expired or misused token is a `400` saying so. Tokens are checked by `mail::token` through
-//! `mail::subscriptions`, the same code that signed them; they are never logged.
-
-use std::sync::Arc;
+//! `mail::subscriptions`, the same code that signed them; they are never logged. The handlers
+//! read the api's settings as last reloaded and its clock.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -12,20 +11,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::ApiState;
 use crate::config::Settings;
-use crate::domain::{Clock, SystemClock};
 use crate::mail::MailError;
 use crate::mail::subscriptions::{self, LinkOutcome};
 
-/// What the link handlers need.
-#[derive(Debug, Clone)]
-pub struct LinkState {
-    pub db: sqlx::MySqlPool,
-    pub settings: Arc<Settings>,
-}
-
 /// The link routes.
-pub fn router(state: LinkState) -> Router {
+pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/user/confirmEmail/{token}", get(confirm))
         .route("/user/approveEmail/{token}", get(approve))
@@ -67,17 +59,28 @@ fn answer(settings: &Settings, result: Result<LinkOutcome, MailError>) -> Respon
     }
 }
 
-async fn confirm(State(s): State<LinkState>, Path(token): Path<String>) -> Response {
-    let r = subscriptions::confirm(&s.db, &token, SystemClock.now()).await;
-    answer(&s.settings, r)
+async fn confirm(State(s): State<ApiState>, Path(token): Path<String>) -> Response {
+    let r = subscriptions::confirm(&s.db, &token, s.clock.now()).await;
+    forget_user_answers(&s, &r);
+    answer(&s.settings(), r)
 }
 
-async fn approve(State(s): State<LinkState>, Path(token): Path<String>) -> Response {
-    let r = subscriptions::approve_change(&s.db, &s.settings, &token, SystemClock.now()).await;
-    answer(&s.settings, r)
+/// A link that changed a subscription drops the cached `/user/<miner>` answers (whose
+/// `email_enabled` it may change; the token's miner is not shown here, so all of them).
+fn forget_user_answers(s: &ApiState, result: &Result<LinkOutcome, MailError>) {
+    if result.is_ok() {
+        s.cache.invalidate("/user/");
+    }
 }
 
-async fn unsubscribe(State(s): State<LinkState>, Path(token): Path<String>) -> Response {
-    let r = subscriptions::unsubscribe(&s.db, &token, SystemClock.now()).await;
-    answer(&s.settings, r)
+async fn approve(State(s): State<ApiState>, Path(token): Path<String>) -> Response {
+    let settings = s.settings();
+    let r = subscriptions::approve_change(&s.db, &settings, &token, s.clock.now()).await;
+    answer(&settings, r)
+}
+
+async fn unsubscribe(State(s): State<ApiState>, Path(token): Path<String>) -> Response {
+    let r = subscriptions::unsubscribe(&s.db, &token, s.clock.now()).await;
+    forget_user_answers(&s, &r);
+    answer(&s.settings(), r)
 }

@@ -131,6 +131,7 @@ items! {
     "payout.devAddress", OPTIONAL_ADDRESS, "", "Monero development donation address.";
     "payout.poolDevAddress", OPTIONAL_ADDRESS, "", "Pool software donation address.";
     "payout.walletMin", xmr(1, 1000 * XMR), "0.3", "Smallest payout, XMR; the floor of every miner threshold.";
+    "payout.maxThreshold", xmr(1, 1_000_000 * XMR), "1000", "Largest payout threshold a miner may choose (POST /user/updateThreshold), XMR.";
     "payout.exchangeMin", xmr(1, 1000 * XMR), "5", "Smallest payout to integrated, payment-ID and exchange payees, XMR.";
     "payout.denom", xmr(1, XMR), "0.000001", "Payouts are rounded down to a multiple of this, XMR.";
     "payout.blocksRequired", Blocks.range(1, 10_000), "60", "Confirmations before a found block is credited.";
@@ -303,6 +304,8 @@ pub struct Payout {
     pub dev_address: String,
     pub pool_dev_address: String,
     pub wallet_min: Atomic,
+    /// The largest threshold a miner may set through the api.
+    pub max_threshold: Atomic,
     pub exchange_min: Atomic,
     pub denom: Atomic,
     pub blocks_required: u64,
@@ -611,6 +614,7 @@ impl Settings {
                 dev_address: v.text("payout.devAddress"),
                 pool_dev_address: v.text("payout.poolDevAddress"),
                 wallet_min: v.xmr("payout.walletMin"),
+                max_threshold: v.xmr("payout.maxThreshold"),
                 exchange_min: v.xmr("payout.exchangeMin"),
                 denom: v.xmr("payout.denom"),
                 blocks_required: v.int("payout.blocksRequired"),
@@ -688,6 +692,16 @@ impl Settings {
                 "pool.minDifficulty",
                 pool.min_difficulty.to_string(),
                 format!("at most pool.maxDifficulty ({})", pool.max_difficulty),
+            );
+        }
+        if payout.max_threshold < payout.wallet_min {
+            broken(
+                "payout.maxThreshold",
+                xmr_text(payout.max_threshold),
+                format!(
+                    "at least payout.walletMin ({})",
+                    xmr_text(payout.wallet_min)
+                ),
             );
         }
         let donations = u32::from(payout.dev_donation.0) + u32::from(payout.pool_dev_donation.0);
@@ -860,6 +874,17 @@ mod tests {
             check_change(&[], "nope.nothing", "1").unwrap_err(),
             SettingsError::Unknown("nope.nothing".into())
         );
+    }
+
+    #[test]
+    fn the_largest_threshold_a_miner_may_choose_is_not_below_the_pool_minimum() {
+        let err = check_change(&[], "payout.maxThreshold", "0.2").unwrap_err();
+        assert_eq!(err.key(), "payout.maxThreshold", "{err}");
+        assert!(err.to_string().contains("payout.walletMin"), "{err}");
+        assert!(check_change(&[], "payout.maxThreshold", "0.3").is_ok());
+        let table = [("payout.maxThreshold".to_owned(), "1".to_owned())];
+        let err = check_change(&table, "payout.walletMin", "2").unwrap_err();
+        assert!(err.to_string().contains("payout.walletMin"), "{err}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! This module owns the connection pool, the migrations in `sql/` and the queries of the
 //! configuration aggregates (settings, ports, bans, users, pool registration). Crediting
-//! (`credits`), blocks set aside (`block_issues`), payouts (`payouts`) and moves of legacy payment-ID balances (`legacy_ids`)
+//! (`credits`), blocks set aside (`block_issues`), payouts (`payouts`), moves of legacy payment-ID balances (`legacy_ids`) and one miner's settings and api reads (`miner_settings`)
 //! keep their queries in their own files. Every money column is `BIGINT UNSIGNED` atomic
 //! units; an absent payment id is `''`; addresses, payment ids and hashes compare
 //! byte-exact (`utf8mb4_bin`, `sql/0004_binary_collation.sql`).
@@ -13,6 +13,7 @@ pub mod block_issues;
 pub mod credits;
 pub mod heartbeats;
 pub mod legacy_ids;
+pub mod miner_settings;
 pub mod payouts;
 pub mod registry;
 
