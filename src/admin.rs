@@ -18,7 +18,7 @@ pub mod users;
 
 use crate::config::FileConfig;
 use crate::config::settings::{self, ITEMS};
-use crate::domain::PoolType;
+use crate::domain::{Clock, PoolType};
 use crate::store::mysql::{self, BanTarget};
 
 /// `rxpool admin ...`.
@@ -33,6 +33,9 @@ pub enum AdminCommand {
     /// Permanent bans of IPs and payout addresses.
     #[command(subcommand)]
     Ban(BanCommand),
+    /// One miner's operator switches.
+    #[command(subcommand)]
+    Miner(MinerCommand),
     /// Found blocks: list, show, recheck, retry, add (never credits a block twice).
     #[command(subcommand)]
     Block(blocks::BlockCommand),
@@ -94,6 +97,18 @@ pub struct PortArgs {
     /// Description shown to miners.
     #[arg(long, default_value = "")]
     pub desc: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MinerCommand {
+    /// Locks a miner's payout threshold (miners can no longer change it through the api);
+    /// `--unlock` lifts the lock.
+    ThresholdLock {
+        /// The miner's address, or `address.<payment id>`.
+        address: String,
+        #[arg(long)]
+        unlock: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,6 +280,25 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Payments(cmd) => payments::run(config, &pool, cmd).await?,
         AdminCommand::Mail(cmd) => mail::run(&pool, cmd).await?,
         AdminCommand::User(cmd) => users::run(&pool, cmd).await?,
+        AdminCommand::Miner(MinerCommand::ThresholdLock { address, unlock }) => {
+            let network = mysql::load_settings(&pool, &config.overrides)
+                .await
+                .context("loading the shared settings")?
+                .general
+                .network;
+            let (before, after) = ops::threshold_lock(&pool, &address, network, !unlock).await?;
+            let entry = crate::store::mysql::audit::AuditEntry {
+                actor: "cli",
+                action: "miner.threshold_lock",
+                target: &after.miner,
+                before: serde_json::to_value(&before).ok(),
+                after: serde_json::to_value(&after).ok(),
+            };
+            crate::store::mysql::audit::record(&pool, crate::domain::SystemClock.now(), &entry)
+                .await?;
+            let state = if after.locked { "locked" } else { "unlocked" };
+            println!("payout threshold of {} {state}", after.miner);
+        }
         AdminCommand::Ban(BanCommand::List) => {
             for ban in ops::ban_list(&pool).await? {
                 let target = match (&ban.ip, &ban.address) {

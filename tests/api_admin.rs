@@ -1283,3 +1283,87 @@ async fn the_wallet_route_and_block_add_answer_from_a_real_regtest_daemon_and_wa
     assert_eq!(audit[0].action, "block.add");
     assert_eq!(audit[0].target, hash.to_string());
 }
+
+#[tokio::test]
+async fn a_threshold_lock_set_by_the_operator_stops_the_miner_changing_it_and_is_audited() {
+    let f = fixture("api_admin_threshold_lock").await;
+    let (status, after) = f
+        .call(
+            "POST",
+            &format!("/admin/miners/{POOL_ADDRESS}/threshold-lock"),
+            Some(r#"{"locked": true}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(after, json!({"miner": POOL_ADDRESS, "locked": true}));
+    let locked: i8 =
+        sqlx::query_scalar("SELECT payout_threshold_lock FROM users WHERE username = ?")
+            .bind(POOL_ADDRESS)
+            .fetch_one(&f.db)
+            .await
+            .unwrap();
+    assert_eq!(locked, 1);
+
+    // The miner's own route sees the lock and refuses a change.
+    let public = rxpool::api::miner::routes().with_state(f.state.clone());
+    let shown = public
+        .clone()
+        .oneshot(
+            Request::get(format!("/user/{POOL_ADDRESS}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let shown: Value = serde_json::from_slice(
+        &axum::body::to_bytes(shown.into_body(), 1 << 20)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(shown["payout_threshold_lock"], json!(1), "{shown}");
+    let update = public
+        .oneshot(
+            Request::post("/user/updateThreshold")
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    json!({"username": POOL_ADDRESS, "threshold": "0.5"}).to_string(),
+                ))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(update.status(), StatusCode::FORBIDDEN);
+
+    for (uri, body) in [
+        ("/admin/miners/4abc/threshold-lock", r#"{"locked": true}"#),
+        (
+            &*format!(
+                "/admin/miners/{}/threshold-lock",
+                POOL_ADDRESS.to_ascii_lowercase()
+            ),
+            r#"{"locked": true}"#,
+        ),
+        (
+            &*format!("/admin/miners/{POOL_ADDRESS}/threshold-lock"),
+            r#"{"locked": "yes"}"#,
+        ),
+        (
+            &*format!("/admin/miners/{POOL_ADDRESS}/threshold-lock"),
+            "{",
+        ),
+    ] {
+        f.refused("POST", uri, Some(body)).await;
+    }
+    let rows = audit::recent(&f.db, 10, 0).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].action, "miner.threshold_lock");
+    assert_eq!(
+        rows[0].before,
+        Some(json!({"miner": POOL_ADDRESS, "locked": false}))
+    );
+    assert_eq!(
+        rows[0].after,
+        Some(json!({"miner": POOL_ADDRESS, "locked": true}))
+    );
+}

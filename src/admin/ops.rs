@@ -9,7 +9,7 @@ use sqlx::MySqlPool;
 
 use crate::config::SettingsError;
 use crate::domain::{Network, PoolType, WalletAddress};
-use crate::store::mysql::{self, BanTarget, MysqlError, PortConfig, registry};
+use crate::store::mysql::{self, BanTarget, MysqlError, PortConfig, miner_settings, registry};
 
 /// Why an operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -313,4 +313,41 @@ pub async fn ban_remove(db: &MySqlPool, id: u32) -> Result<BanView, OpsError> {
         return Err(not_active());
     }
     Ok(before)
+}
+
+/// A miner's payout-threshold lock, before and after a write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThresholdLock {
+    /// The payout key (an integrated address for `address.<payment id>`).
+    pub miner: String,
+    pub locked: bool,
+}
+
+/// Locks (or unlocks) a miner's payout threshold: while locked, `POST /user/updateThreshold`
+/// is refused. `miner` is an address of `network` or `address.<payment id>`. Returns the lock
+/// before and after.
+pub async fn threshold_lock(
+    db: &MySqlPool,
+    miner: &str,
+    network: Network,
+    locked: bool,
+) -> Result<(ThresholdLock, ThresholdLock), OpsError> {
+    let key = WalletAddress::parse_payout_key(miner.trim(), network)
+        .map_err(|e| OpsError::Invalid(format!("address: {e}")))?
+        .text;
+    let sql = |e: sqlx::Error| OpsError::Store(MysqlError::from(e));
+    let was = miner_settings::user_settings(db, &key)
+        .await
+        .map_err(sql)?
+        .is_some_and(|s| s.threshold_locked);
+    miner_settings::set_threshold_lock(db, &key, locked)
+        .await
+        .map_err(sql)?;
+    Ok((
+        ThresholdLock {
+            miner: key.clone(),
+            locked: was,
+        },
+        ThresholdLock { miner: key, locked },
+    ))
 }

@@ -71,6 +71,10 @@ pub fn operator_routes() -> Router<ApiState> {
         )
         .route("/admin/bans", get(settings::bans).post(settings::add_ban))
         .route("/admin/bans/{id}", delete(settings::remove_ban))
+        .route(
+            "/admin/miners/{address}/threshold-lock",
+            post(settings::threshold_lock),
+        )
         .route("/admin/blocks", get(blocks::list).post(blocks::add))
         .route("/admin/blocks/{hash}", get(blocks::show))
         .route("/admin/blocks/{hash}/recheck", post(blocks::recheck))

@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 
 use super::ApiError;
 use crate::domain::Network;
-use crate::domain::address::{PaymentId, WalletAddress};
+use crate::domain::address::WalletAddress;
 
 /// Longest `:address` text accepted (an integrated address with a dot and 64 hex is far less).
 pub const MAX_ADDRESS_TEXT: usize = 256;
@@ -37,22 +37,8 @@ impl MinerKey {
                 "address: longer than {MAX_ADDRESS_TEXT} characters"
             )));
         }
-        let (base, payment_id) = match text.split_once('.') {
-            Some((base, pid)) => (base, Some(pid)),
-            None => (text, None),
-        };
-        let address = WalletAddress::parse(base, network)
+        let address = WalletAddress::parse_payout_key(text, network)
             .map_err(|e| ApiError::bad_request(format!("address: {e}")))?;
-        let address = match payment_id {
-            None => address,
-            Some(pid) => {
-                let id = PaymentId::parse(pid)
-                    .map_err(|e| ApiError::bad_request(format!("address: payment ID: {e}")))?;
-                address
-                    .integrated_with(id)
-                    .map_err(|e| ApiError::bad_request(format!("address: {e}")))?
-            }
-        };
         Ok(MinerKey { address })
     }
 

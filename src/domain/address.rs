@@ -205,6 +205,19 @@ impl WalletAddress {
         Ok(address)
     }
 
+    /// The payout key a miner is known by (the LMDB miner key, `balance.payment_address`):
+    /// `text` as an address of `network`, or for `address.<16-hex payment id>` the integrated
+    /// address the two make, as the pool keys a miner who logs in with it.
+    pub fn parse_payout_key(text: &str, network: Network) -> Result<WalletAddress, AddressError> {
+        match text.split_once('.') {
+            None => WalletAddress::parse(text, network),
+            Some((base, pid)) => {
+                let address = WalletAddress::parse(base, network)?;
+                address.integrated_with(PaymentId::parse(pid)?)
+            }
+        }
+    }
+
     /// The integrated address's payment id as a [`PaymentId`].
     pub fn integrated_payment_id(&self) -> Option<PaymentId> {
         self.payment_id.map(PaymentId::Short)

@@ -8,7 +8,9 @@ use axum::extract::State;
 use serde::Deserialize;
 
 use super::{ApiError, ApiState, Segment, audit, json, path_param, reason};
-use crate::admin::ops::{self, BanView, ConfigChange, ConfigEntry, PortSpec, PortView, PortWrite};
+use crate::admin::ops::{
+    self, BanView, ConfigChange, ConfigEntry, PortSpec, PortView, PortWrite, ThresholdLock,
+};
 use crate::api::auth::AdminIdentity;
 use crate::api::params::JsonBody;
 use crate::domain::PoolType;
@@ -276,4 +278,37 @@ pub(super) async fn remove_ban(
     )
     .await?;
     Ok(Json(before))
+}
+
+/// `POST /admin/miners/:address/threshold-lock` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ThresholdLockBody {
+    locked: bool,
+}
+
+/// `POST /admin/miners/:address/threshold-lock {locked}`: locks or unlocks a miner's payout
+/// threshold (`rxpool admin miner threshold-lock`).
+pub(super) async fn threshold_lock(
+    State(state): State<ApiState>,
+    Extension(who): Extension<AdminIdentity>,
+    Segment(address): Segment,
+    JsonBody(body): JsonBody<ThresholdLockBody>,
+) -> Result<Json<ThresholdLock>, ApiError> {
+    if address.len() > crate::api::params::MAX_ADDRESS_TEXT {
+        return Err(ApiError::bad_request("address: too long"));
+    }
+    let network = state.settings().general.network;
+    let (before, after) = ops::threshold_lock(&state.db, &address, network, body.locked).await?;
+    audit(
+        &state,
+        &who,
+        "miner.threshold_lock",
+        &after.miner,
+        json(&before),
+        json(&after),
+    )
+    .await?;
+    state.cache.invalidate("/user/");
+    Ok(Json(after))
 }
