@@ -44,9 +44,10 @@ pub enum Command {
     BlockManager,
     /// Pays balances out through monero-wallet-rpc.
     Payments,
-    /// Placeholder: does nothing yet (statistics, charts and e-mail alerts are not built).
+    /// Statistics rollups and chart histories for the api, miner and operator e-mail.
     Worker,
-    /// Placeholder: does nothing yet (no REST, websocket, admin API or dashboard).
+    /// REST (nodejs-pool compatible), websocket push, miner settings, the admin API and
+    /// Prometheus metrics.
     Api,
     /// Placeholder: does nothing yet (shares are not pruned; LMDB grows).
     Cleaner,
