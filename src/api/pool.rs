@@ -37,6 +37,9 @@ use crate::store::lmdb::{Block, BlockStatus, Snapshot};
 /// `/pool/blocks` rows by default and at most.
 pub const BLOCKS_DEFAULT: u32 = 25;
 pub const BLOCKS_MAX: u32 = 100;
+/// How deep `/pool/blocks` pages reach (`(page + 1) × limit`): the store lists blocks
+/// newest first with their blobs, so a deeper page would copy every block above it.
+pub const BLOCKS_DEPTH: u64 = 10_000;
 /// `/pool/payments` rows by default and at most.
 pub const PAYMENTS_DEFAULT: u32 = 10;
 pub const PAYMENTS_MAX: u32 = 100;
@@ -547,6 +550,11 @@ async fn list_route(
             Paging::from_query(&query, PAYMENTS_DEFAULT, PAYMENTS_MAX)?,
         ),
     };
+    if matches!(list, List::Blocks) && paging.offset() + u64::from(paging.limit) > BLOCKS_DEPTH {
+        return Err(ApiError::bad_request(format!(
+            "page: the block list reaches {BLOCKS_DEPTH} blocks deep (page x limit)"
+        )));
+    }
     let key = format!(
         "/pool/{route}/{}?limit={}&page={}",
         mode.map_or("all", PoolType::as_str),
