@@ -157,6 +157,9 @@ items! {
     "general.publicUrl", Kind::Url, "", "Public base URL of the api (links in e-mails point here), e.g. https://pool.example.org/api.";
     "general.emailSig", TEXT, "rxpool Administration Team", "Signature under every e-mail.";
     "general.statsBufferLength", int(1, 100_000), "1440", "One-minute chart points kept per pool, mode, miner and worker (1440 = 24 h).";
+    "general.motdSubject", text(256), "", "Subject of the pool's message of the day (api /pool/motd); empty with an empty body shows none.";
+    "general.motdBody", TEXT, "", "Text of the pool's message of the day (api /pool/motd).";
+    "general.motdCreated", int(0, u64::MAX), "0", "When the message of the day was written, Unix seconds (api /pool/motd `created`).";
     "worker.statsInterval", Seconds.range(1, 3600), "10", "Seconds between two stats rollups.";
     "worker.hashrateWindow", Seconds.range(60, DAY), "600", "Seconds of shares a hashrate is averaged over.";
     "worker.identifierWindow", Seconds.range(60, DAY), "1800", "Seconds since its last share for a worker to be listed as active.";
@@ -342,6 +345,10 @@ pub struct General {
     pub public_url: String,
     pub email_sig: String,
     pub stats_buffer_length: u64,
+    /// The message of the day (`/pool/motd`): subject, body, Unix seconds written.
+    pub motd_subject: String,
+    pub motd_body: String,
+    pub motd_created: u64,
 }
 
 /// `worker.*`: the stats rollups.
@@ -650,6 +657,9 @@ impl Settings {
                 public_url: v.text("general.publicUrl"),
                 email_sig: v.text("general.emailSig"),
                 stats_buffer_length: v.int("general.statsBufferLength"),
+                motd_subject: v.text("general.motdSubject"),
+                motd_body: v.text("general.motdBody"),
+                motd_created: v.int("general.motdCreated"),
             },
             worker: WorkerStats {
                 stats_interval_secs: v.int("worker.statsInterval"),
@@ -804,7 +814,8 @@ mod tests {
                 assert!(
                     i.key.starts_with("email.")
                         || i.key == "general.emailSig"
-                        || i.key == "general.poolName",
+                        || i.key == "general.poolName"
+                        || i.key.starts_with("general.motd"),
                     "{}",
                     i.key
                 );
