@@ -390,16 +390,13 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     // One IP sends every request: the per-IP rate limit (`[api] rate_limit_per_sec`) is
-    // turned off. A version of the api without that setting refuses the key, and has no
-    // limit to turn off.
-    let config_text = format!(
+    // turned off.
+    let config = FileConfig::parse(&format!(
         "[mysql]\nurl = \"{url}\"\n[lmdb]\npath = \"{}\"\n[daemon]\nurls = [\"http://127.0.0.1:1\"]\n\
          [wallet]\nurl = \"http://127.0.0.1:1\"\n[pool]\nbind = \"127.0.0.1\"\npool_id = 1\n\
-         hostname = \"bench\"\n[api]\nbind = \"{addr}\"\n",
+         hostname = \"bench\"\n[api]\nbind = \"{addr}\"\nrate_limit_per_sec = 0\n",
         dir.path().display(),
-    );
-    let config = FileConfig::parse(&format!("{config_text}rate_limit_per_sec = 0\n"))
-        .or_else(|_| FileConfig::parse(&config_text))?;
+    ))?;
     let state = ApiState::new(db, store, settings, config, Arc::new(SystemClock));
     let stop = CancellationToken::new();
     let server = tokio::spawn(rxpool::api::serve(listener, state, stop.clone()));
