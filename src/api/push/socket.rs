@@ -1,0 +1,295 @@
+//! One client's websocket: reads its commands, writes its topics' frames, pings it. One task
+//! owns the socket; each subscription has a small forwarder task that waits on the topic's
+//! `watch` and leaves the newest frame in the socket's outbox (one slot per topic, so a slow
+//! client only ever has the latest state waiting). Every write has a deadline
+//! (`send_timeout`): a client that does not drain is dropped, and since only this task waits on
+//! it, no other client is delayed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::topic::{Command, check_topic, parse_command};
+use super::{DropReason, Frame, Hub, PushStats, Rendered, SocketSlot, error_frame, lock, render};
+
+/// How long a closing socket waits for the client's close reply.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Newest frames waiting for this socket, one per topic.
+#[derive(Debug, Default)]
+struct Outbox {
+    pending: Mutex<HashMap<Arc<str>, Utf8Bytes>>,
+    wake: Notify,
+}
+
+/// A live subscription: its forwarder stops when this is dropped.
+#[derive(Debug)]
+struct Subscription {
+    forwarder: JoinHandle<()>,
+    stats: Arc<PushStats>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.forwarder.abort();
+        PushStats::down(&self.stats.subscriptions, "rxpool_api_ws_subscriptions");
+    }
+}
+
+/// Why the socket ends.
+#[derive(Debug)]
+enum End {
+    /// The client closed or the connection broke.
+    Gone,
+    /// The server drops the client.
+    Dropped(DropReason),
+}
+
+/// The inbound message rate: a token bucket in thousandths of a message.
+#[derive(Debug)]
+struct RateLimit {
+    milli_tokens: u64,
+    capacity: u64,
+    per_second: u64,
+    last: Instant,
+    /// Messages refused in a row; a client that keeps sending past the limit is dropped.
+    strikes: u32,
+}
+
+impl RateLimit {
+    fn new(per_second: u32, burst: u32) -> RateLimit {
+        let capacity = u64::from(burst) * 1000;
+        RateLimit {
+            milli_tokens: capacity,
+            capacity,
+            per_second: u64::from(per_second),
+            last: Instant::now(),
+            strikes: 0,
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed_ms =
+            u64::try_from(now.duration_since(self.last).as_millis()).unwrap_or(u64::MAX);
+        self.last = now;
+        self.milli_tokens = self
+            .milli_tokens
+            .saturating_add(elapsed_ms.saturating_mul(self.per_second))
+            .min(self.capacity);
+        if self.milli_tokens >= 1000 {
+            self.milli_tokens -= 1000;
+            self.strikes = 0;
+            true
+        } else {
+            self.strikes = self.strikes.saturating_add(1);
+            false
+        }
+    }
+}
+
+struct Client {
+    hub: Hub,
+    ws: WebSocket,
+    outbox: Arc<Outbox>,
+    subscriptions: HashMap<Arc<str>, Subscription>,
+    rate: RateLimit,
+    send_timeout: Duration,
+}
+
+/// Serves one upgraded socket until it ends; `_slot` keeps its place in the socket caps.
+pub(super) async fn serve(hub: Hub, ws: WebSocket, _slot: SocketSlot) {
+    let limits = hub.inner.limits.clone();
+    let stats = hub.stats();
+    let mut client = Client {
+        rate: RateLimit::new(limits.messages_per_second, limits.message_burst),
+        send_timeout: limits.send_timeout,
+        hub,
+        ws,
+        outbox: Arc::default(),
+        subscriptions: HashMap::new(),
+    };
+    let mut ping = tokio::time::interval_at(Instant::now() + limits.ping_every, limits.ping_every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    let outbox = client.outbox.clone();
+    let end = loop {
+        let step = tokio::select! {
+            incoming = client.ws.recv() => match incoming {
+                Some(Ok(message)) => {
+                    last_heard = Instant::now();
+                    client.on_message(message, &limits).await
+                }
+                Some(Err(_)) | None => Err(End::Gone),
+            },
+            () = outbox.wake.notified() => client.flush_outbox().await,
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= limits.idle_after {
+                    Err(End::Dropped(DropReason::Idle))
+                } else {
+                    client.send(Message::Ping(Default::default())).await
+                }
+            }
+        };
+        if let Err(end) = step {
+            break end;
+        }
+    };
+    if let End::Dropped(reason) = end {
+        tracing::debug!(reason = reason.as_str(), "push: websocket dropped");
+        stats.dropped(reason);
+        match reason {
+            DropReason::Idle => client.close("no pong: idle for too long").await,
+            DropReason::Flood => client.close("too many messages").await,
+            // A client that does not drain would not read a close frame either.
+            DropReason::Slow => {}
+        }
+    }
+    // Dropping the client aborts its forwarders; the last subscriber of a topic leaving lets
+    // that topic's producer stop.
+}
+
+impl Client {
+    async fn on_message(
+        &mut self,
+        message: Message,
+        limits: &super::PushLimits,
+    ) -> Result<(), End> {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => return self.error("text frames only").await,
+            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            Message::Close(_) => return Err(End::Gone),
+        };
+        if !self.rate.take() {
+            if self.rate.strikes > limits.message_burst {
+                return Err(End::Dropped(DropReason::Flood));
+            }
+            let message = format!(
+                "too many messages: at most {} a second (bursts of {}); this one was ignored",
+                limits.messages_per_second, limits.message_burst
+            );
+            return self.error(&message).await;
+        }
+        if text.len() > limits.max_message_bytes {
+            let message = format!(
+                "message too large: at most {} bytes",
+                limits.max_message_bytes
+            );
+            return self.error(&message).await;
+        }
+        match parse_command(text.as_str()) {
+            Ok(Command::Subscribe(topic)) => self.subscribe(topic, limits).await,
+            Ok(Command::Unsubscribe(topic)) => self.unsubscribe(&topic).await,
+            Ok(Command::Ping) => {
+                self.send(Message::Text(Utf8Bytes::from_static("{\"op\":\"pong\"}")))
+                    .await
+            }
+            Err(message) => self.error(&message).await,
+        }
+    }
+
+    async fn subscribe(&mut self, topic: String, limits: &super::PushLimits) -> Result<(), End> {
+        if let Err(message) = check_topic(&topic) {
+            return self.topic_error(&topic, &message).await;
+        }
+        if self.subscriptions.contains_key(topic.as_str()) {
+            // Subscribing again is harmless: the current state once more.
+            return match self.hub.current(&topic) {
+                Some(Frame(text)) => self.send(Message::Text(text)).await,
+                None => Ok(()),
+            };
+        }
+        if self.subscriptions.len() >= limits.max_topics_per_socket {
+            let message = format!(
+                "too many topics on this socket: at most {}; unsubscribe from one first",
+                limits.max_topics_per_socket
+            );
+            return self.topic_error(&topic, &message).await;
+        }
+        let first = match render(&self.hub.inner.public, &topic).await {
+            Rendered::Refused(message) => return self.topic_error(&topic, &message).await,
+            data @ Rendered::Data(_) => data.frame(&topic),
+        };
+        let topic: Arc<str> = Arc::from(topic);
+        let mut rx = self.hub.subscribe(&topic, first);
+        let current = rx.borrow_and_update().clone();
+        let forwarder = tokio::spawn(forward(rx, topic.clone(), self.outbox.clone()));
+        let stats = self.hub.stats();
+        PushStats::up(&stats.subscriptions, "rxpool_api_ws_subscriptions");
+        self.subscriptions
+            .insert(topic, Subscription { forwarder, stats });
+        match current {
+            Some(Frame(text)) => self.send(Message::Text(text)).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn unsubscribe(&mut self, topic: &str) -> Result<(), End> {
+        if self.subscriptions.remove(topic).is_none() {
+            return self.topic_error(topic, "not subscribed").await;
+        }
+        lock(&self.outbox.pending).remove(topic);
+        Ok(())
+    }
+
+    /// Writes the newest frame of every topic that changed since the last flush.
+    async fn flush_outbox(&mut self) -> Result<(), End> {
+        let frames = std::mem::take(&mut *lock(&self.outbox.pending));
+        for (topic, text) in frames {
+            if self.subscriptions.contains_key(&topic) {
+                self.send(Message::Text(text)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn error(&mut self, message: &str) -> Result<(), End> {
+        self.send(Message::Text(error_frame(message))).await
+    }
+
+    async fn topic_error(&mut self, topic: &str, message: &str) -> Result<(), End> {
+        let Frame(text) = super::topic_error(topic, message);
+        self.send(Message::Text(text)).await
+    }
+
+    /// Sends within the deadline; a client that does not drain in time is dropped.
+    async fn send(&mut self, message: Message) -> Result<(), End> {
+        match tokio::time::timeout(self.send_timeout, self.ws.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::Dropped(DropReason::Slow)),
+        }
+    }
+
+    /// Says why the server drops the client (close code 1008, policy) and waits (at most a second) for the client's close reply,
+    /// so that it reads the reason before the connection goes.
+    async fn close(&mut self, reason: &'static str) {
+        let frame = CloseFrame {
+            code: close_code::POLICY,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            if self.ws.send(Message::Close(Some(frame))).await.is_ok() {
+                while let Some(Ok(_)) = self.ws.recv().await {}
+            }
+        })
+        .await;
+    }
+}
+
+/// Leaves each new frame of one topic in the socket's outbox and wakes its writer.
+async fn forward(mut rx: watch::Receiver<Option<Frame>>, topic: Arc<str>, outbox: Arc<Outbox>) {
+    while rx.changed().await.is_ok() {
+        let frame = rx.borrow_and_update().clone();
+        if let Some(Frame(text)) = frame {
+            lock(&outbox.pending).insert(topic.clone(), text);
+            outbox.wake.notify_one();
+        }
+    }
+}
