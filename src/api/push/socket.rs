@@ -1,42 +1,55 @@
 //! One client's websocket: reads its commands, writes its topics' frames, pings it. One task
-//! owns the socket; each subscription has a small forwarder task that waits on the topic's
-//! `watch` and leaves the newest frame in the socket's outbox (one slot per topic, so a slow
-//! client only ever has the latest state waiting). Every write has a deadline
-//! (`send_timeout`): a client that does not drain is dropped, and since only this task waits on
-//! it, no other client is delayed.
+//! owns the socket and waits, besides the socket, on the `watch` of each topic it subscribed
+//! to (all of them in one `FuturesUnordered`). When a topic changes it sends the newest frame;
+//! changes made while it was busy collapse into that one, so a slow client only ever has the
+//! latest state waiting. Every write has a deadline (`send_timeout`): a client that does not
+//! drain is dropped, and since only this task waits on it, no other client is delayed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::topic::{Command, check_topic, parse_command};
-use super::{DropReason, Frame, Hub, PushStats, Rendered, SocketSlot, error_frame, lock, render};
+use super::{DropReason, Frame, Hub, PushStats, Rendered, SocketSlot, error_frame, render};
 
 /// How long a closing socket waits for the client's close reply.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Newest frames waiting for this socket, one per topic.
-#[derive(Debug, Default)]
-struct Outbox {
-    pending: Mutex<HashMap<Arc<str>, Utf8Bytes>>,
-    wake: Notify,
+type Receiver = watch::Receiver<Option<Frame>>;
+
+/// The next change of one subscribed topic: the topic, its receiver (to wait again), and
+/// whether the producer is still there. Aborted when the client unsubscribes, which drops the
+/// receiver at once (so the producer can stop).
+type Change = Abortable<Pin<Box<dyn Future<Output = (Arc<str>, Receiver, bool)> + Send>>>;
+
+fn next_change(topic: Arc<str>, mut rx: Receiver) -> (Change, AbortHandle) {
+    let (abort, registration) = AbortHandle::new_pair();
+    let wait: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
+        let alive = rx.changed().await.is_ok();
+        (topic, rx, alive)
+    });
+    (Abortable::new(wait, registration), abort)
 }
 
-/// A live subscription: its forwarder stops when this is dropped.
+/// A live subscription; dropping it stops the wait on its topic.
 #[derive(Debug)]
 struct Subscription {
-    forwarder: JoinHandle<()>,
+    abort: AbortHandle,
     stats: Arc<PushStats>,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.forwarder.abort();
+        self.abort.abort();
         PushStats::down(&self.stats.subscriptions, "rxpool_api_ws_subscriptions");
     }
 }
@@ -96,8 +109,8 @@ impl RateLimit {
 struct Client {
     hub: Hub,
     ws: WebSocket,
-    outbox: Arc<Outbox>,
     subscriptions: HashMap<Arc<str>, Subscription>,
+    changes: FuturesUnordered<Change>,
     rate: RateLimit,
     send_timeout: Duration,
 }
@@ -111,13 +124,12 @@ pub(super) async fn serve(hub: Hub, ws: WebSocket, _slot: SocketSlot) {
         send_timeout: limits.send_timeout,
         hub,
         ws,
-        outbox: Arc::default(),
         subscriptions: HashMap::new(),
+        changes: FuturesUnordered::new(),
     };
     let mut ping = tokio::time::interval_at(Instant::now() + limits.ping_every, limits.ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
-    let outbox = client.outbox.clone();
     let end = loop {
         let step = tokio::select! {
             incoming = client.ws.recv() => match incoming {
@@ -127,7 +139,12 @@ pub(super) async fn serve(hub: Hub, ws: WebSocket, _slot: SocketSlot) {
                 }
                 Some(Err(_)) | None => Err(End::Gone),
             },
-            () = outbox.wake.notified() => client.flush_outbox().await,
+            Some(change) = client.changes.next() => match change {
+                Ok((topic, rx, true)) => client.changed(topic, rx).await,
+                // Unsubscribed (aborted), or the producer is gone (it never is while a
+                // receiver lives): nothing to send.
+                Ok((_, _, false)) | Err(_) => Ok(()),
+            },
             _ = ping.tick() => {
                 if last_heard.elapsed() >= limits.idle_after {
                     Err(End::Dropped(DropReason::Idle))
@@ -150,7 +167,7 @@ pub(super) async fn serve(hub: Hub, ws: WebSocket, _slot: SocketSlot) {
             DropReason::Slow => {}
         }
     }
-    // Dropping the client aborts its forwarders; the last subscriber of a topic leaving lets
+    // Dropping the client drops its receivers; the last subscriber of a topic leaving lets
     // that topic's producer stop.
 }
 
@@ -219,12 +236,37 @@ impl Client {
         let topic: Arc<str> = Arc::from(topic);
         let mut rx = self.hub.subscribe(&topic, first);
         let current = rx.borrow_and_update().clone();
-        let forwarder = tokio::spawn(forward(rx, topic.clone(), self.outbox.clone()));
+        self.watch(topic, rx);
         let stats = self.hub.stats();
         PushStats::up(&stats.subscriptions, "rxpool_api_ws_subscriptions");
-        self.subscriptions
-            .insert(topic, Subscription { forwarder, stats });
         match current {
+            Some(Frame(text)) => self.send(Message::Text(text)).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Waits (in [`Client::changes`]) for the next change of `topic`.
+    fn watch(&mut self, topic: Arc<str>, rx: Receiver) {
+        let (change, abort) = next_change(topic.clone(), rx);
+        self.changes.push(change);
+        match self.subscriptions.get_mut(&topic) {
+            Some(subscription) => subscription.abort = abort,
+            None => {
+                let stats = self.hub.stats();
+                self.subscriptions
+                    .insert(topic, Subscription { abort, stats });
+            }
+        }
+    }
+
+    /// `topic` changed: sends its newest frame and waits for the next change.
+    async fn changed(&mut self, topic: Arc<str>, mut rx: Receiver) -> Result<(), End> {
+        if !self.subscriptions.contains_key(&topic) {
+            return Ok(());
+        }
+        let frame = rx.borrow_and_update().clone();
+        self.watch(topic, rx);
+        match frame {
             Some(Frame(text)) => self.send(Message::Text(text)).await,
             None => Ok(()),
         }
@@ -233,18 +275,6 @@ impl Client {
     async fn unsubscribe(&mut self, topic: &str) -> Result<(), End> {
         if self.subscriptions.remove(topic).is_none() {
             return self.topic_error(topic, "not subscribed").await;
-        }
-        lock(&self.outbox.pending).remove(topic);
-        Ok(())
-    }
-
-    /// Writes the newest frame of every topic that changed since the last flush.
-    async fn flush_outbox(&mut self) -> Result<(), End> {
-        let frames = std::mem::take(&mut *lock(&self.outbox.pending));
-        for (topic, text) in frames {
-            if self.subscriptions.contains_key(&topic) {
-                self.send(Message::Text(text)).await?;
-            }
         }
         Ok(())
     }
@@ -280,16 +310,5 @@ impl Client {
             }
         })
         .await;
-    }
-}
-
-/// Leaves each new frame of one topic in the socket's outbox and wakes its writer.
-async fn forward(mut rx: watch::Receiver<Option<Frame>>, topic: Arc<str>, outbox: Arc<Outbox>) {
-    while rx.changed().await.is_ok() {
-        let frame = rx.borrow_and_update().clone();
-        if let Some(Frame(text)) = frame {
-            lock(&outbox.pending).insert(topic.clone(), text);
-            outbox.wake.notify_one();
-        }
     }
 }
