@@ -577,6 +577,34 @@ bind = "127.0.0.1:8001"
     }
 
     #[test]
+    fn websocket_caps_default_and_are_checked() {
+        let config = FileConfig::parse(MINIMAL).unwrap();
+        assert_eq!(
+            (
+                config.api.ws_max_sockets_per_ip,
+                config.api.ws_max_topics_per_socket
+            ),
+            (20, 32)
+        );
+        let text = MINIMAL.replace(
+            "bind = \"127.0.0.1:8001\"",
+            "bind = \"127.0.0.1:8001\"\nws_max_sockets_per_ip = 100\nws_ping_secs = 10\nws_idle_secs = 25",
+        );
+        let config = FileConfig::parse(&text).unwrap();
+        assert_eq!(
+            (config.api.ws_max_sockets_per_ip, config.api.ws_idle_secs),
+            (100, 25)
+        );
+        for bad in ["ws_max_topics_per_socket = 0", "ws_idle_secs = 30"] {
+            let text = MINIMAL.replace(
+                "bind = \"127.0.0.1:8001\"",
+                &format!("bind = \"127.0.0.1:8001\"\n{bad}"),
+            );
+            assert!(FileConfig::parse(&text).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_refused_with_their_name() {
         let err = FileConfig::parse(&format!("{MINIMAL}\n[pool2]\nx = 1\n"))
             .unwrap_err()

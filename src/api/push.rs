@@ -119,6 +119,8 @@ pub struct PushStats {
     pub dropped_flood: AtomicU64,
     /// Topic frames published by producers (one per change, whatever the subscriber count).
     pub published: AtomicU64,
+    /// Text frames written to sockets (data, errors and pongs).
+    pub sent: AtomicU64,
 }
 
 impl PushStats {

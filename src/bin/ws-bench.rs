@@ -16,7 +16,8 @@
 //! - **change to receipt**: the same from the moment `seq` changed, which adds the wait for the
 //!   producer's next refresh (up to 500 ms).
 //!
-//! `cargo run --bin ws-bench [subscribers=10000] [updates=5] [processes=2]`
+//! `cargo run --bin ws-bench [subscribers=10000] [updates=5] [processes=2]` (figures in the
+//! README, `## Websocket push`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -96,6 +97,21 @@ fn now_nanos() -> u64 {
     u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// CPU time this process has used so far (all threads), in nanoseconds.
+fn cpu_nanos() -> u64 {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0;
+    }
+    let nanos = |t: libc::timeval| {
+        u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000
+            + u64::try_from(t.tv_usec).unwrap_or(0) * 1000
+    };
+    nanos(usage.ru_utime) + nanos(usage.ru_stime)
+}
+
 /// The stand-in route's state: the current `seq` and when a render first saw each value.
 #[derive(Debug, Default)]
 struct Topic {
@@ -166,10 +182,26 @@ async fn bench(subscribers: usize, updates: u64, processes: usize) -> anyhow::Re
     );
 
     let mut changed_at = HashMap::new();
+    let mut server_done = HashMap::new();
+    let mut server_cpu = HashMap::new();
     for seq in 1..=updates {
         tokio::time::sleep(BETWEEN_UPDATES).await;
+        let sent_before = stats.sent.load(Ordering::Relaxed);
+        let cpu_before = cpu_nanos();
         changed_at.insert(seq, now_nanos());
         topic.seq.store(seq, Ordering::SeqCst);
+        // The server's side: when its sockets have taken the last frame of this update.
+        let target = sent_before + u64::try_from(subscribers)?;
+        let waited = tokio::time::timeout(BETWEEN_UPDATES, async {
+            while stats.sent.load(Ordering::Relaxed) < target {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        if waited.is_ok() {
+            server_done.insert(seq, now_nanos());
+            server_cpu.insert(seq, cpu_nanos().saturating_sub(cpu_before));
+        }
     }
     let receipts = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(u64, u64)>> {
         let mut receipts = Vec::new();
@@ -217,8 +249,19 @@ async fn bench(subscribers: usize, updates: u64, processes: usize) -> anyhow::Re
                 change.push(at.saturating_sub(changed));
             }
         }
+        let server = server_done.get(&seq).map_or("-".to_owned(), |&done| {
+            summary(&mut [done.saturating_sub(published)])
+                .split(" / ")
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        });
+        let cpu = server_cpu
+            .get(&seq)
+            .map_or("-".to_owned(), |n| format!("{}", n / 1_000_000));
         println!(
-            "{seq:>6}  {:>8}  {}    {}",
+            "{seq:>6}  {:>8}  {}    {}    {server:>9}  {cpu:>6}",
             fan_out.len(),
             summary(&mut fan_out),
             summary(&mut change)
@@ -339,6 +382,9 @@ async fn subscriber(
         }
         receipts.push((seq, at));
         if seq >= updates {
+            // Stay open a little: the others may still be receiving the last update, and
+            // closing now would add the close handshakes to its fan-out.
+            tokio::time::sleep(Duration::from_secs(2)).await;
             break;
         }
     }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
@@ -113,6 +114,7 @@ struct Client {
     changes: FuturesUnordered<Change>,
     rate: RateLimit,
     send_timeout: Duration,
+    stats: Arc<PushStats>,
 }
 
 /// Serves one upgraded socket until it ends; `_slot` keeps its place in the socket caps.
@@ -126,6 +128,7 @@ pub(super) async fn serve(hub: Hub, ws: WebSocket, _slot: SocketSlot) {
         ws,
         subscriptions: HashMap::new(),
         changes: FuturesUnordered::new(),
+        stats: stats.clone(),
     };
     let mut ping = tokio::time::interval_at(Instant::now() + limits.ping_every, limits.ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -290,8 +293,15 @@ impl Client {
 
     /// Sends within the deadline; a client that does not drain in time is dropped.
     async fn send(&mut self, message: Message) -> Result<(), End> {
+        let text = matches!(message, Message::Text(_));
         match tokio::time::timeout(self.send_timeout, self.ws.send(message)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                if text {
+                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("rxpool_api_ws_sent_total").increment(1);
+                }
+                Ok(())
+            }
             Ok(Err(_)) => Err(End::Gone),
             Err(_) => Err(End::Dropped(DropReason::Slow)),
         }
