@@ -709,6 +709,7 @@ async fn a_found_block_reaches_a_pool_blocks_subscriber_within_two_seconds() {
     })
     .await;
     let took = written.elapsed();
+    eprintln!("the found block was pushed {took:?} after it was written");
     assert!(
         took < Duration::from_secs(2),
         "the block was pushed after {took:?}"
