@@ -180,12 +180,11 @@ impl Client {
         message: Message,
         limits: &super::PushLimits,
     ) -> Result<(), End> {
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Binary(_) => return self.error("text frames only").await,
+        match message {
             Message::Ping(_) | Message::Pong(_) => return Ok(()),
             Message::Close(_) => return Err(End::Gone),
-        };
+            Message::Text(_) | Message::Binary(_) => {}
+        }
         if !self.rate.take() {
             if self.rate.strikes > limits.message_burst {
                 return Err(End::Dropped(DropReason::Flood));
@@ -196,6 +195,9 @@ impl Client {
             );
             return self.error(&message).await;
         }
+        let Message::Text(text) = message else {
+            return self.error("text frames only").await;
+        };
         if text.len() > limits.max_message_bytes {
             let message = format!(
                 "message too large: at most {} bytes",
