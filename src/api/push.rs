@@ -27,14 +27,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Extensions, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
@@ -425,10 +425,18 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The client's address for the per-IP cap: the connection's (`None` without connect info,
+/// as when a test serves the router bare; those sockets share one bucket).
+fn client_ip(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
 /// `GET /ws`: checks the socket caps, then upgrades.
 async fn upgrade(
     State(hub): State<Hub>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    extensions: Extensions,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let upgrade = match upgrade {
@@ -442,8 +450,7 @@ async fn upgrade(
             return (status, Json(serde_json::json!({ "error": message }))).into_response();
         }
     };
-    let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
-    let slot = match hub.admit(ip) {
+    let slot = match hub.admit(client_ip(&extensions)) {
         Ok(slot) => slot,
         Err(refusal) => return refusal.into_response(),
     };
