@@ -213,6 +213,34 @@ pub struct ApiConfig {
     /// Origins allowed by CORS; `["*"]` (the default) allows any, as nodejs-pool.
     #[serde(default = "defaults::api_cors_origins")]
     pub cors_origins: Vec<String>,
+    // Websocket push (`/ws`, `api::push`): caps per socket, per IP and in all.
+    /// Most open websockets in all.
+    #[serde(default = "defaults::ws_max_sockets")]
+    pub ws_max_sockets: usize,
+    /// Most open websockets from one IP address.
+    #[serde(default = "defaults::ws_max_sockets_per_ip")]
+    pub ws_max_sockets_per_ip: usize,
+    /// Most topics one websocket may subscribe to.
+    #[serde(default = "defaults::ws_max_topics_per_socket")]
+    pub ws_max_topics_per_socket: usize,
+    /// Largest message a client may send, in bytes.
+    #[serde(default = "defaults::ws_max_message_bytes")]
+    pub ws_max_message_bytes: usize,
+    /// Messages a client may send per second, on average ...
+    #[serde(default = "defaults::ws_messages_per_second")]
+    pub ws_messages_per_second: u32,
+    /// ... and in a burst.
+    #[serde(default = "defaults::ws_message_burst")]
+    pub ws_message_burst: u32,
+    /// The server pings every socket this often (seconds) ...
+    #[serde(default = "defaults::ws_ping_secs")]
+    pub ws_ping_secs: u64,
+    /// ... and drops one it has heard nothing from (not even a pong) for this long.
+    #[serde(default = "defaults::ws_idle_secs")]
+    pub ws_idle_secs: u64,
+    /// A socket whose send buffer stays full this long (seconds) is dropped.
+    #[serde(default = "defaults::ws_send_timeout_secs")]
+    pub ws_send_timeout_secs: u64,
 }
 
 impl Default for ApiConfig {
@@ -225,6 +253,15 @@ impl Default for ApiConfig {
             rate_limit_burst: defaults::api_rate_limit_burst(),
             trusted_proxies: Vec::new(),
             cors_origins: defaults::api_cors_origins(),
+            ws_max_sockets: defaults::ws_max_sockets(),
+            ws_max_sockets_per_ip: defaults::ws_max_sockets_per_ip(),
+            ws_max_topics_per_socket: defaults::ws_max_topics_per_socket(),
+            ws_max_message_bytes: defaults::ws_max_message_bytes(),
+            ws_messages_per_second: defaults::ws_messages_per_second(),
+            ws_message_burst: defaults::ws_message_burst(),
+            ws_ping_secs: defaults::ws_ping_secs(),
+            ws_idle_secs: defaults::ws_idle_secs(),
+            ws_send_timeout_secs: defaults::ws_send_timeout_secs(),
         }
     }
 }
@@ -328,6 +365,34 @@ mod defaults {
     pub fn api_cors_origins() -> Vec<String> {
         vec!["*".into()]
     }
+    // Websocket push caps (`[api] ws_*`).
+    pub fn ws_max_sockets() -> usize {
+        10_000
+    }
+    pub fn ws_max_sockets_per_ip() -> usize {
+        20
+    }
+    pub fn ws_max_topics_per_socket() -> usize {
+        32
+    }
+    pub fn ws_max_message_bytes() -> usize {
+        4096
+    }
+    pub fn ws_messages_per_second() -> u32 {
+        5
+    }
+    pub fn ws_message_burst() -> u32 {
+        40
+    }
+    pub fn ws_ping_secs() -> u64 {
+        30
+    }
+    pub fn ws_idle_secs() -> u64 {
+        90
+    }
+    pub fn ws_send_timeout_secs() -> u64 {
+        30
+    }
     pub fn smtp_port() -> u16 {
         587
     }
@@ -392,6 +457,25 @@ impl FileConfig {
             return invalid(
                 "lmdb.map_size_mb",
                 "must be at least 1 and at most lmdb.max_map_size_mb",
+            );
+        }
+        let api = &self.api;
+        let ws_caps = [
+            api.ws_max_sockets,
+            api.ws_max_sockets_per_ip,
+            api.ws_max_topics_per_socket,
+            api.ws_max_message_bytes,
+        ];
+        if ws_caps.contains(&0) || api.ws_messages_per_second == 0 || api.ws_message_burst == 0 {
+            return invalid("api.ws_*", "websocket caps must be at least 1");
+        }
+        if api.ws_ping_secs == 0
+            || api.ws_send_timeout_secs == 0
+            || api.ws_idle_secs <= api.ws_ping_secs
+        {
+            return invalid(
+                "api.ws_idle_secs",
+                "must exceed api.ws_ping_secs (at least 1 s), so a live client has answered a ping",
             );
         }
         if self.daemon.urls.is_empty() {
@@ -552,6 +636,34 @@ bind = "127.0.0.1:8001"
         assert_eq!(config.pool.pool_id, 1);
         assert_eq!(config.instance_id(), 1);
         assert_eq!(config.pow.randomx_mode, RandomxMode::Auto);
+    }
+
+    #[test]
+    fn websocket_caps_default_and_are_checked() {
+        let config = FileConfig::parse(MINIMAL).unwrap();
+        assert_eq!(
+            (
+                config.api.ws_max_sockets_per_ip,
+                config.api.ws_max_topics_per_socket
+            ),
+            (20, 32)
+        );
+        let text = MINIMAL.replace(
+            "bind = \"127.0.0.1:8001\"",
+            "bind = \"127.0.0.1:8001\"\nws_max_sockets_per_ip = 100\nws_ping_secs = 10\nws_idle_secs = 25",
+        );
+        let config = FileConfig::parse(&text).unwrap();
+        assert_eq!(
+            (config.api.ws_max_sockets_per_ip, config.api.ws_idle_secs),
+            (100, 25)
+        );
+        for bad in ["ws_max_topics_per_socket = 0", "ws_idle_secs = 30"] {
+            let text = MINIMAL.replace(
+                "bind = \"127.0.0.1:8001\"",
+                &format!("bind = \"127.0.0.1:8001\"\n{bad}"),
+            );
+            assert!(FileConfig::parse(&text).is_err(), "{bad}");
+        }
     }
 
     #[test]
