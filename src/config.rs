@@ -243,6 +243,47 @@ pub struct ApiConfig {
     pub ws_send_timeout_secs: u64,
 }
 
+impl ApiConfig {
+    /// Checks the hardening keys; `Err((key, message))` names the bad one.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.max_body_bytes == 0 {
+            return Err(("api.max_body_bytes", "must be at least 1".into()));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(("api.request_timeout_ms", "must be at least 1".into()));
+        }
+        if self.rate_limit_per_sec > 0 && self.rate_limit_burst == 0 {
+            return Err((
+                "api.rate_limit_burst",
+                "must be at least 1 when api.rate_limit_per_sec is set".into(),
+            ));
+        }
+        crate::domain::net::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| ("api.trusted_proxies", e))?;
+        self.cors_origins
+            .iter()
+            .filter(|o| *o != "*")
+            .try_for_each(|o| check_origin(o))
+            .map_err(|e| ("api.cors_origins", e))
+    }
+}
+
+/// A CORS origin as `[api] cors_origins` takes it: scheme and host (and port), no path.
+pub fn check_origin(origin: &str) -> Result<(), String> {
+    let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+        && !origin.ends_with('/')
+        && origin.len() <= 256
+        && origin.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{origin:?} is not an origin such as https://pool.example.org (scheme and host, no \
+             path), or \"*\""
+        ))
+    }
+}
+
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
@@ -517,7 +558,7 @@ impl FileConfig {
         if self.api.bind.parse::<SocketAddr>().is_err() {
             return invalid("api.bind", "must be an address:port such as 127.0.0.1:8001");
         }
-        if let Err((key, message)) = crate::api::limits::check_config(&self.api) {
+        if let Err((key, message)) = self.api.check() {
             return invalid(key, &message);
         }
         if let Some(metrics) = self.metrics.bind {

@@ -34,7 +34,6 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use super::{ApiError, ApiState};
-use crate::config::ApiConfig;
 use crate::domain::net::TrustedProxies;
 use rate::RateLimiter;
 
@@ -43,32 +42,12 @@ const MAX_ERROR_TEXT: usize = 512;
 /// How long a browser may cache a preflight answer.
 const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
 
-/// Checks the `[api]` hardening keys; `Err((key, message))` names the bad one.
-pub fn check_config(api: &ApiConfig) -> Result<(), (&'static str, String)> {
-    if api.max_body_bytes == 0 {
-        return Err(("api.max_body_bytes", "must be at least 1".into()));
-    }
-    if api.request_timeout_ms == 0 {
-        return Err(("api.request_timeout_ms", "must be at least 1".into()));
-    }
-    if api.rate_limit_per_sec > 0 && api.rate_limit_burst == 0 {
-        return Err((
-            "api.rate_limit_burst",
-            "must be at least 1 when api.rate_limit_per_sec is set".into(),
-        ));
-    }
-    TrustedProxies::parse(&api.trusted_proxies).map_err(|e| ("api.trusted_proxies", e))?;
-    cors_origins(&api.cors_origins)
-        .map(drop)
-        .map_err(|e| ("api.cors_origins", e))
-}
-
 /// `app` with the limits around it (see the module documentation for the order).
 pub fn harden(app: Router, state: &ApiState) -> Router {
     let api = &state.config.api;
     let limiter = Limiter {
         buckets: RateLimiter::new(api.rate_limit_per_sec, api.rate_limit_burst),
-        // Validated at start (`check_config`); an unusable list trusts nobody.
+        // Validated at start (`ApiConfig::check`); an unusable list trusts nobody.
         proxies: TrustedProxies::parse(&api.trusted_proxies).unwrap_or_default(),
     };
     let timeout = Duration::from_millis(api.request_timeout_ms);
@@ -99,6 +78,7 @@ pub fn harden(app: Router, state: &ApiState) -> Router {
         .layer(middleware::from_fn(log_request))
 }
 
+/// The allowed origins, checked at start by [`crate::config::check_origin`].
 fn cors_origins(origins: &[String]) -> Result<AllowOrigin, String> {
     if origins.iter().any(|o| o == "*") {
         return Ok(AllowOrigin::any());
@@ -106,17 +86,8 @@ fn cors_origins(origins: &[String]) -> Result<AllowOrigin, String> {
     let values = origins
         .iter()
         .map(|o| {
-            let ok = (o.starts_with("http://") || o.starts_with("https://"))
-                && !o.ends_with('/')
-                && o.len() <= 256;
-            ok.then(|| HeaderValue::from_str(o).ok())
-                .flatten()
-                .ok_or_else(|| {
-                    format!(
-                        "{o:?} is not an origin such as https://pool.example.org (scheme and \
-                         host, no path), or \"*\""
-                    )
-                })
+            crate::config::check_origin(o)?;
+            HeaderValue::from_str(o).map_err(|e| format!("{o:?}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(AllowOrigin::list(values))
