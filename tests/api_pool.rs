@@ -15,6 +15,9 @@ mod stratum;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
 use rxpool::config::{FileConfig, Settings};
 use rxpool::devnet::{MariaDb, Monerod, MonerodOptions};
 use rxpool::domain::{
@@ -151,6 +154,22 @@ async fn a_found_block_shows_in_pool_stats_and_blocks_within_two_seconds_and_rou
     assert_eq!(before["pool_statistics"]["totalBlocksFound"], 0, "{before}");
     assert_eq!(before["pool_list"], json!(["pplns", "solo"]), "{before}");
 
+    // A websocket client follows /pool/stats; its first frame is the state before the block.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("{}/ws", api.replace("http://", "ws://")))
+            .await
+            .unwrap();
+    ws.send(Message::text(
+        json!({"op": "subscribe", "topic": "/pool/stats"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let first = next_text(&mut ws).await;
+    assert_eq!(
+        first["data"]["pool_statistics"]["totalBlocksFound"], 0,
+        "{first}"
+    );
+
     // A miner finds a block (difficulty 1: its first share is one).
     let mut miner = stratum::connect(&pool).await;
     let login = miner
@@ -189,6 +208,23 @@ async fn a_found_block_shows_in_pool_stats_and_blocks_within_two_seconds_and_rou
     };
     let shown_after = found_at.elapsed();
     println!("the found block was served {shown_after:?} after its share was sent");
+    // ... and pushed to the websocket client within 2 s too, with no reload or rollup.
+    loop {
+        let frame = next_text(&mut ws).await;
+        if frame["data"]["pool_statistics"]["lastBlockFound"] == height {
+            break;
+        }
+        assert!(
+            found_at.elapsed() < Duration::from_secs(2),
+            "not pushed within 2 s: {frame}"
+        );
+    }
+    let pushed_after = found_at.elapsed();
+    assert!(
+        pushed_after < Duration::from_secs(2),
+        "pushed after {pushed_after:?}"
+    );
+    println!("the found block was pushed {pushed_after:?} after its share was sent");
     assert_eq!(stats["pool_statistics"]["totalBlocksFound"], 1, "{stats}");
     let newest = pool.store.read().unwrap().recent_blocks(1).unwrap();
     let block = &newest[0].record;
@@ -689,4 +725,21 @@ async fn hostile_input_on_every_route_is_a_json_4xx_never_a_5xx() {
         .unwrap();
     assert_eq!(before, after);
     stop.cancel();
+}
+
+/// The next text frame of a websocket as JSON (within 3 s).
+async fn next_text<S>(ws: &mut S) -> serde_json::Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(3), ws.next())
+            .await
+            .expect("a frame within 3 s")
+            .expect("socket open")
+            .expect("a frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
 }

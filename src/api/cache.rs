@@ -16,7 +16,11 @@ use super::ApiError;
 /// Most bodies kept at once (miner routes are per address, so this bounds memory).
 pub const MAX_ENTRIES: usize = 20_000;
 
-/// The time to live of live figures (pool and miner stats, blocks, payments).
+/// The time to live of the pool-wide figures a found block changes (pool stats, blocks,
+/// payments): few keys, so rendering them four times a second costs nothing, and a block
+/// reaches pages and websocket subscribers well within 2 s.
+pub const PROMPT: Duration = Duration::from_millis(250);
+/// The time to live of live figures (miner stats, network).
 pub const LIVE: Duration = Duration::from_secs(1);
 /// The time to live of slow figures (charts, config, ports).
 pub const SLOW: Duration = Duration::from_secs(10);

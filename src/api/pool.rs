@@ -299,7 +299,7 @@ struct PoolStatsBody {
 async fn pool_stats(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let body = state
         .cache
-        .get_or_render("/pool/stats", cache::LIVE, || async {
+        .get_or_render("/pool/stats", cache::PROMPT, || async {
             let last_payment = payments::last_payment_secs(&state.db).await?;
             let stats = read_store(&state, |snap| live_pool_stats(snap, PoolScope::Global)).await?;
             cache::to_body(&PoolStatsBody {
@@ -328,7 +328,7 @@ async fn mode_stats(
     let key = format!("/pool/stats/{}", mode.as_str());
     let body = state
         .cache
-        .get_or_render(&key, cache::LIVE, || async {
+        .get_or_render(&key, cache::PROMPT, || async {
             let stats = read_store(&state, move |snap| {
                 live_pool_stats(snap, PoolScope::Mode(mode))
             })
@@ -563,7 +563,7 @@ async fn list_route(
     );
     let body = state
         .cache
-        .get_or_render(&key, cache::LIVE, || async {
+        .get_or_render(&key, cache::PROMPT, || async {
             match list {
                 List::Blocks => {
                     read_store(&state, move |snap| {
