@@ -3,7 +3,7 @@
 //!
 //! The server runs in this process: the real [`push::Hub`] and `/ws` route over a stand-in
 //! public route `/pool/stats` answering `{"seq":N}`, with the default producer refresh
-//! ([`push::REFRESH`], 500 ms). The clients run in child processes (this binary again, in its
+//! ([`push::REFRESH`], 250 ms). The clients run in child processes (this binary again, in its
 //! `client` mode), because 10,000 client sockets and 10,000 server sockets do not fit one
 //! process's open-file limit here (soft = hard = 20,000); each process raises its
 //! `RLIMIT_NOFILE` soft limit to the hard limit first. Every client subscribes, then the
@@ -14,10 +14,10 @@
 //! - **fan-out**: from the producer's render that first saw the change (the moment the hub
 //!   publishes) to each subscriber's receipt: p50, p99 and the last one;
 //! - **change to receipt**: the same from the moment `seq` changed, which adds the wait for the
-//!   producer's next refresh (up to 500 ms).
+//!   producer's next refresh (up to [`push::REFRESH`]).
 //!
 //! `cargo run --bin ws-bench [subscribers=10000] [updates=5] [processes=2]` (figures in the
-//! README, `## Websocket push`).
+//! README, "Websocket push").
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
