@@ -110,8 +110,10 @@ run_tests() {
     install_mariadb_binaries
     command -v monerod >/dev/null && command -v monero-wallet-rpc >/dev/null || apt_install monero
     install_aiosmtpd
+    # The browser tests (tests/api_browser.rs) drive Debian's headless Chromium.
+    command -v chromium >/dev/null || apt_install chromium
     ensure_cargo
-    for tool in monerod monero-wallet-rpc mariadb-install-db cmake python3; do
+    for tool in monerod monero-wallet-rpc mariadb-install-db cmake python3 chromium; do
         command -v "$tool" >/dev/null || die "$tool not on PATH after installing"
     done
     # Benchmarks are compiled (so they cannot rot) but not run: they measure, they do not test,

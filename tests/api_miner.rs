@@ -529,11 +529,12 @@ async fn a_threshold_is_set_exactly_and_every_bad_one_is_refused_and_changes_not
     assert_eq!(stored().await, Some(750_000_000_000));
 
     assert_eq!(settings.payout.wallet_min.0, 300_000_000_000);
-    // Just over axum's 2 MiB body limit: the server refuses before reading it all, and a
-    // larger remainder could reset the connection under the client before it reads the 413.
+    // Just over the api's body limit (`[api] max_body_bytes`): the server refuses from the
+    // declared length without reading the body, so a body much larger than the socket buffers
+    // could reset the connection under the client before it reads the 413.
     let huge = format!(
         "{{\"username\": \"{miner}\", \"threshold\": \"{}\"}}",
-        "9".repeat((2 << 20) + 4096)
+        "9".repeat(rxpool::config::ApiConfig::default().max_body_bytes + 4096)
     );
     let bad_bodies = [
         (
