@@ -10,6 +10,7 @@
 //! 4xx JSON error and nothing changed.
 
 #[path = "support/api.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod api_support;
 #[path = "support/pool_db.rs"]
 #[expect(dead_code, reason = "this binary uses only the config text")]

@@ -11,12 +11,9 @@ mod api_support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use api_support::{ApiSetup, serve_api};
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
-use rxpool::devnet::MariaDb;
-use rxpool::store::mysql;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -135,21 +132,7 @@ async fn load_page(
     lines: &str,
     stop: &CancellationToken,
 ) -> (String, String, Value, tempfile::TempDir) {
-    let url = MariaDb::shared()
-        .await
-        .unwrap()
-        .create_database(name)
-        .await
-        .unwrap();
-    let db = mysql::connect(&url).await.unwrap();
-    mysql::migrate(&db).await.unwrap();
-    let settings = mysql::load_settings(&db, &Default::default())
-        .await
-        .unwrap();
-    let lmdb = tempfile::tempdir().unwrap();
-    let mut setup = ApiSetup::offline(&url, lmdb.path());
-    setup.api_lines = lines;
-    let (api, _state) = serve_api(setup, &db, settings, stop).await;
+    let (api, _state, lmdb) = api_support::serve_fresh(name, lines, stop).await;
 
     // The front-end's own origin: another port, so every call is cross-origin. The page posts
     // what it saw to its own origin's `/report` when all three calls are in (real time: a

@@ -15,14 +15,11 @@ mod api_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use api_support::{ApiSetup, serve_api};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::routing::{get, post};
 use reqwest::{Method, StatusCode};
 use rxpool::api::ApiState;
-use rxpool::devnet::MariaDb;
-use rxpool::store::mysql;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -33,22 +30,7 @@ async fn api(
     lines: &str,
     stop: &CancellationToken,
 ) -> (String, ApiState, tempfile::TempDir) {
-    let url = MariaDb::shared()
-        .await
-        .unwrap()
-        .create_database(name)
-        .await
-        .unwrap();
-    let db = mysql::connect(&url).await.unwrap();
-    mysql::migrate(&db).await.unwrap();
-    let settings = mysql::load_settings(&db, &Default::default())
-        .await
-        .unwrap();
-    let lmdb = tempfile::tempdir().unwrap();
-    let mut setup = ApiSetup::offline(&url, lmdb.path());
-    setup.api_lines = lines;
-    let (base, state) = serve_api(setup, &db, settings, stop).await;
-    (base, state, lmdb)
+    api_support::serve_fresh(name, lines, stop).await
 }
 
 /// Test routes inside the real `limits::harden` of `state`'s configuration.

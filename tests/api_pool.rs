@@ -7,6 +7,7 @@
 //! JSON 4xx on every route, never a 5xx.
 
 #[path = "support/api.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod api_support;
 #[path = "support/stratum.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]

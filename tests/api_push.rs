@@ -651,30 +651,15 @@ async fn a_plain_get_on_ws_is_a_json_4xx() {
 }
 
 /// End to end: the real api over a real LMDB and MariaDB; the test records a found block
-/// through the store's writer as the pool does, and `/pool/blocks` shows it within 2 s. The
-/// route is another helper's: until it is merged, the topic answers "no such public route"
-/// and this test says so and skips.
+/// through the store's writer as the pool does, and `/pool/blocks` shows it within 2 s.
 #[tokio::test]
 async fn a_found_block_reaches_a_pool_blocks_subscriber_within_two_seconds() {
     use rxpool::domain::{Atomic, Difficulty, Hash32, Height, PoolType, UnixMillis};
     use rxpool::store::lmdb::{BlockStatus, FoundBlock, WriterConfig};
 
-    let maria = rxpool::devnet::MariaDb::shared().await.unwrap();
-    let url = maria.create_database("api_push_e2e").await.unwrap();
-    let db = rxpool::store::mysql::connect(&url).await.unwrap();
-    rxpool::store::mysql::migrate(&db).await.unwrap();
-    let settings = rxpool::store::mysql::load_settings(&db, &Default::default())
-        .await
-        .unwrap();
-    let lmdb = tempfile::tempdir().unwrap();
     let stop = CancellationToken::new();
-    let (api, state) = api_support::serve_api(
-        api_support::ApiSetup::offline(&url, lmdb.path()),
-        &db,
-        settings,
-        &stop,
-    )
-    .await;
+    let (api, state, _lmdb) =
+        api_support::serve_fresh("api_push_e2e", "rate_limit_per_sec = 0", &stop).await;
     let mut ws = connect(&format!("{}/ws", api.replace("http://", "ws://"))).await;
     subscribe(&mut ws, "/pool/blocks").await;
     let first = recv(&mut ws).await;

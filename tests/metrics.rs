@@ -10,6 +10,7 @@
 //!   refused, and the block manager, payments and worker report their passes.
 
 #[path = "support/api.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod api_support;
 #[path = "support/pool_db.rs"]
 #[expect(dead_code, reason = "the binary runs the roles here, not pool::run")]

@@ -81,3 +81,29 @@ pub fn serve_on(
     tokio::spawn(rxpool::api::serve(listener, state.clone(), stop.clone()));
     state
 }
+
+/// The api with `[api]` `lines` (e.g. `rate_limit_per_sec = 0`) on a fresh migrated database
+/// `name`, its LMDB in a temp dir kept as long as the returned `TempDir`; returns its base URL
+/// and state.
+pub async fn serve_fresh(
+    name: &str,
+    lines: &str,
+    stop: &CancellationToken,
+) -> (String, ApiState, tempfile::TempDir) {
+    let url = rxpool::devnet::MariaDb::shared()
+        .await
+        .unwrap()
+        .create_database(name)
+        .await
+        .unwrap();
+    let db = rxpool::store::mysql::connect(&url).await.unwrap();
+    rxpool::store::mysql::migrate(&db).await.unwrap();
+    let settings = rxpool::store::mysql::load_settings(&db, &Default::default())
+        .await
+        .unwrap();
+    let lmdb = tempfile::tempdir().unwrap();
+    let mut setup = ApiSetup::offline(&url, lmdb.path());
+    setup.api_lines = lines;
+    let (base, state) = serve_api(setup, &db, settings, stop).await;
+    (base, state, lmdb)
+}
