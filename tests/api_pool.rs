@@ -572,6 +572,8 @@ async fn blocks_and_payments_pages_are_newest_first_filtered_by_mode_and_match_l
     );
     assert_eq!(expected[1]["payees"], 2);
     assert_eq!(expected[1]["value"], 1_200_000_000_000u64);
+    // The payments role records the consensus ring's decoys (16 members, 15 decoys).
+    assert!(expected.iter().all(|e| e["mixins"] == 15), "{expected:?}");
     assert_eq!(
         ok(&format!("{api}/pool/payments?limit=100")).await,
         json!(expected)

@@ -23,6 +23,10 @@ use crate::domain::{Atomic, BalanceType, BatchKind, BatchStatus, Hash32};
 /// Rows per multi-row INSERT (8 placeholders per item row; far below MySQL's 65,535).
 const CHUNK: usize = 1_000;
 
+/// Decoys per input of every Monero transaction since the v15 hard fork (ring size 16, fixed
+/// by consensus): `transactions.mixin`, which nodejs-pool front-ends show with each payout.
+pub const MIXIN: u32 = 15;
+
 /// Errors of the payout queries.
 #[derive(Debug, thiserror::Error)]
 pub enum PayoutError {
@@ -362,8 +366,9 @@ pub async fn record_signed(
         _ => (None, None),
     };
     let inserted = sqlx::query(
-        "INSERT INTO transactions (address, payment_id, xmr_amt, transaction_hash, fees, payees) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO transactions \
+         (address, payment_id, xmr_amt, transaction_hash, fees, payees, mixin) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(address)
     .bind(payment_id)
@@ -371,6 +376,7 @@ pub async fn record_signed(
     .bind(signed.tx_hash.to_string())
     .bind(signed.network_fee.0)
     .bind(items.len() as u32)
+    .bind(MIXIN)
     .execute(&mut *tx)
     .await?;
     let transaction_id = inserted.last_insert_id();
