@@ -62,7 +62,7 @@ async fn reservations_are_exclusive_and_a_signed_record_debits_once() {
         (totals.paid, totals.payments, totals.transactions),
         (xmr("5"), 2, 1)
     );
-    let paid = payouts::miner_payments(&db, "B", 10).await.unwrap();
+    let paid = payouts::miner_payments(&db, "B", 10, 0).await.unwrap();
     assert_eq!(paid.len(), 1);
     assert_eq!(paid[0].amount, xmr("3"));
     assert_eq!(paid[0].tx_hash, record.tx_hash.to_string());

@@ -31,7 +31,7 @@ use super::params::{MinerKey, Paging, Query};
 use super::{ApiError, ApiState};
 use crate::stats::{self, EntityStats, Resolution, StatsError};
 use crate::store::lmdb::Snapshot;
-use crate::store::mysql::miner_settings;
+use crate::store::mysql::{miner_settings, payouts};
 
 /// `limit` of `/miner/:address/payments` when absent, and its cap.
 pub const PAYMENTS_DEFAULT: u32 = 25;
@@ -192,14 +192,14 @@ async fn payments(State(state): State<ApiState>, path: MinerPath, query: Query) 
         paging.limit, paging.page
     ));
     cached(&state, &cache_key, cache::LIVE, || async {
-        let rows =
-            miner_settings::payments_page(&state.db, key.as_str(), paging.limit, paging.offset())
-                .await?;
+        let rows = payouts::miner_payments(&state.db, key.as_str(), paging.limit, paging.offset())
+            .await
+            .map_err(ApiError::internal)?;
         let out: Vec<PaymentJson> = rows
             .into_iter()
             .map(|r| PaymentJson {
                 pt: r.pool_type,
-                ts: r.paid_at,
+                ts: r.paid_at / 1000,
                 amount: r.amount.0,
                 txn_hash: r.tx_hash,
                 mixin: r.mixin,

@@ -1,7 +1,7 @@
 //! One miner's rows as the api serves them and the settings a miner may change: the payout
 //! threshold (`users.payout_threshold`, refused while `users.payout_threshold_lock` is set) and
-//! the reads behind `/miner/:address/{stats,payments,block_payments}` (balances, payments and
-//! the block credit ledger).
+//! the reads behind `/miner/:address/{stats,block_payments}` (balances, payment totals and the
+//! block credit ledger; the payments list itself is `payouts::miner_payments`).
 //!
 //! A miner is its payout key, exactly as the pool, the block-manager and the payments role
 //! store it: `balance`, `payments` and `block_credits` rows with that `payment_address` and an
@@ -142,51 +142,6 @@ pub async fn totals(pool: &MySqlPool, miner: &str) -> Result<MinerTotals, sqlx::
         due: Atomic(row.try_get("due")?),
         payments: row.try_get("n")?,
     })
-}
-
-/// One payment to a miner (nodejs-pool's `/miner/:address/payments` row).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentRow {
-    /// `payments.pool_type`: the balance type paid (pplns, pps, solo, fees).
-    pub pool_type: String,
-    /// Unix seconds.
-    pub paid_at: u64,
-    /// Net of the withdrawal fee.
-    pub amount: Atomic,
-    pub tx_hash: String,
-    pub mixin: u32,
-}
-
-/// A page of a miner's payments, newest first.
-pub async fn payments_page(
-    pool: &MySqlPool,
-    miner: &str,
-    limit: u32,
-    offset: u64,
-) -> Result<Vec<PaymentRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT pm.pool_type, CAST(UNIX_TIMESTAMP(pm.paid_time) AS UNSIGNED) AS ts, \
-                CAST(pm.amount AS UNSIGNED) AS amount, t.transaction_hash, t.mixin \
-         FROM payments pm JOIN transactions t ON t.id = pm.transaction_id \
-         WHERE pm.payment_address = ? AND pm.payment_id = '' \
-         ORDER BY pm.id DESC LIMIT ? OFFSET ?",
-    )
-    .bind(miner)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(PaymentRow {
-                pool_type: r.try_get("pool_type")?,
-                paid_at: r.try_get("ts")?,
-                amount: Atomic(r.try_get("amount")?),
-                tx_hash: r.try_get("transaction_hash")?,
-                mixin: r.try_get("mixin")?,
-            })
-        })
-        .collect()
 }
 
 /// What one credited block gave a miner (the credit ledger, `block_credits`).

@@ -164,14 +164,18 @@ pub struct SetAside {
     pub reason: String,
 }
 
-/// One payment to one miner, as the API serves it.
+/// One payment to one miner, as the API serves it (nodejs-pool's `/miner/:address/payments`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MinerPayment {
+    /// Net of the withdrawal fee.
     pub amount: Atomic,
+    /// The withdrawal fee charged.
     pub fee: Atomic,
+    /// `payments.pool_type`: the balance type paid (pplns, pps, solo, fees).
     pub pool_type: String,
-    pub payment_id: String,
     pub tx_hash: String,
+    /// `transactions.mixin`.
+    pub mixin: u32,
     /// Unix milliseconds.
     pub paid_at: u64,
 }
@@ -850,22 +854,25 @@ pub async fn items(pool: &MySqlPool, batch: u64) -> Result<Vec<ItemRow>, PayoutE
         .collect()
 }
 
-/// A miner's payments, newest first (what the API serves per miner).
+/// A page of a miner's payments, newest first (what the API serves per miner): those paid to
+/// `address` itself; a payment under a long payment ID went to another payee.
 pub async fn miner_payments(
     pool: &MySqlPool,
     address: &str,
     limit: u32,
+    offset: u64,
 ) -> Result<Vec<MinerPayment>, PayoutError> {
     let rows = sqlx::query(
         "SELECT CAST(pm.amount AS UNSIGNED) AS amount, \
-                CAST(pm.transfer_fee AS UNSIGNED) AS fee, pm.pool_type, \
-                COALESCE(pm.payment_id, '') AS payment_id, t.transaction_hash, \
-                CAST(UNIX_TIMESTAMP(pm.paid_time) * 1000 AS UNSIGNED) AS paid_ms \
+                CAST(pm.transfer_fee AS UNSIGNED) AS fee, pm.pool_type, t.transaction_hash, \
+                t.mixin, CAST(UNIX_TIMESTAMP(pm.paid_time) * 1000 AS UNSIGNED) AS paid_ms \
          FROM payments pm JOIN transactions t ON t.id = pm.transaction_id \
-         WHERE pm.payment_address = ? ORDER BY pm.id DESC LIMIT ?",
+         WHERE pm.payment_address = ? AND COALESCE(pm.payment_id, '') = '' \
+         ORDER BY pm.id DESC LIMIT ? OFFSET ?",
     )
     .bind(address)
     .bind(limit)
+    .bind(offset)
     .fetch_all(pool)
     .await?;
     rows.iter()
@@ -874,8 +881,8 @@ pub async fn miner_payments(
                 amount: Atomic(row.try_get("amount")?),
                 fee: Atomic(row.try_get("fee")?),
                 pool_type: row.try_get("pool_type")?,
-                payment_id: row.try_get("payment_id")?,
                 tx_hash: row.try_get("transaction_hash")?,
+                mixin: row.try_get("mixin")?,
                 paid_at: row.try_get("paid_ms")?,
             })
         })
