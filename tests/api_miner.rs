@@ -11,6 +11,9 @@ mod api_support;
 #[path = "support/mailbox.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod mailbox;
+#[path = "support/pool_db.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
+mod pool_db;
 #[path = "support/stratum.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod stratum;
@@ -18,7 +21,7 @@ mod stratum;
 use std::time::Duration;
 
 use rxpool::config::{FileConfig, Settings};
-use rxpool::devnet::{MariaDb, Monerod, MonerodOptions, Smtp};
+use rxpool::devnet::{Monerod, MonerodOptions, Smtp};
 use rxpool::domain::address::{PaymentId, WalletAddress};
 use rxpool::domain::{Atomic, BalanceType, Clock, Hash32, Height, Network, PoolType, SystemClock};
 use rxpool::monero::daemon::DaemonClient;
@@ -38,22 +41,6 @@ const PID: &str = "0123456789abcdef";
 const ME: &str = "me@example.org";
 const NEW: &str = "new@example.org";
 const XMR: u64 = 1_000_000_000_000;
-
-fn logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("rxpool=info")
-        .try_init();
-}
-
-async fn database(name: &str) -> (String, MySqlPool) {
-    let maria = MariaDb::shared().await.unwrap();
-    let url = maria.create_database(name).await.unwrap();
-    let db = mysql::connect(&url).await.unwrap();
-    mysql::migrate(&db).await.unwrap();
-    mysql::set_setting(&db, "pool.address", ADDR).await.unwrap();
-    (url, db)
-}
 
 /// The api on `lmdb` with `general.publicUrl` set to it (so mailed links lead there).
 async fn serve(
@@ -199,14 +186,14 @@ fn spawn_sender(db: &MySqlPool, smtp: &Smtp, settings: &Settings, stop: &Cancell
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_miner_route_answers_nodejs_pool_shapes_with_the_values_of_the_rollups_and_mysql() {
-    logs();
+    pool_db::logs();
     let monerod = Monerod::start(MonerodOptions {
         fixed_difficulty: 1_000_000,
     })
     .await
     .unwrap();
     let smtp = Smtp::start().await.unwrap();
-    let (url, db) = database("api_miner_routes").await;
+    let (url, db) = pool_db::database_for("api_miner_routes", ADDR).await;
     let stop = CancellationToken::new();
 
     // The pool's login e-mails go to the double opt-in, as `pool::run` wires them.
@@ -477,8 +464,8 @@ async fn every_miner_route_answers_nodejs_pool_shapes_with_the_values_of_the_rol
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_threshold_is_set_exactly_and_every_bad_one_is_refused_and_changes_nothing() {
-    logs();
-    let (url, db) = database("api_miner_threshold").await;
+    pool_db::logs();
+    let (url, db) = pool_db::database_for("api_miner_threshold", ADDR).await;
     let lmdb = tempfile::tempdir().unwrap();
     let stop = CancellationToken::new();
     let (api, settings) = serve(&url, &db, lmdb.path(), &stop).await;
@@ -671,9 +658,9 @@ async fn a_threshold_is_set_exactly_and_every_bad_one_is_refused_and_changes_not
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_subscription_sends_a_confirmation_and_enables_nothing_until_it_is_followed() {
-    logs();
+    pool_db::logs();
     let smtp = Smtp::start().await.unwrap();
-    let (url, db) = database("api_miner_email").await;
+    let (url, db) = pool_db::database_for("api_miner_email", ADDR).await;
     let lmdb = tempfile::tempdir().unwrap();
     let stop = CancellationToken::new();
     let (api, settings) = serve(&url, &db, lmdb.path(), &stop).await;
@@ -847,8 +834,8 @@ async fn an_email_subscription_sends_a_confirmation_and_enables_nothing_until_it
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_addresses_and_paging_on_every_route_are_a_400_in_json() {
-    logs();
-    let (url, db) = database("api_miner_hostile").await;
+    pool_db::logs();
+    let (url, db) = pool_db::database_for("api_miner_hostile", ADDR).await;
     let lmdb = tempfile::tempdir().unwrap();
     let stop = CancellationToken::new();
     let (api, _) = serve(&url, &db, lmdb.path(), &stop).await;

@@ -9,6 +9,9 @@
 #[path = "support/api.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod api_support;
+#[path = "support/pool_db.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
+mod pool_db;
 #[path = "support/stratum.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod stratum;
@@ -20,7 +23,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use rxpool::config::{FileConfig, Settings};
-use rxpool::devnet::{MariaDb, Monerod, MonerodOptions};
+use rxpool::devnet::{Monerod, MonerodOptions};
 use rxpool::domain::{
     Atomic, BalanceType, BatchKind, Clock, Difficulty, Hash32, Height, PoolType, SystemClock,
     UnixMillis,
@@ -42,22 +45,6 @@ use stratum::{ADDR, error_of, mine_share, start_pool, test_settings};
 
 /// A second regtest address (a payee).
 const OTHER: &str = "48edfHu7V9Z84YzzMa6fUueoELZ9ZRXq9VetWzYGzKt52XU5xvqgzYnDK9URnRoJMk1j8nLwEVsaSWJ4fhdUyZijBGUicoD";
-
-fn logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("rxpool=info")
-        .try_init();
-}
-
-async fn database(name: &str) -> (String, MySqlPool) {
-    let maria = MariaDb::shared().await.unwrap();
-    let url = maria.create_database(name).await.unwrap();
-    let db = mysql::connect(&url).await.unwrap();
-    mysql::migrate(&db).await.unwrap();
-    mysql::set_setting(&db, "pool.address", ADDR).await.unwrap();
-    (url, db)
-}
 
 async fn settings_of(db: &MySqlPool) -> Settings {
     mysql::load_settings(db, &Default::default()).await.unwrap()
@@ -87,13 +74,13 @@ fn value<T: serde::Serialize>(v: &T) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_found_block_shows_in_pool_stats_and_blocks_within_two_seconds_and_routes_match_the_rollups()
  {
-    logs();
+    pool_db::logs();
     let monerod = Monerod::start(MonerodOptions {
         fixed_difficulty: 1,
     })
     .await
     .unwrap();
-    let (url, db) = database("api_pool_found_block").await;
+    let (url, db) = pool_db::database_for("api_pool_found_block", ADDR).await;
     let settings = settings_of(&db).await;
     let pool = start_pool(&[monerod.rpc_url()], test_settings(), 1, None).await;
     let stop = CancellationToken::new();
@@ -422,8 +409,8 @@ async fn pay(db: &MySqlPool, tx_byte: u8, payees: &[(&str, BalanceType, u64)]) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocks_and_payments_pages_are_newest_first_filtered_by_mode_and_match_lmdb_and_mysql() {
-    logs();
-    let (url, db) = database("api_pool_pages").await;
+    pool_db::logs();
+    let (url, db) = pool_db::database_for("api_pool_pages", ADDR).await;
     mysql::set_setting(&db, "general.motdSubject", "Maintenance")
         .await
         .unwrap();
@@ -621,8 +608,8 @@ async fn blocks_and_payments_pages_are_newest_first_filtered_by_mode_and_match_l
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_on_every_route_is_a_json_4xx_never_a_5xx() {
-    logs();
-    let (url, db) = database("api_pool_hostile").await;
+    pool_db::logs();
+    let (url, db) = pool_db::database_for("api_pool_hostile", ADDR).await;
     let settings = settings_of(&db).await;
     let dir = tempfile::tempdir().unwrap();
     let stop = CancellationToken::new();

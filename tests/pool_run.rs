@@ -4,6 +4,7 @@
 //! confirmation mail (double opt-in), and SIGTERM-style shutdown flushes the share to LMDB.
 
 #[path = "support/pool_db.rs"]
+#[expect(dead_code, reason = "this binary uses a subset of the fixtures")]
 mod pool_db;
 #[path = "support/stratum.rs"]
 #[expect(dead_code, reason = "this binary uses a subset of the fixtures")]

@@ -10,12 +10,16 @@ use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Returns the database URL, a connection pool and the stratum port (pplns, `difficulty`).
-pub async fn pool_database(
-    name: &str,
-    pool_address: &str,
-    difficulty: u64,
-) -> (String, sqlx::MySqlPool, u16) {
+/// Role logs in the test output (shown for a failing test).
+pub fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("rxpool=info")
+        .try_init();
+}
+
+/// A fresh migrated database with `pool.address` set: its URL and a connection pool.
+pub async fn database_for(name: &str, pool_address: &str) -> (String, sqlx::MySqlPool) {
     let maria = MariaDb::shared().await.unwrap();
     let url = maria.create_database(name).await.unwrap();
     let db = mysql::connect(&url).await.unwrap();
@@ -23,6 +27,16 @@ pub async fn pool_database(
     mysql::set_setting(&db, "pool.address", pool_address)
         .await
         .unwrap();
+    (url, db)
+}
+
+/// Returns the database URL, a connection pool and the stratum port (pplns, `difficulty`).
+pub async fn pool_database(
+    name: &str,
+    pool_address: &str,
+    difficulty: u64,
+) -> (String, sqlx::MySqlPool, u16) {
+    let (url, db) = database_for(name, pool_address).await;
     sqlx::query("DELETE FROM port_config")
         .execute(&db)
         .await
