@@ -10,6 +10,8 @@
 //!   its JSON changes.
 //! - [`auth`] and [`admin`]: admin accounts, signed tokens, and the operator routes under
 //!   `/admin`, every write audited.
+//! - [`dashboard`]: the web dashboard for miners and operators at `/`, built on the routes
+//!   above and nothing else.
 //! - [`metrics`]: Prometheus `/metrics`; [`limits`]: body limits, timeouts, per-IP rate
 //!   limits and CORS around everything.
 //!
@@ -20,6 +22,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cache;
+pub mod dashboard;
 pub mod error;
 pub mod limits;
 pub mod mail_links;
@@ -126,7 +129,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(push::routes(state.clone(), public))
         .merge(auth::routes(state.clone()))
         .merge(admin::routes(state.clone()))
-        .merge(metrics::routes(state.clone()));
+        .merge(metrics::routes(state.clone()))
+        .merge(dashboard::routes(state.config.api.dashboard));
     limits::harden(app, &state)
 }
 

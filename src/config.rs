@@ -192,6 +192,9 @@ impl Default for PowConfig {
 pub struct ApiConfig {
     #[serde(default = "defaults::api_bind")]
     pub bind: String,
+    /// Whether the api serves the web dashboard (`api::dashboard`) at `/`.
+    #[serde(default = "defaults::api_dashboard")]
+    pub dashboard: bool,
     // Hardening (`api::limits`).
     /// Largest request body accepted, in bytes (413 past it).
     #[serde(default = "defaults::api_max_body_bytes")]
@@ -288,6 +291,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             bind: defaults::api_bind(),
+            dashboard: defaults::api_dashboard(),
             max_body_bytes: defaults::api_max_body_bytes(),
             request_timeout_ms: defaults::api_request_timeout_ms(),
             rate_limit_per_sec: defaults::api_rate_limit_per_sec(),
@@ -390,6 +394,9 @@ mod defaults {
     }
     pub fn api_bind() -> String {
         "127.0.0.1:8001".into()
+    }
+    pub fn api_dashboard() -> bool {
+        true
     }
     pub fn api_max_body_bytes() -> usize {
         16 * 1024

@@ -1,0 +1,2 @@
+// rxpool dashboard: admin views (placeholder until they are written).
+"use strict";

@@ -1,0 +1,2 @@
+// rxpool dashboard: miner views (placeholder until they are written).
+"use strict";

@@ -1,0 +1,2 @@
+// rxpool dashboard: pool views (placeholder until they are written).
+"use strict";
