@@ -110,10 +110,12 @@ run_tests() {
     install_mariadb_binaries
     command -v monerod >/dev/null && command -v monero-wallet-rpc >/dev/null || apt_install monero
     install_aiosmtpd
-    # The browser tests (tests/api_browser.rs) drive Debian's headless Chromium.
+    # The browser tests (tests/api_browser.rs, tests/dashboard*.rs) drive Debian's headless
+    # Chromium, the dashboard tests over WebDriver through its chromedriver.
     command -v chromium >/dev/null || apt_install chromium
+    command -v chromedriver >/dev/null || apt_install chromium-driver
     ensure_cargo
-    for tool in monerod monero-wallet-rpc mariadb-install-db cmake python3 chromium; do
+    for tool in monerod monero-wallet-rpc mariadb-install-db cmake python3 chromium chromedriver; do
         command -v "$tool" >/dev/null || die "$tool not on PATH after installing"
     done
     # Benchmarks are compiled (so they cannot rot) but not run: they measure, they do not test,

@@ -47,7 +47,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
 /// The page's files under `/assets/`, in the order the page loads them.
-static ASSETS: [Asset; 9] = [
+static ASSETS: [Asset; 10] = [
     asset!("vendor/uPlot.min.css", CSS),
     asset!("app.css", CSS),
     asset!("vendor/uPlot.iife.min.js", JS),
@@ -56,6 +56,7 @@ static ASSETS: [Asset; 9] = [
     asset!("miner.js", JS),
     asset!("admin.js", JS),
     asset!("main.js", JS),
+    asset!("icon.svg", "image/svg+xml"),
     asset!("vendor/uPlot.LICENSE", "text/plain; charset=utf-8"),
 ];
 

@@ -39,7 +39,10 @@ fn executable(candidates: &[&str], what: &str) -> String {
 impl Browser {
     /// A headless Chromium `width`×`height` pixels (a desktop is 1280×900, a phone 390×844).
     pub async fn start(width: u32, height: u32) -> Browser {
-        let chromium = executable(&["/usr/bin/chromium", "/usr/bin/chromium-browser"], "Chromium");
+        let chromium = executable(
+            &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+            "Chromium",
+        );
         let chromedriver = executable(
             &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
             "chromedriver",
@@ -58,7 +61,7 @@ impl Browser {
             .spawn()
             .expect("chromedriver starts");
         let profile = tempfile::tempdir().unwrap();
-        let capabilities = json!({
+        let mut capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium,
@@ -75,12 +78,17 @@ impl Browser {
                 ],
             },
         });
+        // Headless Chromium keeps a window at least 500 px wide: a phone's width is emulated.
+        if width < 500 {
+            capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0 },
+            });
+        }
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + WAIT;
         let client = loop {
-            let mut builder = ClientBuilder::new(
-                hyper_util::client::legacy::connect::HttpConnector::new(),
-            );
+            let mut builder =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
             builder.capabilities(capabilities.as_object().unwrap().clone());
             match builder.connect(&url).await {
                 Ok(client) => break client,

@@ -159,14 +159,15 @@
   let socket = null;
   let retry = 500;
   let reconnectTimer = null;
-  RX.socketState = "closed";
+  RX.socketState = "idle";
 
   function setSocketState(state) {
     RX.socketState = state;
     document.documentElement.dataset.live = state;
     const badge = document.getElementById("live");
     if (badge) {
-      badge.textContent = state === "open" ? "live" : state === "connecting" ? "connecting…" : "offline";
+      badge.textContent = state === "open" ? "live" : state === "connecting" ? "connecting…" :
+        state === "idle" ? "" : "offline";
       badge.className = "live live-" + state;
     }
   }
@@ -208,7 +209,7 @@
     };
     socket.onclose = function () {
       socket = null;
-      setSocketState("closed");
+      setSocketState(live.size === 0 ? "idle" : "closed");
       if (live.size === 0) return;
       clearTimeout(reconnectTimer);
       reconnectTimer = setTimeout(connect, retry);
@@ -231,6 +232,8 @@
       if (!set || !set.delete(handler) || set.size > 0) return;
       live.delete(topic);
       send({ op: "unsubscribe", topic: topic });
+      // Nothing live any more (a view without live figures): close the socket.
+      if (live.size === 0 && socket) socket.close();
     };
     leaveHooks.push(stop);
     return stop;

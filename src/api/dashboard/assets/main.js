@@ -4,12 +4,6 @@
 "use strict";
 
 (function () {
-  // Opened as ".../prefix" without the trailing slash, the relative URLs would resolve one
-  // level up: add it (the reverse proxy serves the page at "prefix/").
-  if (!location.pathname.endsWith("/") && !location.pathname.endsWith(".html")) {
-    location.replace(location.pathname + "/" + location.search + location.hash);
-    return;
-  }
   RX.applyTheme();
   document.getElementById("theme").addEventListener("click", RX.toggleTheme);
   window.addEventListener("hashchange", RX.render);
