@@ -260,7 +260,11 @@
     if (location.hash === hash) RX.render();
     else location.hash = hash;
   };
+  // Each render builds into a fresh container: a view still awaiting the api when the visitor
+  // moves on writes into its detached container, never into the next view.
+  let generation = 0;
   RX.render = async function () {
+    const mine = ++generation;
     for (const fn of leaveHooks.splice(0)) {
       try { fn(); } catch (e) { console.error(e); }
     }
@@ -268,28 +272,38 @@
     const [path, queryString] = raw.split("?");
     const query = new URLSearchParams(queryString || "");
     const main = document.getElementById("view");
-    main.replaceChildren();
+    const container = RX.h("div", { class: "view" });
+    main.replaceChildren(container);
     main.removeAttribute("data-ready");
+    const done = function () {
+      if (mine !== generation) return;
+      main.dataset.ready = "1";
+    };
     for (const r of routes) {
       const m = r.regex.exec(path);
       if (!m) continue;
       const params = {};
-      r.names.forEach(function (name, i) { params[name] = decodeURIComponent(m[i + 1]); });
+      try {
+        r.names.forEach(function (name, i) { params[name] = decodeURIComponent(m[i + 1]); });
+      } catch (_e) {
+        continue; // a malformed %-escape: no view takes it
+      }
       markNav(path);
       document.title = (r.options.title || "rxpool") + " · " + RX.poolName();
       try {
-        await r.view(main, params, query);
+        await r.view(container, params, query);
       } catch (e) {
         if (e instanceof ApiError && e.status === 401) return;
-        main.append(RX.error(e));
+        container.append(RX.error(e));
       }
-      main.dataset.ready = "1";
-      main.focus({ preventScroll: true });
+      done();
+      if (mine === generation) main.focus({ preventScroll: true });
       return;
     }
-    main.append(RX.h("section", { class: "card" }, RX.h("h1", {}, "Not found"),
+    markNav(path);
+    container.append(RX.h("section", { class: "card" }, RX.h("h1", {}, "Not found"),
       RX.h("p", {}, "There is no page here. ", RX.h("a", { href: "#/" }, "Back to the pool overview"), ".")));
-    main.dataset.ready = "1";
+    done();
   };
   function markNav(path) {
     for (const a of document.querySelectorAll("nav a[data-nav]")) {
