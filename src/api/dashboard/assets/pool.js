@@ -308,9 +308,10 @@
 
   RX.route("/start", async function (main) {
     main.append(h("h1", {}, "Start mining"));
-    main.append(h("p", {}, "Install ", h("a", { href: "https://xmrig.com/download", rel: "noopener noreferrer" }, "xmrig"),
-      " (or another RandomX miner), fill in your Monero address below, and run the command line it gives you. " +
-      "Your stats are then on the “My stats” page under your address."));
+    main.append(h("p", {}, "Install ", h("strong", {}, "xmrig"),
+      " (from xmrig.com or your system's packages; another RandomX miner works too), fill in your Monero address below, " +
+      "and run the command line it gives you. Your stats are then on the ", h("a", { href: "#/miner" }, "My stats"),
+      " page under your address."));
 
     const portsBody = card(main, "Ports", "ports");
     const formCard = h("section", { class: "card" }, h("h2", {}, "Your miner"));
