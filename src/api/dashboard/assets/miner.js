@@ -168,6 +168,7 @@
   }
 
   function settings(parent, address) {
+    let reload = function () {};
     const section = h("section", { class: "card", id: "miner-settings" }, h("h2", {}, "Settings"));
     parent.append(section);
     const current = h("div", { class: "stats" });
@@ -188,6 +189,7 @@
         try {
           const reply = await RX.request("user/updateThreshold", { method: "POST", body: { username: address, threshold: value } });
           answer(thresholdAnswer, reply && reply.msg ? reply.msg : "Threshold updated.", true);
+          reload();
         } catch (err) {
           answer(thresholdAnswer, err.message, false);
         } finally {
@@ -208,6 +210,7 @@
       try {
         const reply = await RX.request("user/subscribeEmail", { method: "POST", body: Object.assign({ username: address }, body) });
         answer(emailAnswer, reply && reply.msg ? reply.msg : "Done.", true);
+        reload();
       } catch (err) {
         answer(emailAnswer, err.message, false);
       } finally {
@@ -230,7 +233,16 @@
       h("div", { class: "buttons" }, on, off),
       emailAnswer);
 
-    RX.live("/user/" + encodeURIComponent(address), function (u) {
+    // /user/* is not a websocket topic (the api keeps settings off the push): read once, and
+    // again after each change made here.
+    async function load() {
+      let u;
+      try {
+        u = await RX.get("user/" + encodeURIComponent(address));
+      } catch (err) {
+        RX.fill(current, RX.error(err));
+        return;
+      }
       RX.fill(current, [
         RX.stat("Payout threshold", RX.xmr(u.payout_threshold, "miner-threshold"),
           u.payout_threshold_lock ? "locked by the pool operator" : null),
@@ -239,8 +251,10 @@
       ]);
       threshold.disabled = !!u.payout_threshold_lock;
       thresholdButton.disabled = !!u.payout_threshold_lock;
-      if (!threshold.value && document.activeElement !== threshold) threshold.placeholder = RX.xmrExact(u.payout_threshold);
-    }, topicError(current));
+      threshold.placeholder = RX.xmrExact(u.payout_threshold);
+    }
+    reload = load;
+    load();
   }
 
   RX.route("/miner/:address", async function (main, params) {

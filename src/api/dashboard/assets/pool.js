@@ -69,7 +69,7 @@
       RX.stat("Last block found", RX.time(s.lastBlockFoundTime, "pool-last-block-time"),
         s.lastBlockFound ? h("span", {}, "at height ", RX.num(s.lastBlockFound, "pool-last-block-height")) : null),
       RX.stat("Current round effort", effort(s.effort, "pool-effort"),
-        "hashes since the last block, against the network difficulty (100 % is average)"),
+        "100 % = a block's expected work"),
       RX.stat("Miners paid", RX.num(s.totalMinersPaid, "pool-miners-paid")),
       RX.stat("Payouts", RX.num(s.totalPayments, "pool-payments"),
         h("span", {}, "last ", RX.time(data.last_payment, "pool-last-payment"))),
@@ -427,7 +427,7 @@
       rows = portRows(ports);
       RX.fill(portsBody, RX.table([
         { label: "Host", cell: function (p) { return h("code", {}, p.host); } },
-        { label: "Port", cell: function (p) { return RX.num(p.port, "port-number"); } },
+        { label: "Port", cell: function (p) { return h("span", { class: "num", dataset: { field: "port-number", value: String(p.port) } }, String(p.port)); } },
         { label: "Starting difficulty", cell: function (p) { return RX.num(p.difficulty, "port-difficulty"); } },
         { label: "TLS", cell: function (p) { return h("span", { dataset: { field: "port-tls", value: String(p.tls) } }, p.tls ? "yes" : "no"); } },
         { label: "Mode", cell: function (p) { return h("span", { dataset: { field: "port-mode", value: p.pool_type } }, modeName(p.pool_type)); } },
