@@ -112,17 +112,21 @@
     let seconds = 3600;
     function draw() {
       const points = data[who] || [];
-      const since = Date.now() / 1000 - seconds;
-      const times = [];
-      const values = [];
+      // The range's ends as gaps, so the axis spans the chosen range however few points.
+      const now = Math.floor(Date.now() / 1000);
+      const since = now - seconds;
+      const times = [since];
+      const values = [null];
       for (let i = points.length - 1; i >= 0; i--) {
         const t = Number(points[i].ts) / 1000;
-        if (t < since) continue;
+        if (t <= since || t >= now) continue;
         times.push(t);
         values.push(Number(points[i].hs));
       }
+      times.push(now);
+      values.push(null);
       chart.update({ times: times, series: [{ values: values }] });
-      box.dataset.points = String(times.length);
+      box.dataset.points = String(times.length - 2);
       for (const b of workerTabs.children) b.setAttribute("aria-pressed", String(b.dataset.worker === who));
       for (const b of rangeTabs.children) b.setAttribute("aria-pressed", String(Number(b.dataset.seconds) === seconds));
     }

@@ -149,17 +149,22 @@
     { id: "month", label: "Month", query: "?resolution=hour", seconds: 31 * 86400 },
   ];
 
-  // Oldest first, within `seconds` of now: [times (unix s), values].
+  // Oldest first, within `seconds` of now: [times (unix s), values]. The range's ends are
+  // added as gaps (null), so the axis spans the chosen range however few points there are.
   function series(points, key, seconds) {
-    const since = Date.now() / 1000 - seconds;
-    const times = [];
-    const values = [];
+    const now = Math.floor(Date.now() / 1000);
+    const since = now - seconds;
+    const times = [since];
+    const values = [null];
     for (let i = (points || []).length - 1; i >= 0; i--) {
       const t = Number(points[i].ts) / 1000;
       if (t < since) continue;
+      if (t <= since || t >= now) continue;
       times.push(t);
       values.push(Number(points[i][key]));
     }
+    times.push(now);
+    values.push(null);
     return [times, values];
   }
 
@@ -187,12 +192,12 @@
         RX.live("/pool/chart/hashrate" + range.query, function (points) {
           const [times, values] = series(points, "hs", range.seconds);
           hashChart.update({ times: times, series: [{ values: values }] });
-          hashBox.dataset.points = String(times.length);
+          hashBox.dataset.points = String(times.length - 2);
         }, topicError(note)),
         RX.live("/pool/chart/miners" + range.query, function (points) {
           const [times, values] = series(points, "cn", range.seconds);
           minerChart.update({ times: times, series: [{ values: values }] });
-          minerBox.dataset.points = String(times.length);
+          minerBox.dataset.points = String(times.length - 2);
         }, topicError(note)),
       ];
     }
