@@ -341,6 +341,9 @@ pub struct PoolPort {
     pub difficulty: u64,
     pub miners: u64,
     pub description: String,
+    /// The port speaks TLS (`port_config.ssl`); absent in values written before it was kept.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// `ports`: nodejs-pool's `poolPorts`.

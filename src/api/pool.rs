@@ -356,12 +356,24 @@ enum Chart {
     Miners,
 }
 
-/// A pool chart of one-minute points, newest first (nodejs-pool's `hashHistory` and
-/// `minerHistory`), `ts` in Unix milliseconds.
-async fn chart(state: ApiState, scope: PoolScope, chart: Chart) -> Result<Response, ApiError> {
+/// A pool chart, newest first (nodejs-pool's `hashHistory` and `minerHistory`), `ts` in
+/// Unix milliseconds: one-minute points over `general.statsBufferLength` (nodejs-pool's
+/// only chart), or with `?resolution=hour` the hourly points kept for `worker.historyDays`
+/// (for a month's view).
+async fn chart(
+    state: ApiState,
+    scope: PoolScope,
+    chart: Chart,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let resolution = chart_resolution(&query)?;
+    let tag = match resolution {
+        Resolution::Minute => "",
+        Resolution::Hour => "?resolution=hour",
+    };
     let key = match chart {
-        Chart::Hashrate => format!("/pool/chart/hashrate/{}", scope.as_str()),
-        Chart::Miners => format!("/pool/chart/miners/{}", scope.as_str()),
+        Chart::Hashrate => format!("/pool/chart/hashrate/{}{tag}", scope.as_str()),
+        Chart::Miners => format!("/pool/chart/miners/{}{tag}", scope.as_str()),
     };
     let now = state.clock.now();
     let body = state
@@ -369,16 +381,10 @@ async fn chart(state: ApiState, scope: PoolScope, chart: Chart) -> Result<Respon
         .get_or_render(&key, cache::SLOW, || async {
             read_store(&state, move |snap| match chart {
                 Chart::Hashrate => cache::to_body(&stats::read_pool_hashrate_history(
-                    snap,
-                    scope,
-                    Resolution::Minute,
-                    now,
+                    snap, scope, resolution, now,
                 )?),
                 Chart::Miners => cache::to_body(&stats::read_pool_miners_history(
-                    snap,
-                    scope,
-                    Resolution::Minute,
-                    now,
+                    snap, scope, resolution, now,
                 )?),
             })
             .await
@@ -387,28 +393,42 @@ async fn chart(state: ApiState, scope: PoolScope, chart: Chart) -> Result<Respon
     Ok(json_response(body))
 }
 
-async fn hashrate_chart(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    chart(state, PoolScope::Global, Chart::Hashrate).await
+/// A chart's `resolution`: `minute` (the default) or `hour`.
+fn chart_resolution(query: &Query) -> Result<Resolution, ApiError> {
+    match query.get("resolution") {
+        None | Some("minute") => Ok(Resolution::Minute),
+        Some("hour") => Ok(Resolution::Hour),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "resolution: {:?} is not one of minute, hour",
+            shown(other)
+        ))),
+    }
+}
+
+async fn hashrate_chart(State(state): State<ApiState>, query: Query) -> Result<Response, ApiError> {
+    chart(state, PoolScope::Global, Chart::Hashrate, query).await
 }
 
 async fn mode_hashrate_chart(
     State(state): State<ApiState>,
     PathText(pool_type): PathText,
+    query: Query,
 ) -> Result<Response, ApiError> {
     let mode = parse_pool_type(&pool_type)?;
-    chart(state, PoolScope::Mode(mode), Chart::Hashrate).await
+    chart(state, PoolScope::Mode(mode), Chart::Hashrate, query).await
 }
 
-async fn miners_chart(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    chart(state, PoolScope::Global, Chart::Miners).await
+async fn miners_chart(State(state): State<ApiState>, query: Query) -> Result<Response, ApiError> {
+    chart(state, PoolScope::Global, Chart::Miners, query).await
 }
 
 async fn mode_miners_chart(
     State(state): State<ApiState>,
     PathText(pool_type): PathText,
+    query: Query,
 ) -> Result<Response, ApiError> {
     let mode = parse_pool_type(&pool_type)?;
-    chart(state, PoolScope::Mode(mode), Chart::Miners).await
+    chart(state, PoolScope::Mode(mode), Chart::Miners, query).await
 }
 
 /// `GET /pool/ports`: the worker's `ports` (nodejs-pool's `poolPorts`).
@@ -708,6 +728,34 @@ mod tests {
             [shown(60), shown(650), shown(100), shown(0), shown(5)],
             ["0.6", "6.5", "1", "0", "0.05"]
         );
+    }
+
+    #[test]
+    fn charts_are_by_the_minute_unless_hourly_points_are_asked_for() {
+        let query = |pairs: &[(&str, &str)]| {
+            Query(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )
+        };
+        assert_eq!(chart_resolution(&query(&[])).ok(), Some(Resolution::Minute));
+        assert_eq!(
+            chart_resolution(&query(&[("resolution", "minute")])).ok(),
+            Some(Resolution::Minute)
+        );
+        assert_eq!(
+            chart_resolution(&query(&[("resolution", "hour")])).ok(),
+            Some(Resolution::Hour)
+        );
+        for bad in ["day", "HOUR", ""] {
+            let err = chart_resolution(&query(&[("resolution", bad)])).unwrap_err();
+            assert!(
+                matches!(&err, ApiError::BadRequest(m) if m.contains("minute, hour")),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

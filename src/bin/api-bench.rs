@@ -224,6 +224,7 @@ async fn seed(
         difficulty,
         miners: MINERS / 3,
         description: "CPU".into(),
+        tls: false,
     };
     batch.put_ports(&PoolPorts {
         global: vec![port(3333, PoolType::Pplns, 10_000)],

@@ -361,6 +361,7 @@ async fn pool_hosts(db: &MySqlPool) -> Result<(PoolServers, PoolPorts), sqlx::Er
             difficulty: p.difficulty,
             miners: u64::from(p.miners),
             description: p.description.clone(),
+            tls: p.tls,
         };
         match mode {
             PoolType::Pplns => out.pplns.push(entry),
@@ -392,6 +393,7 @@ async fn pool_hosts(db: &MySqlPool) -> Result<(PoolServers, PoolPorts), sqlx::Er
             difficulty,
             miners: list.iter().map(|p| u64::from(p.miners)).sum(),
             description: list[0].description.clone(),
+            tls: list.iter().all(|p| p.tls),
         });
     }
     Ok((by_id, out))
