@@ -156,6 +156,7 @@
   // a growing delay and subscribes again to what is live; the server answers each subscribe
   // with the topic's current JSON, so a reconnect refreshes every view.
   const live = new Map(); // topic -> Set of {onData, onError}
+  const latest = new Map(); // topic -> the last data pushed, for a second subscriber
   let socket = null;
   let retry = 500;
   let reconnectTimer = null;
@@ -198,6 +199,7 @@
       }
       const handlers = live.get(frame.topic);
       if (!handlers) return;
+      if ("data" in frame) latest.set(frame.topic, frame.data);
       for (const h of handlers) {
         try {
           if ("data" in frame) h.onData(frame.data);
@@ -227,10 +229,19 @@
     }
     handlers.add(handler);
     connect();
+    // The server pushes a topic's state at the first subscribe only: a later subscriber to a
+    // topic already live gets the last state from here.
+    if (latest.has(topic)) {
+      const data = latest.get(topic);
+      queueMicrotask(function () {
+        if (handlers.has(handler)) handler.onData(data);
+      });
+    }
     const stop = function () {
       const set = live.get(topic);
       if (!set || !set.delete(handler) || set.size > 0) return;
       live.delete(topic);
+      latest.delete(topic);
       send({ op: "unsubscribe", topic: topic });
       // Nothing live any more (a view without live figures): close the socket.
       if (live.size === 0 && socket) socket.close();
@@ -411,7 +422,9 @@
     let v = n;
     let i = 0;
     while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
-    return (i === 0 ? String(Math.round(v)) : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)) + " " + units[i];
+    // Three significant digits at most, without trailing zeros ("1.5 H/s", "12.3 kH/s").
+    const text = v === 0 ? "0" : String(Number(v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)));
+    return text + " " + units[i];
   };
   RX.hashrate = function (h, field) {
     return RX.h("span", { class: "num", title: String(h) + " H/s", dataset: { field: field || "", value: String(h) } },
