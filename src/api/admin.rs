@@ -99,9 +99,9 @@ pub fn operator_routes() -> Router<ApiState> {
         .route("/admin/mail/{id}/retry", post(mail::retry))
 }
 
-/// `GET /admin/whoami`: the account the token belongs to.
+/// `GET /admin/whoami`: the account the token belongs to and its role (`admin` or `viewer`).
 async fn whoami(Extension(admin): Extension<AdminIdentity>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "id": admin.id, "name": admin.name }))
+    Json(serde_json::json!({ "id": admin.id, "name": admin.name, "role": admin.role }))
 }
 
 /// Records one admin write in `admin_audit`, in the request that made it.
