@@ -11,7 +11,7 @@
 //!
 //! Parsing lives here; each subcommand's work lives in its role or in [`crate::admin`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -76,8 +76,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Validates config.toml and the shared settings, and prints the resolved configuration
-    /// with secrets masked.
+    /// Checks config.toml, MySQL, the shared settings, monerod, wallet-rpc, ports, TLS files,
+    /// the LMDB directory and the RandomX mode's cost, one line each (secrets masked); exits
+    /// non-zero when a line is a problem.
     Check,
 }
 
@@ -88,13 +89,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         return crate::pool::notify::send(to, block)
             .with_context(|| format!("sending a block notification to {to}"));
     }
-    let config = FileConfig::load(&cli.config)
-        .with_context(|| format!("loading {}", cli.config.display()))?;
+    // Read and parse errors name the file already; a bad value names its key, so it gets the
+    // file in front.
+    let config = FileConfig::load(&cli.config).map_err(|e| match e {
+        crate::config::ConfigError::Invalid { .. } => {
+            anyhow::Error::new(e).context(cli.config.display().to_string())
+        }
+        other => anyhow::Error::new(other),
+    })?;
     let rt = crate::runtime::tokio_runtime().context("starting the tokio runtime")?;
     rt.block_on(async move {
         match cli.command {
             Command::Migrate => crate::admin::migrate(&config).await,
-            Command::Config(ConfigCommand::Check) => crate::admin::config_check(&config).await,
+            Command::Config(ConfigCommand::Check) => {
+                crate::admin::config_check(&config).await
+            }
             Command::Admin(cmd) => crate::admin::run(&config, cmd).await,
             role => run_role(role, config).await,
         }
@@ -145,13 +154,68 @@ async fn run_all(config: FileConfig, signals: CancellationToken) -> anyhow::Resu
             Some(ended) = rest.next_ended() => if let Err(e) = ended { break Some(e) },
         }
     };
-    if let Some(e) = &failed {
-        tracing::error!(error = %format!("{e:#}"), "a role failed; stopping every role");
+    if failed.is_some() {
+        // The error itself is printed once, by `main`, when the process exits with it.
+        tracing::info!("a role failed; stopping every role");
     }
     let pool_stopped = pool.stop().await;
     let rest_stopped = rest.stop().await;
     match failed {
         Some(e) => Err(e),
         None => pool_stopped.and(rest_stopped),
+    }
+}
+
+/// The one line `main` prints for an error: its context chain joined with `": "`, each cause
+/// once. Library errors often repeat their source in their own message (sqlx's database
+/// errors do, and so does any `"{0}"` over a `#[from]` source), so a cause the line already
+/// says is left out. A failed first MySQL connection is shown alone, as the store words it
+/// (it names `host:port` and the cause), with where to look when the login was refused.
+pub fn error_line(err: &anyhow::Error, config: &Path) -> String {
+    use crate::store::mysql::{ConnectError, MysqlError, connect::ConnectCause};
+    let connect = err.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<ConnectError>()
+            .or_else(|| match cause.downcast_ref::<MysqlError>() {
+                Some(MysqlError::Connect(c)) => Some(c),
+                _ => None,
+            })
+    });
+    if let Some(connect) = connect {
+        return match connect.cause {
+            ConnectCause::AccessDenied { .. } => {
+                format!("{connect}; {}", password_hint(config))
+            }
+            _ => connect.to_string(),
+        };
+    }
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Where the MySQL password of `config` is: in `mysql.url`, and, on a host set up by
+/// `install.sh`, also in `mysql-password` beside the config file.
+pub fn password_hint(config: &Path) -> String {
+    let file = config
+        .parent()
+        .map(|dir| dir.join("mysql-password"))
+        .filter(|f| f.exists());
+    match file {
+        Some(file) => format!(
+            "check the password in mysql.url of {} against {} (the installer's copy)",
+            config.display(),
+            file.display()
+        ),
+        None => format!("check the password in mysql.url of {}", config.display()),
     }
 }

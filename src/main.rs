@@ -5,10 +5,11 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = rxpool::cli::Cli::parse();
     rxpool::runtime::init_tracing();
+    let config = cli.config.clone();
     match rxpool::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", rxpool::cli::error_line(&err, &config));
             std::process::ExitCode::FAILURE
         }
     }

@@ -10,6 +10,7 @@
 pub mod admins;
 pub mod audit;
 pub mod block_issues;
+pub mod connect;
 pub mod credits;
 pub mod heartbeats;
 pub mod legacy_ids;
@@ -26,6 +27,7 @@ use sqlx::{MySqlPool, Row};
 use crate::config::settings::{self, ITEMS};
 use crate::config::{MysqlConfig, Settings, SettingsError};
 
+pub use connect::ConnectError;
 pub use registry::{Ban, BanTarget, PortConfig, PortHeartbeat};
 
 /// Why a MySQL operation failed.
@@ -39,6 +41,9 @@ pub enum MysqlError {
     Settings(#[from] SettingsError),
     #[error("{0}")]
     Invalid(String),
+    /// The first connection failed; the message names `host:port` and the cause.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
 }
 
 /// Opens a connection pool to `url` (`mysql://user:password@host:port/db`).
@@ -52,9 +57,12 @@ pub async fn connect_config(config: &MysqlConfig) -> Result<MySqlPool, MysqlErro
     connect_with(config.url.expose(), config.max_connections).await
 }
 
-/// Opens a pool of at most `max_connections`.
+/// Opens a pool of at most `max_connections`. One connection is made first, within
+/// [`connect::CONNECT_TIMEOUT`], so an unreachable server or a refused login fails at once
+/// with a [`ConnectError`] instead of after the pool's acquire timeout.
 pub async fn connect_with(url: &str, max_connections: u32) -> Result<MySqlPool, MysqlError> {
     let options: MySqlConnectOptions = url.parse()?;
+    connect::probe(&options, connect::CONNECT_TIMEOUT).await?;
     let pool = MySqlPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(15))
@@ -96,6 +104,16 @@ pub async fn migrate(pool: &MySqlPool) -> Result<MigrateReport, MysqlError> {
         seeded += result.rows_affected() as usize;
     }
     Ok(MigrateReport { applied, seeded })
+}
+
+/// Migrations in `sql/` this database has not applied yet (empty when up to date).
+pub async fn pending_migrations(pool: &MySqlPool) -> Result<Vec<i64>, MysqlError> {
+    let applied = applied_versions(pool).await.unwrap_or_default();
+    Ok(sqlx::migrate!("./sql")
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect())
 }
 
 async fn applied_versions(pool: &MySqlPool) -> Result<Vec<i64>, sqlx::Error> {
