@@ -1,4 +1,4 @@
-//! Operator subcommands: `migrate`, `config check` and the `admin` tree.
+//! Operator subcommands: `migrate`, `config check` ([`check`]) and the `admin` tree.
 //!
 //! Each command opens MySQL itself, does one thing through the operation the admin api
 //! shares ([`ops`] for config, ports and bans; [`blocks`], [`payments`] and [`mail`] beside
@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 pub mod blocks;
+pub mod check;
 pub mod mail;
 pub mod ops;
 pub mod payments;
@@ -152,32 +153,10 @@ pub async fn migrate(config: &FileConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `rxpool config check`: config.toml is already validated by loading; this checks the shared
-/// settings (stored rows with this host's overrides) by every item's rule, prints them with
-/// secrets masked, and fails listing every problem, each naming its item and rule.
-pub async fn config_check(config: &FileConfig) -> anyhow::Result<()> {
-    println!("# config.toml (secrets masked)\n{}", config.masked());
-    let pool = connect(config).await?;
-    let rows = mysql::setting_rows(&pool)
-        .await
-        .context("shared settings")?;
-    let report = settings::check(rows, &config.overrides);
-    if let Some(settings) = &report.settings {
-        println!("\n# shared settings (MySQL config, config.toml overrides win)\n{settings:#?}");
-    }
-    for key in &report.unknown {
-        println!("note: {key}: not a setting of this version (ignored)");
-    }
-    if report.problems.is_empty() {
-        println!("\nconfiguration OK");
-        return Ok(());
-    }
-    let lines: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
-    anyhow::bail!(
-        "{} shared setting problem(s) (fix with `rxpool admin config set MODULE.ITEM VALUE`):\n  {}",
-        lines.len(),
-        lines.join("\n  ")
-    )
+/// `rxpool config check`: one readable line per check, secrets masked, failing when any
+/// line is a problem ([`check`]).
+pub async fn config_check(config: &FileConfig, path: &std::path::Path) -> anyhow::Result<()> {
+    check::run(config, path).await
 }
 
 /// `rxpool admin ...`.

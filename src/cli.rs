@@ -102,7 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Migrate => crate::admin::migrate(&config).await,
             Command::Config(ConfigCommand::Check) => {
-                crate::admin::config_check(&config).await
+                crate::admin::config_check(&config, &cli.config).await
             }
             Command::Admin(cmd) => crate::admin::run(&config, cmd).await,
             role => run_role(role, config).await,

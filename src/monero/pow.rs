@@ -122,7 +122,7 @@ impl RandomxMode {
 }
 
 /// `MemAvailable` from `/proc/meminfo`, in bytes (None where there is no such file).
-fn available_memory() -> Option<u64> {
+pub fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
