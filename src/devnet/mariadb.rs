@@ -236,6 +236,12 @@ impl MariaDb {
         ))
     }
 
+    /// Shuts the server down cleanly (SIGTERM), killing it after 30 s. Only for a kept datadir
+    /// does this matter; drop kills at once.
+    pub async fn stop(&mut self) {
+        self.process.terminate(Duration::from_secs(30)).await;
+    }
+
     /// The last lines of the server's logs (for assertion messages).
     pub fn log_tail(&self) -> String {
         self.process.log_tail()

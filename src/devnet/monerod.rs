@@ -75,8 +75,14 @@ impl Monerod {
 
     /// Starts a daemon whose chain and logs live in `dir`, which is kept on drop. The chain
     /// there (an earlier start in `dir`) is continued, and survives [`Monerod::restart_with`].
-    pub async fn start_in(dir: &Path, options: MonerodOptions) -> Result<Monerod, DevnetError> {
-        Monerod::start_inner(options, None, Home::kept(dir)?, true).await
+    /// `block_notify` as in [`Monerod::start_with_block_notify`].
+    pub async fn start_in(
+        dir: &Path,
+        options: MonerodOptions,
+        block_notify: Option<&str>,
+    ) -> Result<Monerod, DevnetError> {
+        let notify = block_notify.map(str::to_owned);
+        Monerod::start_inner(options, notify, Home::kept(dir)?, true).await
     }
 
     /// Starts a daemon that runs `command` for every block it adds to its chain

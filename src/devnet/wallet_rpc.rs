@@ -269,6 +269,12 @@ impl WalletRpc {
         })
     }
 
+    /// Stops the process gracefully (SIGTERM: wallet-rpc stores the open wallet), killing it
+    /// after 20 s. Only for a kept directory does this matter; drop kills at once.
+    pub async fn stop(&mut self) {
+        self.process.terminate(Duration::from_secs(20)).await;
+    }
+
     /// The last lines of the process's logs (for assertion messages).
     pub fn log_tail(&self) -> String {
         self.process.log_tail()
