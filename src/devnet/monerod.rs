@@ -177,6 +177,10 @@ impl Monerod {
             .arg("--no-igd")
             .arg("--non-interactive")
             .arg("--disable-rpc-ban")
+            // Its default (autodetect) makes a self-signed RSA certificate at every start,
+            // seconds to tens of seconds on a loaded machine; clients here speak plain HTTP.
+            .arg("--rpc-ssl")
+            .arg("disabled")
             .arg("--max-concurrency")
             .arg("1");
         if self.keep_chain {
@@ -331,6 +335,11 @@ impl Monerod {
     /// [`Monerod::start_in`], which continues its chain.
     pub async fn restart(&mut self) -> Result<(), DevnetError> {
         self.restart_with(self.options).await
+    }
+
+    /// Sets (or clears) the `--block-notify` command used from the next (re)start on.
+    pub fn set_block_notify(&mut self, command: Option<&str>) {
+        self.block_notify = command.map(str::to_owned);
     }
 
     /// [`Monerod::restart`] with other options (a new fixed difficulty).
