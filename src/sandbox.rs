@@ -178,6 +178,11 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         steps.done(&format!(
             "pool roles running, stratum port {stratum_port} open"
         ));
+    } else if !shutdown.is_cancelled() {
+        shutdown.cancel();
+        let ended = roles.await;
+        finish(ended, up, state, &shutdown).await?;
+        anyhow::bail!("the stratum port {stratum_port} did not open within 5 minutes");
     }
 
     let (hashing_tx, hashing) = tokio::sync::oneshot::channel();
@@ -190,7 +195,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     };
     let demo = tokio::spawn(miner::run(spec, hashing_tx, shutdown.clone()));
     tokio::select! {
-        _ = hashing => steps.done("demo miner: RandomX cache built (light mode), hashing"),
+        Ok(()) = hashing => steps.done("demo miner: RandomX cache built (light mode), hashing"),
         () = shutdown.cancelled() => {}
         ended = &mut roles => {
             let _ = demo.await;
@@ -352,8 +357,14 @@ async fn start_chain(
     let premine = MonerodOptions {
         fixed_difficulty: 1,
     };
-    let first = if fresh_chain { premine } else { difficulty };
-    let mut monerod = Monerod::start_in(&chain_dir, first, notify)
+    // A fresh chain is pre-mined first, without notifying the pool (not running yet) of each
+    // pre-mined block.
+    let (first, first_notify) = if fresh_chain {
+        (premine, None)
+    } else {
+        (difficulty, notify)
+    };
+    let mut monerod = Monerod::start_in(&chain_dir, first, first_notify)
         .await
         .context("starting monerod")?;
     steps.done(&format!(
@@ -395,6 +406,7 @@ async fn start_chain(
     miner_wallet.open_or_create_wallet("miner").await?;
     let miner_address = miner_wallet.address().await?;
     if monerod.options() != difficulty {
+        monerod.set_block_notify(notify);
         monerod.restart_with(difficulty).await?;
     }
     steps.done(&format!(
