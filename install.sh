@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # rxpool installer for a fresh Debian 12 / Ubuntu 22.04+ host.
 #
+#   ./install.sh sandbox [ARGS]  install what is missing, build, and run `rxpool sandbox ARGS`:
+#                                a whole pool on a local regtest chain with a demo miner
 #   ./install.sh          as root: install and configure a whole pool host (idempotent)
 #   ./install.sh test     install only what the test suite needs, then run all of it
 #   ./install.sh help
 #
-# Both modes can be re-run safely: packages, users, databases, certificates and config files
+# Every mode can be re-run safely: packages, users, databases, certificates and config files
 # that already exist are kept (config.toml and the MySQL password are never overwritten).
 set -euo pipefail
 
@@ -102,13 +104,37 @@ if recent enough), make sure 'cargo' is on PATH, and run this script again."
     version_ge "$have" "$MIN_RUST" || die "rustc $have is too old: rxpool needs >= $MIN_RUST (rustup update)"
 }
 
+# What both the sandbox and the tests start on their own: the build tools, MariaDB's server
+# binaries (never a system service), monerod and monero-wallet-rpc.
+install_devnet_packages() {
+    apt_install "${BUILD_PACKAGES[@]}"
+    install_mariadb_binaries
+    command -v monerod >/dev/null && command -v monero-wallet-rpc >/dev/null || apt_install monero
+}
+
+# --- sandbox mode ----------------------------------------------------------------------------
+
+run_sandbox() {
+    log "sandbox dependencies"
+    install_devnet_packages
+    ensure_cargo
+    for tool in monerod monero-wallet-rpc mariadb-install-db cmake; do
+        command -v "$tool" >/dev/null || die "$tool not on PATH after installing"
+    done
+    log "cargo build --release --locked"
+    cargo build --release --locked
+    # Everything it starts (MariaDB, monerod, wallets) binds 127.0.0.1 on free ports in a temp
+    # dir (or --keep DIR); Ctrl-C stops it all. A system MariaDB or monerod is never touched.
+    log "target/release/rxpool sandbox $*"
+    exec "$REPO/target/release/rxpool" sandbox "$@"
+}
+
 # --- test mode -------------------------------------------------------------------------------
 
 run_tests() {
     log "test dependencies"
-    apt_install "${BUILD_PACKAGES[@]}" python3
-    install_mariadb_binaries
-    command -v monerod >/dev/null && command -v monero-wallet-rpc >/dev/null || apt_install monero
+    install_devnet_packages
+    apt_install python3
     install_aiosmtpd
     # The browser tests (tests/api_browser.rs, tests/dashboard*.rs) drive Debian's headless
     # Chromium, the dashboard tests over WebDriver through its chromedriver.
@@ -302,6 +328,7 @@ EOF
 case "${1:-install}" in
     install) install_pool ;;
     test) run_tests ;;
-    help | -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' ;;
+    sandbox) shift; run_sandbox "$@" ;;
+    help | -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command '$1' (try: ./install.sh help)" ;;
 esac

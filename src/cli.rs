@@ -7,6 +7,7 @@
 //! rxpool --config config.toml admin config set MODULE.ITEM VALUE
 //! rxpool --config config.toml admin port add PORT --diff N --type pplns|pps|solo [--tls] [--hidden] [--proxy-protocol]
 //! rxpool notify-block --to ADDR [HASH]                     # monerod --block-notify; reads no config
+//! rxpool sandbox [--keep DIR] [--threads N] [--difficulty D] [--api-port P] [--stratum-port P]
 //! ```
 //!
 //! Parsing lives here; each subcommand's work lives in its role or in [`crate::admin`].
@@ -72,6 +73,9 @@ pub enum Command {
         #[arg(value_name = "HASH")]
         block: Option<crate::domain::Hash32>,
     },
+    /// A whole pool on a private regtest chain (MariaDB, monerod, wallets, every role and a
+    /// demo miner), until Ctrl-C; reads no config.
+    Sandbox(crate::sandbox::SandboxArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +92,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         // monerod runs this for every block: no config file, no runtime, one datagram.
         return crate::pool::notify::send(to, block)
             .with_context(|| format!("sending a block notification to {to}"));
+    }
+    if let Command::Sandbox(args) = cli.command {
+        let rt = crate::runtime::tokio_runtime().context("starting the tokio runtime")?;
+        return rt.block_on(crate::sandbox::run(args));
     }
     // Read and parse errors name the file already; a bad value names its key, so it gets the
     // file in front.
@@ -133,7 +141,7 @@ async fn run_role(role: Command, config: FileConfig) -> anyhow::Result<()> {
 /// stops first: it closes its ports and drains its connections, spot checks and found blocks
 /// into the shared LMDB writer. Only then do the other roles stop; the writer closes with the
 /// last handle (`store::lmdb::writer`), so nothing the pool accepted is cut off.
-async fn run_all(config: FileConfig, signals: CancellationToken) -> anyhow::Result<()> {
+pub(crate) async fn run_all(config: FileConfig, signals: CancellationToken) -> anyhow::Result<()> {
     let mut pool = Stage::default();
     pool.spawn("pool", |stop| crate::pool::run(config.clone(), stop));
     let mut rest = Stage::default();

@@ -1,9 +1,11 @@
 //! Throwaway MariaDB, regtest monerod, monero-wallet-rpc and SMTP processes for tests, benches
-//! and (later) `rxpool sandbox`.
+//! and `rxpool sandbox` (`crate::sandbox`).
 //!
 //! Owns starting each component on free loopback ports ([`port`]) in its own temp dir, waiting
 //! until it answers, and stopping it again: on drop the whole process group is killed and
-//! reaped and the temp dir removed, also when a test panics. Children are spawned from one
+//! reaped and the temp dir removed, also when a test panics. The sandbox starts MariaDB,
+//! monerod and wallet-rpc in directories it names instead (`start_in`): those are kept on
+//! drop, and a component started again in one continues from what it holds ([`Home`]). Children are spawned from one
 //! long-lived thread with `PR_SET_PDEATHSIG` ([`process`]), so a test binary that is killed
 //! outright takes its daemons with it. Start-up failures carry the tail of the component's log.
 //!
@@ -29,6 +31,7 @@ pub use port::free_port;
 pub use smtp::{ReceivedMail, Smtp};
 pub use wallet_rpc::{WalletBalance, WalletRpc};
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Why a devnet component could not be started or used.
@@ -163,6 +166,37 @@ pub(crate) fn stop_shared_at_exit() {
             libc::atexit(at_exit);
         }
     });
+}
+
+/// Where a component keeps its files (data, logs, socket).
+#[derive(Debug)]
+pub(crate) enum Home {
+    /// A temp dir of its own, removed on drop.
+    Temp(tempfile::TempDir),
+    /// A directory the caller named (the sandbox's state dir): kept on drop, reused by the
+    /// next start in it.
+    Kept(PathBuf),
+}
+
+impl Home {
+    /// A fresh temp dir for a component of `kind` ([`component_dir`]).
+    pub(crate) fn temp(kind: &str) -> Result<Home, DevnetError> {
+        component_dir(kind).map(Home::Temp)
+    }
+
+    /// `dir`, created if missing.
+    pub(crate) fn kept(dir: &Path) -> Result<Home, DevnetError> {
+        std::fs::create_dir_all(dir)
+            .map_err(DevnetError::io(format!("create {}", dir.display())))?;
+        Ok(Home::Kept(dir.to_path_buf()))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        match self {
+            Home::Temp(dir) => dir.path(),
+            Home::Kept(dir) => dir,
+        }
+    }
 }
 
 /// A fresh temp dir `rxpool-devnet-PID-KIND-…` for one component. Each call also removes such

@@ -22,6 +22,8 @@
 //! - [`telemetry`]: a process's own Prometheus metrics on `[metrics] bind` (every role).
 //! - [`devnet`]: throwaway MariaDB, regtest monerod and wallet-rpc processes for tests,
 //!   benchmarks and the sandbox.
+//! - [`sandbox`]: `rxpool sandbox`, a whole pool with a demo miner on a private regtest
+//!   chain, built from [`devnet`] and every role.
 
 pub mod admin;
 pub mod api;
@@ -36,6 +38,7 @@ pub mod monero;
 pub mod payments;
 pub mod pool;
 pub mod runtime;
+pub mod sandbox;
 pub mod stats;
 pub mod store;
 pub mod telemetry;

@@ -3,7 +3,9 @@
 //!
 //! Owns the server process, an admin account (`admin_url`) and handing each test its own fresh
 //! database with its own user and password (`create_database`). Starting the server takes
-//! seconds, so a test binary normally shares one through [`MariaDb::shared`].
+//! seconds, so a test binary normally shares one through [`MariaDb::shared`]. The sandbox
+//! starts one in its state dir ([`MariaDb::start_in`]) and keeps one named database there
+//! ([`MariaDb::ensure_database`]).
 //!
 //! It never touches the system MariaDB (no defaults files are read, nothing binds :3306) and
 //! never runs migrations: that is `store::mysql`'s job, driven by the test.
@@ -14,12 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::process::Process;
+use super::{DevnetError, Home, free_port, log_tail};
 use rand::Rng;
 use sqlx::Connection;
-use tempfile::TempDir;
-
-use super::process::Process;
-use super::{DevnetError, free_port, log_tail};
 
 const COMPONENT: &str = "MariaDB";
 const ADMIN_USER: &str = "rxpool_admin";
@@ -35,7 +35,7 @@ pub struct MariaDb {
     port: u16,
     admin_password: String,
     next_database: AtomicU64,
-    dir: TempDir,
+    dir: Home,
 }
 
 impl MariaDb {
@@ -44,7 +44,21 @@ impl MariaDb {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match Self::try_start().await {
+            match Self::try_start(Home::temp("mariadb")?).await {
+                Err(e) if attempt < 3 && e.is_port_clash() => continue,
+                result => return result,
+            }
+        }
+    }
+
+    /// Starts a server whose datadir, socket and logs live in `dir`, which is kept on drop.
+    /// A datadir already there (an earlier start in `dir`) is used as it is, databases and
+    /// all; the admin account gets a new password each start.
+    pub async fn start_in(dir: &Path) -> Result<MariaDb, DevnetError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::try_start(Home::kept(dir)?).await {
                 Err(e) if attempt < 3 && e.is_port_clash() => continue,
                 result => return result,
             }
@@ -71,17 +85,20 @@ impl MariaDb {
         }
     }
 
-    async fn try_start() -> Result<MariaDb, DevnetError> {
-        let dir = super::component_dir("mariadb")?;
+    async fn try_start(dir: Home) -> Result<MariaDb, DevnetError> {
         let datadir = dir.path().join("data");
-        install_db(dir.path(), &datadir).await?;
+        if !datadir.join("mysql").is_dir() {
+            install_db(dir.path(), &datadir).await?;
+        }
 
         let admin_password = random_secret();
         let init_file = dir.path().join("init.sql");
+        // Run at every start: in a reused datadir the account exists with an old password.
         std::fs::write(
             &init_file,
             format!(
                 "CREATE USER IF NOT EXISTS '{ADMIN_USER}'@'%' IDENTIFIED BY '{admin_password}';\n\
+                 ALTER USER '{ADMIN_USER}'@'%' IDENTIFIED BY '{admin_password}';\n\
                  GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'%' WITH GRANT OPTION;\n"
             ),
         )
@@ -160,6 +177,28 @@ impl MariaDb {
         admin_url(self.port, &self.admin_password)
     }
 
+    /// Creates the database `name` (letters, digits, `_`) unless it exists, and returns the
+    /// admin account's URL for it (`mysql://rxpool_admin:…@127.0.0.1:PORT/NAME`).
+    pub async fn ensure_database(&self, name: &str) -> Result<String, DevnetError> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(DevnetError::Setup {
+                component: COMPONENT,
+                step: "ensure database",
+                detail: format!("{name:?} is not a plain database name"),
+            });
+        }
+        let sql = format!(
+            "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
+        );
+        execute(&self.admin_url(), &sql)
+            .await
+            .map_err(|source| DevnetError::Sql {
+                context: format!("create database {name}"),
+                source,
+            })?;
+        Ok(format!("{}/{name}", self.admin_url()))
+    }
+
     /// Creates a fresh, empty database and a user that owns it, and returns its URL
     /// (`mysql://USER:PASSWORD@127.0.0.1:PORT/DB`). `name` is a readable prefix (letters,
     /// digits, `_`; anything else becomes `_`); a counter makes the name unique, so two tests
@@ -195,6 +234,12 @@ impl MariaDb {
             "mysql://{user}:{password}@127.0.0.1:{}/{database}",
             self.port
         ))
+    }
+
+    /// Shuts the server down cleanly (SIGTERM), killing it after 30 s. Only for a kept datadir
+    /// does this matter; drop kills at once.
+    pub async fn stop(&mut self) {
+        self.process.terminate(Duration::from_secs(30)).await;
     }
 
     /// The last lines of the server's logs (for assertion messages).

@@ -4,8 +4,11 @@
 //! Owns the daemon process, mining with `generateblocks` (design.md §2: light-mode RandomX on
 //! one core; difficulty 1 makes ~10 blocks/s, difficulty 1000 about one block per half
 //! minute), stopping and restarting it on the same port for failover tests, and raw JSON-RPC
-//! for anything else a test needs. A regtest chain does not survive a restart. A daemon can be
-//! started with `--block-notify` ([`Monerod::start_with_block_notify`]).
+//! for anything else a test needs. A regtest chain does not survive a restart, except for a
+//! daemon started in a kept directory ([`Monerod::start_in`], `--keep-fakechain`): the sandbox
+//! pre-mines at difficulty 1 and goes on at its own difficulty with
+//! [`Monerod::restart_with`]. A daemon can be started with `--block-notify`
+//! ([`Monerod::start_with_block_notify`]).
 //!
 //! It does not parse templates or blocks (that is `crate::monero`); answers stay JSON.
 
@@ -14,10 +17,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tempfile::TempDir;
-
 use super::process::Process;
-use super::{DevnetError, free_port};
+use super::{DevnetError, Home, free_port};
 use crate::domain::{Hash32, Height};
 
 const COMPONENT: &str = "monerod";
@@ -61,13 +62,27 @@ pub struct Monerod {
     block_notify: Option<String>,
     rpc_port: u16,
     p2p_port: u16,
-    dir: TempDir,
+    /// `--keep-fakechain`: the chain in `dir` survives restarts (and is reused at start).
+    keep_chain: bool,
+    dir: Home,
 }
 
 impl Monerod {
     /// Starts a fresh regtest daemon (a few seconds) and waits until `get_info` answers.
     pub async fn start(options: MonerodOptions) -> Result<Monerod, DevnetError> {
-        Monerod::start_inner(options, None).await
+        Monerod::start_inner(options, None, Home::temp("monerod")?, false).await
+    }
+
+    /// Starts a daemon whose chain and logs live in `dir`, which is kept on drop. The chain
+    /// there (an earlier start in `dir`) is continued, and survives [`Monerod::restart_with`].
+    /// `block_notify` as in [`Monerod::start_with_block_notify`].
+    pub async fn start_in(
+        dir: &Path,
+        options: MonerodOptions,
+        block_notify: Option<&str>,
+    ) -> Result<Monerod, DevnetError> {
+        let notify = block_notify.map(str::to_owned);
+        Monerod::start_inner(options, notify, Home::kept(dir)?, true).await
     }
 
     /// Starts a daemon that runs `command` for every block it adds to its chain
@@ -77,14 +92,16 @@ impl Monerod {
         options: MonerodOptions,
         command: &str,
     ) -> Result<Monerod, DevnetError> {
-        Monerod::start_inner(options, Some(command.to_owned())).await
+        let dir = Home::temp("monerod")?;
+        Monerod::start_inner(options, Some(command.to_owned()), dir, false).await
     }
 
     async fn start_inner(
         options: MonerodOptions,
         block_notify: Option<String>,
+        mut dir: Home,
+        keep_chain: bool,
     ) -> Result<Monerod, DevnetError> {
-        let mut dir = super::component_dir("monerod")?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -96,6 +113,7 @@ impl Monerod {
                 block_notify: block_notify.clone(),
                 rpc_port,
                 p2p_port,
+                keep_chain,
                 dir,
             };
             match daemon.launch().await {
@@ -128,7 +146,7 @@ impl Monerod {
     }
 
     /// Gives the temp dir back after a failed launch (to retry on other ports).
-    fn into_dir(self) -> TempDir {
+    fn into_dir(self) -> Home {
         self.dir
     }
 
@@ -159,8 +177,15 @@ impl Monerod {
             .arg("--no-igd")
             .arg("--non-interactive")
             .arg("--disable-rpc-ban")
+            // Its default (autodetect) makes a self-signed RSA certificate at every start,
+            // seconds to tens of seconds on a loaded machine; clients here speak plain HTTP.
+            .arg("--rpc-ssl")
+            .arg("disabled")
             .arg("--max-concurrency")
             .arg("1");
+        if self.keep_chain {
+            command.arg("--keep-fakechain");
+        }
         if let Some(notify) = &self.block_notify {
             command.arg("--block-notify").arg(notify);
         }
@@ -306,13 +331,25 @@ impl Monerod {
     }
 
     /// Starts the daemon again on the same RPC port (stopping it first if it runs). Regtest
-    /// starts a fresh chain from genesis.
+    /// starts a fresh chain from genesis, except in a daemon started with
+    /// [`Monerod::start_in`], which continues its chain.
     pub async fn restart(&mut self) -> Result<(), DevnetError> {
+        self.restart_with(self.options).await
+    }
+
+    /// Sets (or clears) the `--block-notify` command used from the next (re)start on.
+    pub fn set_block_notify(&mut self, command: Option<&str>) {
+        self.block_notify = command.map(str::to_owned);
+    }
+
+    /// [`Monerod::restart`] with other options (a new fixed difficulty).
+    pub async fn restart_with(&mut self, options: MonerodOptions) -> Result<(), DevnetError> {
         self.stop().await;
         let data_dir = self.dir.path().join("data");
-        if data_dir.exists() {
+        if !self.keep_chain && data_dir.exists() {
             std::fs::remove_dir_all(&data_dir).map_err(DevnetError::io("clear monerod data"))?;
         }
+        self.options = options;
         self.launch().await
     }
 

@@ -1,7 +1,8 @@
 //! A throwaway monero-wallet-rpc bound to a devnet monerod, with its wallets in a temp dir.
 //!
 //! Owns the process and a thin layer of raw JSON-RPC helpers tests need to set the scene
-//! (create a wallet, read its address and balance). It deliberately does not use
+//! (create a wallet, read its address and balance). The sandbox keeps its wallets in its
+//! state dir ([`WalletRpc::start_in`], [`WalletRpc::open_or_create_wallet`]). It deliberately does not use
 //! `crate::monero::wallet`: that client is what the tests exercise, against this process.
 //!
 //! Regtest uses mainnet address prefixes, so a wallet for a `--regtest` daemon runs with
@@ -14,10 +15,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use tempfile::TempDir;
-
 use super::process::Process;
-use super::{DevnetError, Monerod, free_port};
+use super::{DevnetError, Home, Monerod, free_port};
 use crate::domain::{Atomic, Network};
 
 const COMPONENT: &str = "monero-wallet-rpc";
@@ -39,7 +38,7 @@ pub struct WalletRpc {
     // Declared first so it is dropped (killed) before the directory is removed.
     process: Process,
     rpc_port: u16,
-    dir: TempDir,
+    dir: Home,
 }
 
 impl WalletRpc {
@@ -54,7 +53,18 @@ impl WalletRpc {
         daemon_address: &str,
         network: Network,
     ) -> Result<WalletRpc, DevnetError> {
-        Self::launch(daemon_address, network, None).await
+        Self::launch(daemon_address, network, None, Home::temp("wallet")?).await
+    }
+
+    /// As [`WalletRpc::start`], with the wallet files and logs in `dir`, which is kept on
+    /// drop; wallets made there earlier can be opened again.
+    pub async fn start_in(
+        dir: &Path,
+        daemon: &Monerod,
+        network: Network,
+    ) -> Result<WalletRpc, DevnetError> {
+        let address = format!("127.0.0.1:{}", daemon.rpc_port());
+        Self::launch(&address, network, None, Home::kept(dir)?).await
     }
 
     /// As [`WalletRpc::start`], with `--rpc-login USER:PASS` (HTTP digest) instead of
@@ -68,17 +78,18 @@ impl WalletRpc {
         password: &str,
     ) -> Result<WalletRpc, DevnetError> {
         let address = format!("127.0.0.1:{}", daemon.rpc_port());
-        Self::launch(&address, network, Some((user, password))).await
+        let dir = Home::temp("wallet")?;
+        Self::launch(&address, network, Some((user, password)), dir).await
     }
 
     async fn launch(
         daemon_address: &str,
         network: Network,
         login: Option<(&str, &str)>,
+        dir: Home,
     ) -> Result<WalletRpc, DevnetError> {
-        let dir = super::component_dir("wallet")?;
         let wallets = dir.path().join("wallets");
-        std::fs::create_dir(&wallets).map_err(DevnetError::io("create wallet dir"))?;
+        std::fs::create_dir_all(&wallets).map_err(DevnetError::io("create wallet dir"))?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -93,6 +104,10 @@ impl WalletRpc {
                 .arg("--rpc-bind-port")
                 .arg(rpc_port.to_string())
                 .arg("--disable-rpc-ban")
+                // Its default (autodetect) makes a self-signed RSA certificate at every start:
+                // 1 s becomes 18 s on a loaded 2-core machine. Clients here speak plain HTTP.
+                .arg("--rpc-ssl")
+                .arg("disabled")
                 .arg("--daemon-address")
                 .arg(daemon_address)
                 .arg("--trusted-daemon")
@@ -211,6 +226,16 @@ impl WalletRpc {
         .map(|_| ())
     }
 
+    /// Opens the wallet file `name` if an earlier run made it, else creates it; returns
+    /// whether it was created.
+    pub async fn open_or_create_wallet(&self, name: &str) -> Result<bool, DevnetError> {
+        if self.dir.path().join("wallets").join(name).is_file() {
+            self.open_wallet(name).await.map(|()| false)
+        } else {
+            self.create_wallet(name).await.map(|()| true)
+        }
+    }
+
     /// The primary address of the open wallet.
     pub async fn address(&self) -> Result<String, DevnetError> {
         let result = self
@@ -246,6 +271,12 @@ impl WalletRpc {
             balance: field("balance")?,
             unlocked: field("unlocked_balance")?,
         })
+    }
+
+    /// Stops the process gracefully (SIGTERM: wallet-rpc stores the open wallet), killing it
+    /// after 20 s. Only for a kept directory does this matter; drop kills at once.
+    pub async fn stop(&mut self) {
+        self.process.terminate(Duration::from_secs(20)).await;
     }
 
     /// The last lines of the process's logs (for assertion messages).
