@@ -16,10 +16,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
 
 use crate::config::FileConfig;
-use crate::runtime::Stage;
 
 #[derive(Debug, Parser)]
 #[command(name = "rxpool", version, about = "Monero mining pool server")]
@@ -129,48 +127,8 @@ async fn run_role(role: Command, config: FileConfig) -> anyhow::Result<()> {
         Command::Worker => crate::worker::run(config, shutdown).await,
         Command::Api => crate::api::run(config, shutdown).await,
         Command::Cleaner => crate::cleaner::run(config, shutdown).await,
-        Command::All => run_all(config, shutdown).await,
+        Command::All => crate::all::run(config, shutdown).await,
         _ => unreachable!("run_role is only called with role subcommands"),
-    }
-}
-
-/// `all`: every role in one process, started together and stopped in order.
-///
-/// A role that fails, at start (a stratum port already in use) or later, stops the whole
-/// process at once with its error, so the service manager sees it. At shutdown the pool
-/// stops first: it closes its ports and drains its connections, spot checks and found blocks
-/// into the shared LMDB writer. Only then do the other roles stop; the writer closes with the
-/// last handle (`store::lmdb::writer`), so nothing the pool accepted is cut off.
-pub(crate) async fn run_all(config: FileConfig, signals: CancellationToken) -> anyhow::Result<()> {
-    let mut pool = Stage::default();
-    pool.spawn("pool", |stop| crate::pool::run(config.clone(), stop));
-    let mut rest = Stage::default();
-    rest.spawn("block-manager", |stop| {
-        crate::block_manager::run(config.clone(), stop)
-    });
-    rest.spawn("payments", |stop| {
-        crate::payments::run(config.clone(), stop)
-    });
-    rest.spawn("worker", |stop| crate::worker::run(config.clone(), stop));
-    rest.spawn("api", |stop| crate::api::run(config.clone(), stop));
-    rest.spawn("cleaner", |stop| crate::cleaner::run(config.clone(), stop));
-
-    let failed = loop {
-        tokio::select! {
-            () = signals.cancelled() => break None,
-            Some(ended) = pool.next_ended() => if let Err(e) = ended { break Some(e) },
-            Some(ended) = rest.next_ended() => if let Err(e) = ended { break Some(e) },
-        }
-    };
-    if failed.is_some() {
-        // The error itself is printed once, by `main`, when the process exits with it.
-        tracing::info!("a role failed; stopping every role");
-    }
-    let pool_stopped = pool.stop().await;
-    let rest_stopped = rest.stop().await;
-    match failed {
-        Some(e) => Err(e),
-        None => pool_stopped.and(rest_stopped),
     }
 }
 
@@ -192,7 +150,7 @@ pub fn error_line(err: &anyhow::Error, config: &Path) -> String {
     if let Some(connect) = connect {
         return match connect.cause {
             ConnectCause::AccessDenied { .. } => {
-                format!("{connect}; {}", password_hint(config))
+                format!("{connect}; {}", crate::config::password_hint(config))
             }
             _ => connect.to_string(),
         };
@@ -209,21 +167,4 @@ pub fn error_line(err: &anyhow::Error, config: &Path) -> String {
         line.push_str(&text);
     }
     line
-}
-
-/// Where the MySQL password of `config` is: in `mysql.url`, and, on a host set up by
-/// `install.sh`, also in `mysql-password` beside the config file.
-pub fn password_hint(config: &Path) -> String {
-    let file = config
-        .parent()
-        .map(|dir| dir.join("mysql-password"))
-        .filter(|f| f.exists());
-    match file {
-        Some(file) => format!(
-            "check the password in mysql.url of {} against {} (the installer's copy)",
-            config.display(),
-            file.display()
-        ),
-        None => format!("check the password in mysql.url of {}", config.display()),
-    }
 }

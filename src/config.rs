@@ -902,3 +902,20 @@ mod example_tests {
         super::FileConfig::parse(text).expect("config.toml.example is valid");
     }
 }
+
+/// Where the MySQL password of `config` is: in `mysql.url`, and, on a host set up by
+/// `install.sh`, also in `mysql-password` beside the config file.
+pub fn password_hint(config: &std::path::Path) -> String {
+    let file = config
+        .parent()
+        .map(|dir| dir.join("mysql-password"))
+        .filter(|f| f.exists());
+    match file {
+        Some(file) => format!(
+            "check the password in mysql.url of {} against {} (the installer's copy)",
+            config.display(),
+            file.display()
+        ),
+        None => format!("check the password in mysql.url of {}", config.display()),
+    }
+}

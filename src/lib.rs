@@ -10,7 +10,10 @@
 //!   balances in MySQL, each block exactly once.
 //! - [`payments`]: plans payouts from balances and executes them through monero-wallet-rpc
 //!   with a durable two-phase batch, so nothing is paid twice or lost.
-//! - [`worker`], [`api`]: statistics, alerts, REST/websocket (later issues).
+//! - [`worker`]: statistics rollups, chart histories, miner and operator e-mail alerts.
+//! - [`api`]: REST, websocket push, the admin API and the web dashboard.
+//! - [`cleaner`]: prunes shares and history no payout needs any more.
+//! - [`all`]: every role above in one process.
 //!
 //! Below the roles, shared by all of them:
 //! - [`domain`]: value types (amounts, difficulty, heights, hashes, addresses).
@@ -26,6 +29,7 @@
 //!   chain, built from [`devnet`] and every role.
 
 pub mod admin;
+pub mod all;
 pub mod api;
 pub mod block_manager;
 pub mod cleaner;

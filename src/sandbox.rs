@@ -168,7 +168,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to the sandbox's MariaDB")?;
 
-    let mut roles = tokio::spawn(crate::cli::run_all(config, shutdown.clone()));
+    let mut roles = tokio::spawn(crate::all::run(config, shutdown.clone()));
     let port_open = tokio::select! {
         open = wait_for_port(stratum_port) => open,
         () = shutdown.cancelled() => false,

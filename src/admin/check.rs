@@ -86,7 +86,7 @@ pub async fn run(config: &FileConfig, path: &Path) -> anyhow::Result<()> {
             let line = match &e {
                 mysql::MysqlError::Connect(c) => match c.cause {
                     mysql::connect::ConnectCause::AccessDenied { .. } => {
-                        format!("{c}; {}", crate::cli::password_hint(path))
+                        format!("{c}; {}", crate::config::password_hint(path))
                     }
                     _ => c.to_string(),
                 },
