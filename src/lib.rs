@@ -11,6 +11,8 @@
 //! - [`payments`]: plans payouts from balances and executes them through monero-wallet-rpc
 //!   with a durable two-phase batch, so nothing is paid twice or lost.
 //! - [`worker`], [`api`]: statistics, alerts, REST/websocket (later issues).
+//! - [`cleaner`]: prunes shares no payout window needs, old stats and settled blocks; LMDB
+//!   care (stale readers, map growth, usage metrics).
 //!
 //! Below the roles, shared by all of them:
 //! - [`domain`]: value types (amounts, difficulty, heights, hashes, addresses).
