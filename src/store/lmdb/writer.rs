@@ -4,8 +4,8 @@
 //! it waits for a first command, then gathers more until `max_batch` shares, `max_delay`, or
 //! a command someone is waiting on (a found block, a flush, a status change, a prune, a block
 //! deletion, a close), and applies them all in ONE write transaction. Interning of payout keys
-//! and worker names happens inside that transaction. On `MDB_MAP_FULL` the store grows the map and the
-//! whole batch is applied again. A transaction never crosses an `.await`: async callers only
+//! and worker names happens inside that transaction. On `MDB_MAP_FULL` the store grows the map
+//! and the whole batch is applied again. A transaction never crosses an `.await`: async callers only
 //! send commands and await replies.
 //!
 //! Lifecycle: the roles of one process (`rxpool all`) share the thread, so a role's
