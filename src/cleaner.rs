@@ -419,10 +419,18 @@ pub async fn run_with(
             Ok(fresh) => settings = fresh,
             Err(err) => tracing::warn!(%err, "settings reload failed; keeping the previous ones"),
         }
-        let chain = chain(&daemon).await;
-        match cleaner.cycle(&settings, chain, &shutdown).await {
-            Ok(report) => tracing::debug!(?report, "cleaner cycle"),
-            Err(err) => tracing::error!(%err, "cleaner cycle failed; retrying next interval"),
+        // Stopping mid-cycle is safe: every deletion is a whole writer transaction, and the
+        // next cycle computes the floor afresh.
+        let cycle = async {
+            let chain = chain(&daemon).await;
+            cleaner.cycle(&settings, chain, &shutdown).await
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            done = cycle => match done {
+                Ok(report) => tracing::debug!(?report, "cleaner cycle"),
+                Err(err) => tracing::error!(%err, "cleaner cycle failed; retrying next interval"),
+            },
         }
         metrics::histogram!(crate::telemetry::names::CLEANER_CYCLE).record(started.elapsed());
         let interval = Duration::from_secs(settings.cleaner.interval_secs.max(1));

@@ -371,6 +371,19 @@ impl ShareStore {
         }
     }
 
+    /// Writes a compacted copy of the environment (only the pages in use, as `mdb_copy -c`)
+    /// to `dir/data.mdb` and returns its size in bytes: what the store really holds, where
+    /// [`ShareStore::usage`] is the file's high-water mark, which never shrinks (LMDB reuses
+    /// freed pages instead). Holds a read transaction for the whole copy.
+    pub fn copy_compacted(&self, dir: &Path) -> Result<u64, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let file = self
+            .env
+            .copy_to_path(dir.join("data.mdb"), heed::CompactionOption::Enabled)?;
+        Ok(file.metadata()?.len())
+    }
+
     /// How many times this process grew the map.
     pub fn map_growths(&self) -> u64 {
         self.map_growths.load(Ordering::Relaxed)
@@ -653,32 +666,6 @@ impl<'s> Snapshot<'s> {
                 difficulty: rec.difficulty(),
             })
         }))
-    }
-
-    /// Bytes of the pages every database holds in this snapshot (branch, leaf and overflow
-    /// pages; pages LMDB freed for reuse are not counted). What a compacting copy would
-    /// hold, where [`ShareStore::usage`] is the file's high-water mark, which never shrinks.
-    pub fn live_bytes(&self) -> Result<u64, StoreError> {
-        let d = self.dbs();
-        let stats = [
-            d.meta.stat(&self.txn)?,
-            d.shares.stat(&self.txn)?,
-            d.miners_by_key.stat(&self.txn)?,
-            d.miners_by_id.stat(&self.txn)?,
-            d.workers_by_key.stat(&self.txn)?,
-            d.workers_by_id.stat(&self.txn)?,
-            d.blocks.stat(&self.txn)?,
-            d.stats.stat(&self.txn)?,
-            d.counters.stat(&self.txn)?,
-            d.share_log.stat(&self.txn)?,
-        ];
-        Ok(stats
-            .iter()
-            .map(|s| {
-                let pages = s.branch_pages + s.leaf_pages + s.overflow_pages;
-                u64::from(s.page_size).saturating_mul(pages as u64)
-            })
-            .sum())
     }
 
     /// How many shares the store holds (kept by the writers; equals a full walk).
