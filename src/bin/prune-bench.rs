@@ -62,7 +62,7 @@ fn mib(bytes: u64) -> String {
     format!(
         "{}.{:01} MiB",
         bytes >> 20,
-        (bytes & ((1 << 20) - 1)) * 10 >> 20
+        ((bytes & ((1 << 20) - 1)) * 10) >> 20
     )
 }
 
