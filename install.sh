@@ -263,26 +263,15 @@ install_units() {
         [ -e "$unit" ] || continue
         install -m 0644 "$unit" "$SYSTEMD_DIR/$(basename "$unit")"
     done
-    # The cleaner role does nothing yet, so it has no unit. A unit an earlier version of this
-    # script installed for it is disabled and removed.
-    local placeholder
-    for placeholder in cleaner; do
-        unit="$SYSTEMD_DIR/rxpool-$placeholder.service"
-        [ -e "$unit" ] || continue
-        if have_systemd; then
-            systemctl disable --now "rxpool-$placeholder.service" >/dev/null 2>&1 || true
-        fi
-        rm -f "$unit"
-        log "removed rxpool-$placeholder.service (the $placeholder role does nothing yet)"
-    done
     if ! have_systemd; then
         warn "systemd is not running here: units copied to $SYSTEMD_DIR but not enabled"
         return 0
     fi
     systemctl daemon-reload
     systemctl enable rxpool.target rxpool-pool.service rxpool-block-manager.service \
-        rxpool-payments.service rxpool-worker.service rxpool-api.service >/dev/null
-    log "enabled rxpool.target and its roles: pool, block-manager, payments, worker, api (not started: see the next steps below)"
+        rxpool-payments.service rxpool-worker.service rxpool-api.service \
+        rxpool-cleaner.service >/dev/null
+    log "enabled rxpool.target and its roles: pool, block-manager, payments, worker, api, cleaner (not started: see the next steps below)"
 }
 
 install_pool() {

@@ -48,9 +48,10 @@ pub enum Command {
     /// REST (nodejs-pool compatible), websocket push, miner settings, the admin API and
     /// Prometheus metrics.
     Api,
-    /// Placeholder: does nothing yet (shares are not pruned; LMDB grows).
+    /// Prunes shares no payout can need any more, old stats and settled blocks; LMDB care
+    /// (stale readers, map growth, usage metrics).
     Cleaner,
-    /// Every role in one process, for the smallest pools (the placeholders idle).
+    /// Every role in one process, for the smallest pools.
     All,
     /// Applies the SQL migrations in sql/ (idempotent).
     Migrate,

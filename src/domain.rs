@@ -1,5 +1,6 @@
 //! Value types every role shares: amounts, difficulties, heights, hashes, payout modes,
-//! wallet addresses and payout batch statuses.
+//! wallet addresses and payout batch statuses, and the PPLNS window walk ([`pplns`]) that
+//! crediting and the cleaner must agree on.
 //!
 //! Nothing here does I/O. Money is `Atomic` (integer atomic units, checked arithmetic), fees
 //! are `Bps` (basis points), difficulty is `Difficulty` (128-bit, as monerod's
@@ -13,6 +14,7 @@ pub mod hash;
 pub mod net;
 pub mod payout;
 pub mod pool_type;
+pub mod pplns;
 pub mod time;
 
 pub use address::{AddressKind, Network, PaymentId, WalletAddress};

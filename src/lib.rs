@@ -12,7 +12,8 @@
 //!   with a durable two-phase batch, so nothing is paid twice or lost.
 //! - [`worker`]: statistics rollups, chart histories, miner and operator e-mail alerts.
 //! - [`api`]: REST, websocket push, the admin API and the web dashboard.
-//! - [`cleaner`]: prunes shares and history no payout needs any more.
+//! - [`cleaner`]: prunes shares no payout window needs, old stats and settled blocks; LMDB
+//!   care (stale readers, map growth, usage metrics).
 //! - [`all`]: every role above in one process.
 //!
 //! Below the roles, shared by all of them:

@@ -55,6 +55,20 @@ pub mod names {
     pub const WORKER_CYCLE: &str = "rxpool_worker_cycle_seconds";
     /// Shares the worker rolled up into its stats (counter).
     pub const WORKER_SHARES: &str = "rxpool_worker_shares_rolled_up_total";
+    /// LMDB bytes up to the last used page, the map's high-water mark (gauge, cleaner).
+    pub const LMDB_USED_BYTES: &str = "rxpool_lmdb_used_bytes";
+    /// LMDB map size now (gauge, cleaner).
+    pub const LMDB_MAP_BYTES: &str = "rxpool_lmdb_map_bytes";
+    /// LMDB maximum map size, `[lmdb] max_map_size_mb` (gauge, cleaner).
+    pub const LMDB_MAX_MAP_BYTES: &str = "rxpool_lmdb_max_map_bytes";
+    /// Map growths by this process (gauge, cleaner).
+    pub const LMDB_MAP_GROWTHS: &str = "rxpool_lmdb_map_growths";
+    /// Shares the cleaner deleted (counter).
+    pub const CLEANER_PRUNED_SHARES: &str = "rxpool_cleaner_pruned_shares_total";
+    /// The cleaner's safe floor: shares below this template height may go (gauge).
+    pub const CLEANER_FLOOR: &str = "rxpool_cleaner_floor_height";
+    /// One cleaner cycle, seconds (histogram).
+    pub const CLEANER_CYCLE: &str = "rxpool_cleaner_cycle_seconds";
 }
 
 /// Histogram buckets, seconds: from a job push (sub-millisecond) to a slow payments cycle.
@@ -134,6 +148,24 @@ fn describe() {
         "One worker rollup cycle."
     );
     describe_counter!(WORKER_SHARES, "Shares the worker rolled up into its stats.");
+    describe_gauge!(
+        LMDB_USED_BYTES,
+        metrics::Unit::Bytes,
+        "LMDB bytes up to the last used page (the map's high-water mark)."
+    );
+    describe_gauge!(LMDB_MAP_BYTES, metrics::Unit::Bytes, "LMDB map size now.");
+    describe_gauge!(
+        LMDB_MAX_MAP_BYTES,
+        metrics::Unit::Bytes,
+        "LMDB maximum map size."
+    );
+    describe_gauge!(LMDB_MAP_GROWTHS, "LMDB map growths by this process.");
+    describe_counter!(CLEANER_PRUNED_SHARES, "Shares the cleaner deleted.");
+    describe_gauge!(
+        CLEANER_FLOOR,
+        "The cleaner's safe floor: shares below this template height may be deleted."
+    );
+    describe_histogram!(CLEANER_CYCLE, metrics::Unit::Seconds, "One cleaner cycle.");
 }
 
 /// Runs `hook` before every render for as long as the caller keeps the `Arc`.

@@ -11,103 +11,13 @@
 //! height 0. Fee and dust follow [`super::split`].
 //!
 //! Generic over the payee key `K` so the walk can aggregate interned miner ids from one LMDB
-//! snapshot and resolve each distinct id to an address once. No I/O, no floats.
-
-use std::collections::HashMap;
-use std::hash::Hash;
+//! snapshot and resolve each distinct id to an address once. The walk itself lives in
+//! [`crate::domain::pplns`] (re-exported here), because the cleaner role must walk every
+//! pending block's window exactly as crediting will before it prunes. No I/O, no floats.
 
 use super::split::{FeePolicy, Payee, SettleError, Settlement};
-use crate::domain::{Atomic, BalanceType, Difficulty, Height, PoolType};
-
-/// What the walk needs of one stored share.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShareView<K> {
-    /// The template height the share was mined on (its share-store key).
-    pub height: Height,
-    /// Who is paid for it (an interned miner id, or the payee itself).
-    pub payee: K,
-    pub pool_type: PoolType,
-    /// The difficulty credited for this share.
-    pub difficulty: u64,
-}
-
-/// The result of one window walk: difficulty per payee, summing to `filled`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Window<K> {
-    /// N, the difficulty the window asked for.
-    pub wanted: Difficulty,
-    /// W, the difficulty actually counted (`== wanted` unless the store ran out of shares).
-    pub filled: Difficulty,
-    /// PPLNS shares counted (the cut share included).
-    pub shares: u64,
-    /// Heights of the newest and oldest share counted.
-    pub heights: Option<(Height, Height)>,
-    /// Counted difficulty per payee, sorted by payee key.
-    pub per_payee: Vec<(K, u128)>,
-}
-
-impl<K> Window<K> {
-    /// True when the store held fewer than N PPLNS shares.
-    pub fn is_short(&self) -> bool {
-        self.filled < self.wanted
-    }
-
-    /// The window fill in basis points (10,000 = full).
-    pub fn fill_bps(&self) -> u16 {
-        if self.wanted.0 == 0 {
-            return 0;
-        }
-        let bps = primitive_types::U256::from(self.filled.0) * primitive_types::U256::from(10_000)
-            / primitive_types::U256::from(self.wanted.0);
-        bps.min(primitive_types::U256::from(10_000)).as_u32() as u16
-    }
-}
-
-/// N for a block: `share_multi` × its difficulty, saturating (a u128 window never saturates on
-/// a real chain).
-pub fn window_size(block_difficulty: Difficulty, share_multi: u64) -> Difficulty {
-    Difficulty(block_difficulty.0.saturating_mul(u128::from(share_multi)))
-}
-
-/// Walks `shares` (newest first) until `wanted` difficulty of PPLNS shares is counted.
-/// Shares of other pool types are skipped; the iterator is not read past the cut.
-pub fn walk<K, I>(shares: I, wanted: Difficulty) -> Window<K>
-where
-    K: Eq + Hash + Ord + Copy,
-    I: IntoIterator<Item = ShareView<K>>,
-{
-    let mut per_payee: HashMap<K, u128> = HashMap::new();
-    let mut filled: u128 = 0;
-    let mut count: u64 = 0;
-    let mut newest: Option<Height> = None;
-    let mut oldest: Option<Height> = None;
-    if wanted.0 > 0 {
-        for share in shares {
-            if share.pool_type != PoolType::Pplns || share.difficulty == 0 {
-                continue;
-            }
-            let room = wanted.0 - filled;
-            let counted = u128::from(share.difficulty).min(room);
-            *per_payee.entry(share.payee).or_insert(0) += counted;
-            filled += counted;
-            count += 1;
-            newest.get_or_insert(share.height);
-            oldest = Some(share.height);
-            if filled == wanted.0 {
-                break;
-            }
-        }
-    }
-    let mut per_payee: Vec<(K, u128)> = per_payee.into_iter().collect();
-    per_payee.sort_unstable_by_key(|a| a.0);
-    Window {
-        wanted,
-        filled: Difficulty(filled),
-        shares: count,
-        heights: newest.zip(oldest),
-        per_payee,
-    }
-}
+pub use crate::domain::pplns::{ShareView, Window, walk, window_size};
+use crate::domain::{Atomic, BalanceType};
 
 /// Splits `reward` over `window` under `policy`. `resolve` turns each distinct payee key
 /// into the balance owner (called once per key). An empty window pays the whole reward as
@@ -136,7 +46,7 @@ pub fn settle<K: Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Bps;
+    use crate::domain::{Bps, Difficulty, Height, PoolType};
     use proptest::prelude::*;
 
     fn share(height: u64, payee: u32, pool_type: PoolType, difficulty: u64) -> ShareView<u32> {

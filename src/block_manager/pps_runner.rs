@@ -31,7 +31,7 @@ use crate::store::mysql::credits::{self, CreditError, CreditStep, Credited, PpsH
 use crate::store::mysql::payouts::{self, PayoutError};
 
 /// The cursor name in `block_manager_cursor`.
-pub const CURSOR: &str = "pps";
+pub const CURSOR: &str = credits::PPS_CURSOR;
 
 /// Heights credited per pass at most (a long outage catches up over several passes).
 const MAX_HEIGHTS_PER_PASS: u64 = 500;

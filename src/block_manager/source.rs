@@ -81,18 +81,15 @@ pub fn plan_block(
 ) -> Result<Plan, SourceError> {
     let snap = store.read()?;
     let mut read_error: Option<SourceError> = None;
-    let shares = snap.shares_in(Height(0)..=facts.height)?.map_while(|item| {
-        match item
-            .map_err(SourceError::from)
-            .and_then(|(h, rec)| view(h, rec))
-        {
+    let shares = snap
+        .share_views_down_from(facts.height)?
+        .map_while(|item| match item {
             Ok(v) => Some(v),
             Err(err) => {
-                read_error = Some(err);
+                read_error = Some(err.into());
                 None
             }
-        }
-    });
+        });
     let mut resolver = Resolver {
         snap: &snap,
         failed: None,

@@ -150,7 +150,7 @@ items! {
     "pps.enable", Kind::Bool, "false", "Open PPS ports and credit PPS shares.";
     "solo.enable", Kind::Bool, "true", "Open solo ports.";
     "general.network", Kind::Network, "mainnet", "Network of every address: mainnet, testnet or stagenet.";
-    "general.blockCleaner", Kind::Bool, "true", "For the cleaner role, which does nothing yet: nothing reads this today.";
+    "general.blockCleaner", Kind::Bool, "true", "Let the cleaner role delete shares, stats and blocks; false only logs what it would delete.";
     "general.adminEmail", Kind::Email, "", "Where operator alerts are sent (worker role); empty sends none.";
     "general.adminAlertReminder", Minutes.range(1, 100_000), "240", "Minutes between reminders of an operator alert that is still on.";
     "general.poolName", TEXT, "rxpool", "The pool's name, in every e-mail.";
@@ -165,6 +165,13 @@ items! {
     "worker.identifierWindow", Seconds.range(60, DAY), "1800", "Seconds since its last share for a worker to be listed as active.";
     "worker.historyDays", int(1, 3650), "30", "Days of hourly chart points kept.";
     "worker.forgetAfter", Seconds.range(3600, 3650 * DAY), "604800", "Seconds without a share after which a worker's stats and history are dropped.";
+    "cleaner.interval", Seconds.range(10, DAY), "600", "Seconds between two cleaner cycles.";
+    "cleaner.margin", Blocks.range(0, 1_000_000), "120", "Heights kept below the lowest height any payout may still need (a PPLNS window, PPS, solo).";
+    "cleaner.minRetention", Blocks.range(0, 10_000_000), "720", "Shares of the newest this many heights below the chain tip are never pruned (720 = about a day).";
+    "cleaner.pruneBatch", int(1, 10_000), "8", "Template heights of shares deleted per LMDB transaction.";
+    "cleaner.blockRetention", int(0, 36_500), "0", "Days after it settled (unlocked or orphaned) that a found block's record is deleted; 0 keeps every block (the api counts and lists them).";
+    "cleaner.growPercent", Percent.range(10, 95), "80", "The cleaner grows the LMDB map (doubling) when more than this share of it is used.";
+    "cleaner.alertPercent", Percent.range(1, 100), "80", "LMDB use, in percent of its maximum map size, above which the operator alert turns on.";
     "email.workerNotHashingDelay", Minutes.range(1, 10_000), "10", "Minutes without a share before a worker counts as stopped.";
     "email.hourlyCap", int(1, 10_000), "10", "Most e-mails sent to one address in an hour; the rest wait.";
     "email.workerNotHashingSubject", TEXT, "Status of your worker(s)", "Subject when workers stop hashing.";
@@ -361,6 +368,24 @@ pub struct WorkerStats {
     pub forget_after_secs: u64,
 }
 
+/// `cleaner.*`: share store retention and care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleaner {
+    pub interval_secs: u64,
+    /// Heights kept below the lowest height a payout may need.
+    pub margin_heights: u64,
+    /// Heights below the tip never pruned.
+    pub min_retention_heights: u64,
+    /// Template heights per prune transaction.
+    pub prune_batch: u64,
+    /// Days a settled block record is kept (0: forever).
+    pub block_retention_days: u64,
+    /// Grow the map above this percent of its current size.
+    pub grow_percent: u64,
+    /// The LMDB operator alert turns on above this percent of the maximum map size.
+    pub alert_percent: u64,
+}
+
 /// `email.*`: alert timing and the texts (nodejs-pool's `%(name)s` placeholders).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
@@ -386,6 +411,7 @@ pub struct Settings {
     pub modes: Modes,
     pub general: General,
     pub worker: WorkerStats,
+    pub cleaner: Cleaner,
     pub email: Email,
 }
 
@@ -667,6 +693,15 @@ impl Settings {
                 identifier_window_secs: v.int("worker.identifierWindow"),
                 history_days: v.int("worker.historyDays"),
                 forget_after_secs: v.int("worker.forgetAfter"),
+            },
+            cleaner: Cleaner {
+                interval_secs: v.int("cleaner.interval"),
+                margin_heights: v.int("cleaner.margin"),
+                min_retention_heights: v.int("cleaner.minRetention"),
+                prune_batch: v.int("cleaner.pruneBatch"),
+                block_retention_days: v.int("cleaner.blockRetention"),
+                grow_percent: v.int("cleaner.growPercent"),
+                alert_percent: v.int("cleaner.alertPercent"),
             },
             email: Email {
                 worker_not_hashing_delay_minutes: v.int("email.workerNotHashingDelay"),

@@ -48,6 +48,7 @@ use heed::{
     CommitOrAbort, Database, DatabaseFlags, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls,
 };
 
+use crate::domain::pplns::ShareView;
 use crate::domain::{Hash32, Height, PoolType, UnixMillis};
 
 pub use codec::{
@@ -352,6 +353,37 @@ impl ShareStore {
         })
     }
 
+    /// Grows the map (doubling, up to the ceiling) while more than `percent` % of it is in use,
+    /// so that writers never meet `MDB_MAP_FULL` in the middle of a batch. Returns the new map
+    /// size when it grew. Waits, like any growth, for this process's snapshots to end: call it
+    /// with none open.
+    pub fn grow_ahead(&self, percent: u64) -> Result<Option<usize>, StoreError> {
+        let mut grown = None;
+        loop {
+            let usage = self.usage()?;
+            let over = u128::from(usage.used_bytes) * 100
+                > u128::from(usage.map_size) * u128::from(percent.min(100));
+            if !over || usage.map_size >= usage.max_map_size {
+                return Ok(grown);
+            }
+            self.grow()?;
+            grown = Some(self.map_size());
+        }
+    }
+
+    /// Writes a compacted copy of the environment (only the pages in use, as `mdb_copy -c`)
+    /// to `dir/data.mdb` and returns its size in bytes: what the store really holds, where
+    /// [`ShareStore::usage`] is the file's high-water mark, which never shrinks (LMDB reuses
+    /// freed pages instead). Holds a read transaction for the whole copy.
+    pub fn copy_compacted(&self, dir: &Path) -> Result<u64, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let file = self
+            .env
+            .copy_to_path(dir.join("data.mdb"), heed::CompactionOption::Enabled)?;
+        Ok(file.metadata()?.len())
+    }
+
     /// How many times this process grew the map.
     pub fn map_growths(&self) -> u64 {
         self.map_growths.load(Ordering::Relaxed)
@@ -612,6 +644,27 @@ impl<'s> Snapshot<'s> {
         Ok(iter.map(|item| {
             item.map(|(h, rec)| (Height(u64::from(h)), rec))
                 .map_err(StoreError::from)
+        }))
+    }
+
+    /// The shares from `top` down to the oldest, newest first, as the payout maths sees them
+    /// ([`ShareView`]: height, interned miner, mode, credited difficulty). This is the one
+    /// walk both the block-manager's crediting and the cleaner's floor read, so they cannot
+    /// disagree about which shares a window holds. A share with an unknown mode is an error.
+    pub fn share_views_down_from(
+        &self,
+        top: Height,
+    ) -> Result<impl Iterator<Item = Result<ShareView<MinerId>, StoreError>> + '_, StoreError> {
+        Ok(self.shares_in(Height(0)..=top)?.map(|item| {
+            let (height, rec) = item?;
+            Ok(ShareView {
+                height,
+                payee: rec.miner(),
+                pool_type: rec
+                    .pool_type()
+                    .ok_or_else(|| corrupt("shares", format!("unknown pool type at {height}")))?,
+                difficulty: rec.difficulty(),
+            })
         }))
     }
 

@@ -2,10 +2,10 @@
 //!
 //! Fed by a bounded channel ([`ShareWriter`] handles, cheap to clone). It group-commits:
 //! it waits for a first command, then gathers more until `max_batch` shares, `max_delay`, or
-//! a command someone is waiting on (a found block, a flush, a status change, a prune, a
-//! close), and applies them all in ONE write transaction. Interning of payout keys and worker
-//! names happens inside that transaction. On `MDB_MAP_FULL` the store grows the map and the
-//! whole batch is applied again. A transaction never crosses an `.await`: async callers only
+//! a command someone is waiting on (a found block, a flush, a status change, a prune, a block
+//! deletion, a close), and applies them all in ONE write transaction. Interning of payout keys
+//! and worker names happens inside that transaction. On `MDB_MAP_FULL` the store grows the map
+//! and the whole batch is applied again. A transaction never crosses an `.await`: async callers only
 //! send commands and await replies.
 //!
 //! Lifecycle: the roles of one process (`rxpool all`) share the thread, so a role's
@@ -185,6 +185,7 @@ enum Command {
     Stats(Vec<(String, Vec<u8>)>, Reply<()>),
     DeleteStats(Vec<String>, Reply<()>),
     Prune(Height, usize, Reply<PruneReport>),
+    DeleteSettledBlocks(Vec<BlockKey>, Reply<u64>),
     Flush(Reply<()>),
     Close(Reply<()>),
 }
@@ -269,6 +270,14 @@ impl ShareWriter {
         max_heights: usize,
     ) -> Result<PruneReport, StoreError> {
         self.request(|reply| Command::Prune(below, max_heights.max(1), reply))
+            .await
+    }
+
+    /// Deletes the found blocks of `keys` that are settled (unlocked or orphaned) when the
+    /// transaction runs; a block whose status is anything else, or that is gone, is kept and
+    /// not counted. Returns how many were deleted.
+    pub async fn delete_settled_blocks(&self, keys: Vec<BlockKey>) -> Result<u64, StoreError> {
+        self.request(|reply| Command::DeleteSettledBlocks(keys, reply))
             .await
     }
 
@@ -411,6 +420,7 @@ enum Outcome {
     Block(BlockInsert),
     Updated(bool),
     Pruned(PruneReport),
+    Deleted(u64),
 }
 
 struct Writer {
@@ -583,6 +593,9 @@ fn answer(command: Command, outcome: Result<Outcome, StoreError>) {
         (Command::Block(_, reply), Ok(Outcome::Block(r))) => drop(reply.send(Ok(r))),
         (Command::UpdateBlock(_, _, reply), Ok(Outcome::Updated(r))) => drop(reply.send(Ok(r))),
         (Command::Prune(_, _, reply), Ok(Outcome::Pruned(r))) => drop(reply.send(Ok(r))),
+        (Command::DeleteSettledBlocks(_, reply), Ok(Outcome::Deleted(n))) => {
+            drop(reply.send(Ok(n)))
+        }
         (
             Command::Stats(_, reply)
             | Command::DeleteStats(_, reply)
@@ -593,6 +606,7 @@ fn answer(command: Command, outcome: Result<Outcome, StoreError>) {
         (Command::Block(_, reply), Err(e)) => drop(reply.send(Err(e))),
         (Command::UpdateBlock(_, _, reply), Err(e)) => drop(reply.send(Err(e))),
         (Command::Prune(_, _, reply), Err(e)) => drop(reply.send(Err(e))),
+        (Command::DeleteSettledBlocks(_, reply), Err(e)) => drop(reply.send(Err(e))),
         (
             Command::Stats(_, reply)
             | Command::DeleteStats(_, reply)
@@ -998,6 +1012,25 @@ fn apply(
                 let report = prune(txn, dbs, *below, *max_heights)?;
                 removed += report.shares;
                 Outcome::Pruned(report)
+            }
+            Command::DeleteSettledBlocks(keys, _) => {
+                let mut deleted = 0;
+                for key in keys {
+                    let key = key.to_bytes();
+                    let settled = match dbs.blocks.get(txn, &key)? {
+                        None => false,
+                        Some(bytes) => matches!(
+                            BlockRecord::decode(bytes)
+                                .map_err(|e| super::corrupt("blocks", e))?
+                                .status,
+                            BlockStatus::Unlocked | BlockStatus::Orphaned
+                        ),
+                    };
+                    if settled && dbs.blocks.delete(txn, &key)? {
+                        deleted += 1;
+                    }
+                }
+                Outcome::Deleted(deleted)
             }
             Command::Flush(_) | Command::Close(_) => Outcome::None,
         };

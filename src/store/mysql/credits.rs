@@ -460,6 +460,10 @@ pub async fn totals_by_type(
     Ok(out)
 }
 
+/// The `block_manager_cursor` row of PPS crediting: the next chain height whose PPS shares
+/// are to be credited (the block-manager moves it; the cleaner keeps every share from it up).
+pub const PPS_CURSOR: &str = "pps";
+
 /// A named resume point (`chain_scan`, `pps`): the next height to process.
 pub async fn cursor(pool: &MySqlPool, name: &str) -> Result<Option<Height>, CreditError> {
     let row = sqlx::query("SELECT height FROM block_manager_cursor WHERE name = ?")

@@ -34,8 +34,6 @@ pub struct Limits {
     pub behind_blocks: u64,
     /// A pool host is silent when it has not checked in for this long (it does every 10 s).
     pub silent_after_ms: u64,
-    /// The LMDB alert turns on above this share of the maximum map size, in percent.
-    pub lmdb_percent: u64,
     /// The block-manager is stalled without a heartbeat for this long (it beats every 30 s).
     pub block_manager_stalled_ms: u64,
     /// The payments role is stalled without a heartbeat for this many payout timers
@@ -50,7 +48,6 @@ impl Default for Limits {
         Limits {
             behind_blocks: 3,
             silent_after_ms: 5 * 60_000,
-            lmdb_percent: 80,
             block_manager_stalled_ms: 10 * 60_000,
             payments_stalled_timers: 2,
             smtp_failing_ms: 15 * 60_000,
@@ -87,7 +84,12 @@ pub async fn run_all(
         pools.map(|p| pools_silent(&p, now, limits)),
     ));
     if let Some(usage) = &probes.lmdb {
-        out.push((Family::LmdbMap, usage.clone().map(|u| lmdb_map(u, limits))));
+        out.push((
+            Family::LmdbMap,
+            usage
+                .clone()
+                .map(|u| lmdb_map(u, settings.cleaner.alert_percent)),
+        ));
     }
     out.push((
         Family::PayoutsReview,
@@ -253,10 +255,10 @@ pub fn pools_silent(pools: &[PoolCheckin], now: UnixMillis, limits: &Limits) -> 
     }
 }
 
-/// The LMDB map over `lmdb_percent` of its maximum size.
-pub fn lmdb_map(usage: MapUsage, limits: &Limits) -> Checked {
+/// The LMDB map over `percent` (`cleaner.alertPercent`) of its maximum size.
+pub fn lmdb_map(usage: MapUsage, percent: u64) -> Checked {
     let used = u128::from(usage.used_bytes) * 100;
-    let limit = u128::from(usage.max_map_size) * u128::from(limits.lmdb_percent);
+    let limit = u128::from(usage.max_map_size) * u128::from(percent);
     let percent = used
         .checked_div(u128::from(usage.max_map_size))
         .unwrap_or(100);
@@ -459,7 +461,7 @@ mod tests {
                     map_size: 500,
                     max_map_size: 1000,
                 },
-                &Limits::default(),
+                Settings::defaults().cleaner.alert_percent,
             )
             .observations[0]
                 .on
@@ -473,7 +475,7 @@ mod tests {
                     map_size: 0,
                     max_map_size: 0
                 },
-                &Limits::default()
+                80
             )
             .observations[0]
                 .on
