@@ -45,8 +45,8 @@ pub enum Command {
     Payments,
     /// Statistics rollups and chart histories for the api, miner and operator e-mail.
     Worker,
-    /// REST (nodejs-pool compatible), websocket push, miner settings, the admin API and
-    /// Prometheus metrics.
+    /// REST (nodejs-pool compatible), websocket push, miner settings, the admin API, the web
+    /// dashboard and Prometheus metrics.
     Api,
     /// Prunes shares no payout can need any more, old stats and settled blocks; LMDB care
     /// (stale readers, map growth, usage metrics).
