@@ -421,12 +421,13 @@ async fn the_overview_shows_the_apis_figures_and_a_found_block_appears_without_a
     let row = format!("#recent-blocks tr[data-height=\"{height}\"]");
     b.wait_css(&row).await;
     let status = b
-        .wait_css(&format!("{row} [data-field=block-status]"))
-        .await
-        .attr("data-value")
-        .await
-        .unwrap();
-    assert_eq!(status.as_deref(), Some("pending"));
+        .attr_until(
+            &format!("{row} [data-field=block-status]"),
+            "data-value",
+            |_| true,
+        )
+        .await;
+    assert_eq!(status, "pending");
     let found = b
         .value_until("pool-blocks-found", |v| v != blocks_before)
         .await;
@@ -447,12 +448,13 @@ async fn the_overview_shows_the_apis_figures_and_a_found_block_appears_without_a
         .find(|r| r["height"] == json!(height))
         .expect("the api lists the block");
     let hash = b
-        .wait_css(&format!("{row} [data-field=block-hash]"))
-        .await
-        .attr("data-value")
-        .await
-        .unwrap();
-    assert_eq!(hash.as_deref(), newest["hash"].as_str());
+        .attr_until(
+            &format!("{row} [data-field=block-hash]"),
+            "data-value",
+            |_| true,
+        )
+        .await;
+    assert_eq!(Some(hash.as_str()), newest["hash"].as_str());
     b.script("window.scrollTo(0, 0); return true;").await;
     b.screenshot_full("overview.png").await;
     b.close().await;
@@ -482,14 +484,13 @@ async fn the_start_pages_command_line_logs_in_and_the_miner_page_shows_that_work
     b.wait_css(&format!("#ports tr[data-port=\"{port}\"]"))
         .await;
     let tls = b
-        .wait_css(&format!(
-            "#ports tr[data-port=\"{TLS_PORT}\"] [data-field=port-tls]"
-        ))
-        .await
-        .attr("data-value")
-        .await
-        .unwrap();
-    assert_eq!(tls.as_deref(), Some("true"));
+        .attr_until(
+            &format!("#ports tr[data-port=\"{TLS_PORT}\"] [data-field=port-tls]"),
+            "data-value",
+            |_| true,
+        )
+        .await;
+    assert_eq!(tls, "true");
 
     // An address the pool does not take is said so; then the visitor fills the form.
     b.type_into("#start-address", "4notanaddress").await;
@@ -542,26 +543,13 @@ async fn the_start_pages_command_line_logs_in_and_the_miner_page_shows_that_work
     b.ready().await;
     let worker_row = "#miner-workers tr[data-worker=\"dash-rig\"]";
     b.wait_css(worker_row).await;
-    let valid = {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let shown = b
-                .wait_css(&format!("{worker_row} [data-field=worker-valid]"))
-                .await
-                .attr("data-value")
-                .await
-                .unwrap()
-                .unwrap_or_default();
-            if shown.parse::<u64>().unwrap_or(0) >= 3 {
-                break shown;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the worker's shares never showed: {shown}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    };
+    let valid = b
+        .attr_until(
+            &format!("{worker_row} [data-field=worker-valid]"),
+            "data-value",
+            |v| v.parse::<u64>().unwrap_or(0) >= 3,
+        )
+        .await;
     let api = rig.get(&format!("miner/{ADDR}/stats/allWorkers")).await;
     assert_eq!(valid, raw(&api["dash-rig"]["validShares"]));
     assert_eq!(

@@ -143,25 +143,44 @@ impl Browser {
 
     /// The visible text of the element `[data-field=field]`.
     pub async fn text(&self, field: &str) -> String {
-        self.wait_css(&field_css(field)).await.text().await.unwrap()
+        let css = field_css(field);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // A live update may replace the element between the find and the read (a stale
+            // reference): look it up again.
+            if let Ok(el) = self.client.find(Locator::Css(&css)).await
+                && let Ok(text) = el.text().await
+            {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {css} on the page within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The exact value behind the element `[data-field=field]` (its `data-value`).
     pub async fn value(&self, field: &str) -> String {
-        self.wait_css(&field_css(field))
+        self.attr_until(&field_css(field), "data-value", |_| true)
             .await
-            .attr("data-value")
-            .await
-            .unwrap()
-            .unwrap_or_default()
     }
 
     /// Waits until `[data-field=field]` has a `data-value` for which `accept` holds; returns it.
     pub async fn value_until(&self, field: &str, accept: impl Fn(&str) -> bool) -> String {
+        self.attr_until(&field_css(field), "data-value", accept)
+            .await
+    }
+
+    /// Waits until the first element matching `css` has an attribute `name` for which
+    /// `accept` holds; returns it. An element replaced by a live update while it is read is
+    /// looked up again.
+    pub async fn attr_until(&self, css: &str, name: &str, accept: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
-            let found = match self.client.find(Locator::Css(&field_css(field))).await {
-                Ok(el) => el.attr("data-value").await.ok().flatten(),
+            let found = match self.client.find(Locator::Css(css)).await {
+                Ok(el) => el.attr(name).await.ok().flatten(),
                 Err(_) => None,
             };
             if let Some(v) = &found
@@ -171,7 +190,7 @@ impl Browser {
             }
             assert!(
                 Instant::now() < deadline,
-                "[data-field={field}] never reached the expected value (last: {found:?})"
+                "{css} never had the expected {name} (last: {found:?})"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
