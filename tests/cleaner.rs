@@ -313,6 +313,25 @@ async fn pruning_to_the_floor_leaves_every_uncredited_blocks_pplns_split_identic
     assert!(pruned_total > 10_000, "only {pruned_total} shares pruned");
 }
 
+/// A fresh database and LMDB, and the cleaner over them (on the real clock).
+async fn cleaner_on_fresh_stores() -> (
+    sqlx::MySqlPool,
+    tempfile::TempDir,
+    Arc<ShareStore>,
+    ShareWriter,
+    Cleaner,
+) {
+    let db = fresh_db().await;
+    let (dir, store, writer) = store();
+    let cleaner = Cleaner {
+        store: Arc::clone(&store),
+        writer: writer.clone(),
+        mysql: db.clone(),
+        clock: Arc::new(SystemClock),
+    };
+    (db, dir, store, writer, cleaner)
+}
+
 async fn fresh_db() -> sqlx::MySqlPool {
     let server = MariaDb::shared().await.unwrap();
     let url = server.create_database("cleaner").await.unwrap();
@@ -338,14 +357,7 @@ async fn steady(writer: &ShareWriter, base: u64, heights: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cycle_keeps_a_long_pending_window_then_drops_the_history_once_it_is_settled() {
-    let db = fresh_db().await;
-    let (_dir, store, writer) = store();
-    let cleaner = Cleaner {
-        store: Arc::clone(&store),
-        writer: writer.clone(),
-        mysql: db.clone(),
-        clock: Arc::new(SystemClock),
-    };
+    let (db, _dir, store, writer, cleaner) = cleaner_on_fresh_stores().await;
     let params = params();
     let mut settings = settings();
     settings.cleaner.margin_heights = 10;
@@ -459,14 +471,7 @@ async fn the_cycle_keeps_a_long_pending_window_then_drops_the_history_once_it_is
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cycle_deletes_stale_stats_and_old_settled_blocks_and_nothing_the_api_still_reads() {
-    let db = fresh_db().await;
-    let (_dir, store, writer) = store();
-    let cleaner = Cleaner {
-        store: Arc::clone(&store),
-        writer: writer.clone(),
-        mysql: db.clone(),
-        clock: Arc::new(SystemClock),
-    };
+    let (db, _dir, store, writer, cleaner) = cleaner_on_fresh_stores().await;
     let mut settings = settings();
     steady(&writer, 0, 20).await;
     let now = rxpool::domain::Clock::now(&SystemClock);
