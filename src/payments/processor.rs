@@ -12,6 +12,12 @@
 //! - no new batch is signed while a recorded tx is not yet relayed, so two live txs never
 //!   draw on the same wallet outputs.
 //!
+//! After a restore from backup the store may lack payouts the wallet already sent (the
+//! backup is older than the wallet): while a restore is open (`store::mysql::restores`) no
+//! new batch is signed; each cycle compares the wallet's outgoing transfers since the
+//! backup's chain height with the recorded batches, notes and alerts every unknown one, and
+//! closes the restore once the operator has resolved them all (`rxpool admin backup`).
+//!
 //! Only the holder of the payments runner lease runs a cycle: the processor confirms the
 //! lease through its [`RunnerGuard`] when a cycle starts and again before every signing
 //! step, and stops the cycle ([`CycleError::LeaseLost`]) the moment it is not ours.
@@ -28,14 +34,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::MySqlPool;
 
-use crate::domain::{Atomic, Hash32, Network, PaymentId, WalletAddress};
-use crate::monero::wallet::{Destination, TransferOptions, Wallet, WalletError};
+use crate::domain::{
+    Atomic, Clock, Hash32, Height, Network, PaymentId, SystemClock, WalletAddress,
+};
+use crate::monero::wallet::{Destination, TransferOptions, TransfersQuery, Wallet, WalletError};
 use crate::payments::batch::BatchStatus;
 use crate::payments::planner::{self, BatchKind, PayeeBalance, PayoutPolicy, SkipReason};
 use crate::runtime::failpoint;
 use crate::store::mysql::payouts::{
     self, BatchRow, NewItem, PayoutError, RunnerLease, SignedRecord, TxKey,
 };
+use crate::store::mysql::restores::{self, RestoreError, UnknownTx};
 
 /// The seam before the payments runner lease. [`RunnerLease`] is the real one; tests wrap it
 /// to pause a cycle at a signing step.
@@ -74,6 +83,8 @@ pub enum CycleError {
     /// next signing step.
     #[error("the payments runner lease is no longer ours; the cycle stopped before signing")]
     LeaseLost,
+    #[error("restore reconciliation: {0}")]
+    Restore(#[from] RestoreError),
 }
 
 /// What one cycle did, for logs, the admin command and the bench.
@@ -95,8 +106,12 @@ pub struct CycleReport {
     pub manual_review: u64,
     /// Every wallet call the cycle made.
     pub wallet_calls: u64,
-    /// Batches not signed because an earlier tx is recorded but not relayed yet.
+    /// Batches not signed because an earlier tx is recorded but not relayed yet, or because
+    /// a restore from backup is not reconciled with the wallet yet (`restore_hold`).
     pub signing_paused: bool,
+    /// The store was restored from a backup and the wallet sent transfers it does not
+    /// record: nothing new is signed until the operator resolves them.
+    pub restore_hold: bool,
 }
 
 /// Runs payout cycles with one wallet and one database. Only one processor may run per pool:
@@ -213,6 +228,9 @@ impl<W: Wallet> Processor<W> {
             );
             return Ok(());
         }
+        if self.held_by_restore(report).await? {
+            return Ok(());
+        }
         self.pay_new(report).await?;
         if report.batches_sent > 0 {
             // Persist the wallet's view of what it relayed; a failure here loses nothing
@@ -256,6 +274,61 @@ impl<W: Wallet> Processor<W> {
             }
         }
         Ok(())
+    }
+
+    /// The guard after a restore from backup (module documentation): `true` while a restore
+    /// is open and an outgoing wallet transfer since its backup is recorded by no batch.
+    async fn held_by_restore(&self, report: &mut CycleReport) -> Result<bool, CycleError> {
+        let open = restores::open(&self.db).await?;
+        let (Some(first), Some(newest)) = (open.first(), open.last()) else {
+            return Ok(false);
+        };
+        let from = open.iter().map(|r| r.chain_height).min().unwrap_or(0);
+        let mut query = TransfersQuery::outgoing();
+        query.min_height = (from > 0).then_some(Height(from));
+        self.count_call();
+        let transfers = self
+            .wallet
+            .get_transfers(query)
+            .await
+            .map_err(CycleError::WalletDown)?;
+        let now = SystemClock.now();
+        for t in transfers {
+            if t.kind == "failed" || restores::is_recorded(&self.db, &t.txid).await? {
+                continue;
+            }
+            let unknown = UnknownTx {
+                tx_hash: t.txid,
+                amount: t.amount,
+                fee: t.fee,
+                height: t.height.0,
+                destinations: t
+                    .destinations
+                    .iter()
+                    .map(|d| (d.address.clone(), Atomic(d.amount)))
+                    .collect(),
+            };
+            if restores::note_unknown(&self.db, newest.id, &unknown, now).await? {
+                tracing::error!(tx = %t.txid, amount = %t.amount, height = t.height.0, alert = true,
+                    "the wallet sent a transfer the restored store does not record");
+            }
+        }
+        let left = restores::unknown(&self.db, true).await?.len();
+        if left > 0 {
+            report.restore_hold = true;
+            report.signing_paused = true;
+            tracing::error!(backup = %first.backup_id, unknown = left, alert = true,
+                "restored from a backup: no payout is signed until every outgoing transfer the \
+                 store does not record is resolved (rxpool admin backup unknown)");
+            return Ok(true);
+        }
+        for r in &open {
+            if restores::reconcile(&self.db, r.id, now).await? {
+                tracing::info!(backup = %r.backup_id, restore = r.id,
+                    "restore reconciled: every outgoing wallet transfer since the backup is recorded; payouts resume");
+            }
+        }
+        Ok(false)
     }
 
     /// Relays a recorded (`signed`) tx and marks it relayed; a refusal sends it to manual

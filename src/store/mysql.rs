@@ -2,7 +2,9 @@
 //!
 //! This module owns the connection pool, the migrations in `sql/` and the queries of the
 //! configuration aggregates (settings, ports, bans, users, pool registration). Crediting
-//! (`credits`), blocks set aside (`block_issues`), payouts (`payouts`), moves of legacy payment-ID balances (`legacy_ids`) and one miner's settings and api reads (`miner_settings`)
+//! (`credits`), blocks set aside (`block_issues`), payouts (`payouts`), moves of legacy
+//! payment-ID balances (`legacy_ids`), one miner's settings and api reads (`miner_settings`)
+//! and restores from backup (`restores`)
 //! keep their queries in their own files. Every money column is `BIGINT UNSIGNED` atomic
 //! units; an absent payment id is `''`; addresses, payment ids and hashes compare
 //! byte-exact (`utf8mb4_bin`, `sql/0004_binary_collation.sql`).
@@ -17,6 +19,7 @@ pub mod legacy_ids;
 pub mod miner_settings;
 pub mod payouts;
 pub mod registry;
+pub mod restores;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
