@@ -1,5 +1,7 @@
 //! Operator subcommands: `migrate`, `config check` ([`check`]) and the `admin` tree.
 //!
+//! `admin backup` ([`backup`]) takes and restores backups of both stores.
+//!
 //! Each command opens MySQL itself, does one thing through the operation the admin api
 //! shares ([`ops`] for config, ports and bans; [`blocks`], [`payments`] and [`mail`] beside
 //! it), prints a short human-readable result of its typed answer and exits non-zero with a
@@ -10,6 +12,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+pub mod backup;
 pub mod blocks;
 pub mod check;
 pub mod mail;
@@ -49,6 +52,10 @@ pub enum AdminCommand {
     /// Admin accounts of the api's `/admin` routes: add, list, remove, passwd.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Backups of both stores: now, list, restore; after a restore, the wallet transfers
+    /// it does not record (unknown, resolve).
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +168,10 @@ pub async fn config_check(config: &FileConfig, path: &std::path::Path) -> anyhow
 
 /// `rxpool admin ...`.
 pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
+    // A restore may target a database with no tables yet: backup opens what it needs.
+    if let AdminCommand::Backup(cmd) = cmd {
+        return backup::run(config, cmd).await;
+    }
     let pool = connect(config).await?;
     match cmd {
         AdminCommand::Config(ConfigCommand::Set { key, value }) => {
@@ -259,6 +270,7 @@ pub async fn run(config: &FileConfig, cmd: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Payments(cmd) => payments::run(config, &pool, cmd).await?,
         AdminCommand::Mail(cmd) => mail::run(&pool, cmd).await?,
         AdminCommand::User(cmd) => users::run(&pool, cmd).await?,
+        AdminCommand::Backup(_) => unreachable!("handled before connecting"),
         AdminCommand::Miner(MinerCommand::ThresholdLock { address, unlock }) => {
             let network = mysql::load_settings(&pool, &config.overrides)
                 .await

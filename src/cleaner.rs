@@ -14,6 +14,10 @@
 //!    above `cleaner.alertPercent`; the operator alert mail for the same threshold is the
 //!    worker's `lmdb_map` alert, raised from the same store (one raiser per alert).
 //!
+//! With `[backup] interval` set in `config.toml`, the role also takes a backup of both stores
+//! on that schedule and keeps `[backup] keep` of them ([`crate::backup::run_schedule`]), in
+//! its own task beside the cycles: the cleaner is the role that looks after the LMDB files.
+//!
 //! With `general.blockCleaner = false` it computes and logs everything but deletes nothing.
 //! Reads LMDB, MySQL (the PPS cursor and set-aside heights, paid-block rows, the shared
 //! settings) and monerod (the tip and difficulty); writes only LMDB, through its writer. Never
@@ -400,6 +404,14 @@ pub async fn run_with(
         .context("starting the share writer")?;
     let daemon = DaemonClient::with_timeout(&config.daemon.urls, Duration::from_secs(10))
         .context("monerod URLs")?;
+    let backups = tokio::spawn(crate::backup::run_schedule(
+        config.clone(),
+        Arc::clone(&store),
+        DaemonClient::with_timeout(&config.daemon.urls, Duration::from_secs(10))
+            .context("monerod URLs")?,
+        Arc::clone(&clock),
+        shutdown.child_token(),
+    ));
     let cleaner = Cleaner {
         store,
         writer: writer.clone(),
@@ -440,6 +452,11 @@ pub async fn run_with(
         }
     }
     drop(cleaner);
+    if let Err(join) = backups.await {
+        if join.is_panic() {
+            std::panic::resume_unwind(join.into_panic());
+        }
+    }
     writer.close().await.context("closing the share writer")?;
     tracing::info!("cleaner role stopped");
     Ok(())

@@ -70,6 +70,8 @@ pub struct FileConfig {
     pub smtp: Option<SmtpConfig>,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub backup: BackupConfig,
     /// Shared settings set on this host only: `"module.item" = "value"`; they win over the
     /// MySQL `config` table.
     #[serde(default)]
@@ -321,6 +323,71 @@ pub struct MetricsConfig {
     pub bind: Option<SocketAddr>,
 }
 
+/// `[backup]`: where `rxpool admin backup now` and the cleaner's schedule put consistent
+/// copies of both stores (`crate::backup`), how often the cleaner takes one, and how many
+/// are kept. Host-local: the host that runs the cleaner and holds the LMDB directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// The backup directory; one subdirectory per backup. Default `/var/backups/rxpool`.
+    #[serde(default = "defaults::backup_dir")]
+    pub dir: PathBuf,
+    /// How often the cleaner role takes a backup, e.g. `"24h"`, `"90m"`, `"1d"`; no
+    /// scheduled backups when unset.
+    #[serde(default)]
+    pub interval: Option<String>,
+    /// Backups kept: after each scheduled one the oldest beyond this count are deleted.
+    /// Default 7.
+    #[serde(default = "defaults::backup_keep")]
+    pub keep: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            dir: defaults::backup_dir(),
+            interval: None,
+            keep: defaults::backup_keep(),
+        }
+    }
+}
+
+impl BackupConfig {
+    /// The schedule's period, `None` when scheduled backups are off. Checked at load, so a
+    /// loaded config's value parses.
+    pub fn period(&self) -> Option<std::time::Duration> {
+        self.interval.as_deref().and_then(|t| parse_span(t).ok())
+    }
+}
+
+/// `"24h"`, `"90m"`, `"30s"`, `"1d"`: a whole number and one unit (s, m, h, d).
+pub fn parse_span(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} must be a whole number and a unit, e.g. \"24h\""))?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?}: the unit must be s, m, h or d, e.g. \"24h\""
+            ));
+        }
+    };
+    match n.checked_mul(unit_secs) {
+        Some(secs) if secs > 0 => Ok(std::time::Duration::from_secs(secs)),
+        Some(_) => Err(format!("{text:?} must be more than zero")),
+        None => Err(format!("{text:?} is too long")),
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
@@ -441,6 +508,12 @@ mod defaults {
     pub fn ws_send_timeout_secs() -> u64 {
         30
     }
+    pub fn backup_dir() -> std::path::PathBuf {
+        "/var/backups/rxpool".into()
+    }
+    pub fn backup_keep() -> u32 {
+        7
+    }
     pub fn smtp_port() -> u16 {
         587
     }
@@ -525,6 +598,17 @@ impl FileConfig {
                 "api.ws_idle_secs",
                 "must exceed api.ws_ping_secs (at least 1 s), so a live client has answered a ping",
             );
+        }
+        if let Some(interval) = &self.backup.interval {
+            if let Err(why) = parse_span(interval) {
+                return invalid("backup.interval", &why);
+            }
+        }
+        if self.backup.keep == 0 {
+            return invalid("backup.keep", "must be at least 1");
+        }
+        if self.backup.dir.as_os_str().is_empty() {
+            return invalid("backup.dir", "must not be empty");
         }
         if self.daemon.urls.is_empty() {
             return invalid("daemon.urls", "needs at least one monerod URL");
@@ -677,6 +761,40 @@ randomx_mode = "auto"
 [api]
 bind = "127.0.0.1:8001"
 "#;
+
+    #[test]
+    fn backup_settings_default_and_refuse_bad_values_by_name() {
+        let config = FileConfig::parse(MINIMAL).unwrap();
+        assert_eq!((config.backup.period(), config.backup.keep), (None, 7));
+        let with = |lines: &str| FileConfig::parse(&format!("{MINIMAL}\n[backup]\n{lines}\n"));
+        let config = with("dir = \"/b\"\ninterval = \"24h\"\nkeep = 3").unwrap();
+        assert_eq!(
+            (config.backup.period(), config.backup.keep),
+            (Some(std::time::Duration::from_secs(86_400)), 3)
+        );
+        for (bad, says) in [
+            ("interval = \"24\"", "unit"),
+            ("interval = \"h\"", "whole number"),
+            ("interval = \"0h\"", "more than zero"),
+            ("interval = \"-1h\"", "whole number"),
+            ("interval = \"99999999999999999999d\"", "whole number"),
+            ("interval = \"9999999999999999d\"", "too long"),
+            ("keep = 0", "at least 1"),
+            ("dir = \"\"", "empty"),
+        ] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("backup.") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+        assert!(
+            with("every = \"1h\"")
+                .unwrap_err()
+                .to_string()
+                .contains("every")
+        );
+    }
 
     #[test]
     fn the_contract_example_parses() {

@@ -22,6 +22,8 @@
 //! - [`store`]: the only code that names heed or sqlx (besides [`mail`]'s outbox).
 //! - [`mail`]: double opt-in subscriptions, signed links, the durable outbox and its SMTP
 //!   sender (the pool and api take addresses and links, the worker sends).
+//! - [`backup`]: online backups of both stores (LMDB copy, MySQL dump, manifest), their
+//!   retention and restore; `rxpool admin backup` and the cleaner's schedule use it.
 //! - [`config`]: `config.toml` and the shared settings kept in MySQL.
 //! - [`telemetry`]: a process's own Prometheus metrics on `[metrics] bind` (every role).
 //! - [`devnet`]: throwaway MariaDB, regtest monerod and wallet-rpc processes for tests,
@@ -32,6 +34,7 @@
 pub mod admin;
 pub mod all;
 pub mod api;
+pub mod backup;
 pub mod block_manager;
 pub mod cleaner;
 pub mod cli;
