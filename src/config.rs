@@ -329,7 +329,7 @@ pub struct MetricsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupConfig {
-    /// The backup directory; one subdirectory per backup. Default `/var/backups/rxpool`.
+    /// The backup directory; one subdirectory per backup. Default `/var/lib/rxpool/backups`.
     #[serde(default = "defaults::backup_dir")]
     pub dir: PathBuf,
     /// How often the cleaner role takes a backup, e.g. `"24h"`, `"90m"`, `"1d"`; no
@@ -509,7 +509,7 @@ mod defaults {
         30
     }
     pub fn backup_dir() -> std::path::PathBuf {
-        "/var/backups/rxpool".into()
+        "/var/lib/rxpool/backups".into()
     }
     pub fn backup_keep() -> u32 {
         7

@@ -613,3 +613,103 @@ async fn a_restored_pool_credits_and_pays_everything_exactly_once() {
     writer2.close().await.unwrap();
     eprintln!("restore money test: {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn the_cleaner_schedule_takes_backups_and_keeps_keep() {
+    let (tmp, url, _db, store) = small_stores("backup_schedule").await;
+    let dir = tmp.path().join("backups");
+    let mut cfg = config(
+        &url,
+        &tmp.path().join("lmdb"),
+        &dir,
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:1",
+    );
+    cfg.backup.interval = Some("1s".into());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let daemon = DaemonClient::with_timeout(
+        &["http://127.0.0.1:1".to_owned()],
+        std::time::Duration::from_secs(1),
+    )
+    .unwrap();
+    let schedule = tokio::spawn(backup::run_schedule(
+        cfg,
+        Arc::clone(&store),
+        daemon,
+        Arc::new(SystemClock),
+        stop.clone(),
+    ));
+    // The first at once, then one a second; keep = 2.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "backups seen: {seen:?}"
+        );
+        let good: Vec<String> = backup::list(&dir)
+            .unwrap()
+            .into_iter()
+            .filter(|b| b.health == Health::Good)
+            .map(|b| b.id)
+            .collect();
+        // Between a backup and its pruning there may be keep + 1.
+        assert!(good.len() <= 3, "more than keep: {good:?}");
+        seen.extend(good);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+    schedule.await.unwrap();
+    let good = backup::list(&dir)
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.health == Health::Good)
+        .count();
+    assert!((2..=3).contains(&good), "{good}");
+}
+
+#[test]
+fn the_binary_lists_backups_and_names_a_bad_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    let config_path = tmp.path().join("config.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[mysql]\nurl = \"mysql://u:p@127.0.0.1:1/db\"\n[lmdb]\npath = \"{}\"\n[daemon]\nurls = [\"http://127.0.0.1:1\"]\n\
+             [wallet]\nurl = \"http://127.0.0.1:1\"\n[pool]\nbind = \"127.0.0.1\"\npool_id = 1\n[backup]\ndir = \"{}\"\n",
+            tmp.path().join("lmdb").display(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rxpool"))
+            .arg("--config")
+            .arg(&config_path)
+            .args(["admin", "backup"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = run(&["list"]);
+    assert!(listed.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        format!("no backups in {}\n", dir.display())
+    );
+    let bad = run(&["restore", "../../etc"]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("\"../../etc\" is not a backup id (like 20261202T083000Z)"),
+        "{stderr}"
+    );
+    let missing = run(&["resolve", &"ab".repeat(32)]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("--debit"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}
