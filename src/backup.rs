@@ -452,7 +452,8 @@ pub struct Restored {
     pub restore_id: u64,
 }
 
-/// The roles whose heartbeat (or runner lease) in `db` is younger than [`RUNNING_WITHIN`].
+/// The roles whose heartbeat (pool check-in, runner lease) in `db` is younger than
+/// [`RUNNING_WITHIN`].
 async fn running_roles(db: &MySqlPool, now: UnixMillis) -> Result<Vec<String>, BackupError> {
     let since = now.0.saturating_sub(RUNNING_WITHIN.as_millis() as u64);
     let mut roles = Vec::new();
@@ -472,6 +473,20 @@ async fn running_roles(db: &MySqlPool, now: UnixMillis) -> Result<Vec<String>, B
             let role: String = r.try_get("role")?;
             let host: String = r.try_get("host")?;
             roles.push(format!("{role} on {host}"));
+        }
+    }
+    if has("pools").await?.is_some() {
+        let hosts = sqlx::query(
+            "SELECT id, hostname FROM pools WHERE active = 1 \
+             AND last_checkin >= NOW() - INTERVAL ? SECOND ORDER BY id",
+        )
+        .bind(RUNNING_WITHIN.as_secs())
+        .fetch_all(db)
+        .await?;
+        for r in hosts {
+            let id: u32 = r.try_get("id")?;
+            let host: String = r.try_get("hostname")?;
+            roles.push(format!("pool {id} on {host}"));
         }
     }
     if has("payout_runner_lease").await?.is_some() {

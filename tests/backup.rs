@@ -353,7 +353,12 @@ async fn a_restore_over_a_store_in_use_needs_its_flags_and_moves_the_old_lmdb_as
         yes,
         force,
     };
+    sqlx::query("INSERT INTO pools (id, ip, last_checkin, active, hostname) VALUES (7, '10.0.0.7', NOW(), 1, 'stratum7')")
+        .execute(&db)
+        .await
+        .unwrap();
     let err = execute(&cfg, restore(false, false)).await.unwrap_err();
+    assert!(err.to_string().contains("pool 7 on stratum7"), "{err}");
     assert!(
         err.to_string()
             .starts_with("roles are running against backup_in_use_")
@@ -712,4 +717,58 @@ fn the_binary_lists_backups_and_names_a_bad_id() {
         "{}",
         String::from_utf8_lossy(&missing.stderr)
     );
+}
+
+/// Figures for the README: a backup of what a pruned store holds in production (the cleaner
+/// keeps about a day: `SHARES` shares, 864,000 by default, 10 shares/s from 300 miners) and
+/// a database with 1,000 balances. `cargo test --test backup -- --ignored --nocapture figures`
+#[tokio::test]
+#[ignore = "a benchmark: run by hand"]
+async fn figures_backup_of_a_day_of_shares() {
+    let shares: u64 = std::env::var("SHARES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(864_000);
+    let (db, url) = common::database_with_url("backup_figures").await;
+    for i in 0..1_000 {
+        let address = format!("4bench{i:04}");
+        let balance = rxpool::domain::BalanceType::Pplns;
+        common::seed_balance(&db, &address, "", balance, common::xmr("0.01")).await;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ShareStore::open(&StoreOptions::new(tmp.path().join("lmdb"))).unwrap();
+    let writer = store.writer(WriterConfig::default()).unwrap();
+    let miners: Vec<String> = (0..300).map(|i| format!("4bench{i:04}")).collect();
+    let started = std::time::Instant::now();
+    for i in 0..shares {
+        let mut s = support::share(
+            1 + i / 1200,
+            i * 100,
+            &miners[(i % 300) as usize],
+            100_000,
+            PoolType::Pplns,
+        );
+        s.trusted = true;
+        writer.append(s).await.unwrap();
+    }
+    writer.flush().await.unwrap();
+    eprintln!(
+        "{shares} shares written in {:?}; file {} MiB",
+        started.elapsed(),
+        store.usage().unwrap().used_bytes >> 20
+    );
+    let dir = tmp.path().join("backups");
+    for _ in 0..2 {
+        let taken = take(&dir, &store, &url, &SystemClock).await;
+        let m = &taken.manifest;
+        eprintln!(
+            "backup {} in {:?}: lmdb {} bytes, mysql {} bytes",
+            m.id, taken.elapsed, m.files["lmdb/data.mdb"].bytes, m.files["mysql.sql"].bytes
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let listed = std::time::Instant::now();
+    let n = backup::list(&dir).unwrap().len();
+    eprintln!("list (verifies {n} backups) in {:?}", listed.elapsed());
+    writer.close().await.unwrap();
 }
