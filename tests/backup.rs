@@ -590,6 +590,16 @@ async fn a_restored_pool_credits_and_pays_everything_exactly_once() {
         1,
         "{unknown}"
     );
+    // The worker mails the operator about it (its `restore_hold` alert).
+    let alert = |db: MySqlPool| async move {
+        let open = mysql::restores::unknown(&db, true).await.unwrap();
+        rxpool::worker::operator::checks::restore_hold(&open).observations[0].clone()
+    };
+    let on = alert(db2.clone()).await;
+    assert!(
+        on.on && on.key == "restore_hold" && on.detail.contains(&lost_tx.to_string()),
+        "{on:?}"
+    );
     // Hostile or wrong resolutions change nothing.
     let not_noted = rxpool::domain::Hash32([9; 32]);
     let err = debit(&cfg, not_noted).await.unwrap_err();
@@ -609,6 +619,7 @@ async fn a_restored_pool_credits_and_pays_everything_exactly_once() {
         "{resumed:?}"
     );
     assert!(mysql::restores::open(&db2).await.unwrap().is_empty());
+    assert!(!alert(db2.clone()).await.on);
     chain.mine(10).await;
     let last = processor2.run_cycle().await.expect("cycle");
     assert_eq!(last.batches_sent, 0, "{last:?}");

@@ -97,10 +97,13 @@ pub enum Family {
     /// A block or PPS height that could not be credited, or an unrecorded pool block
     /// (`block_issue:<kind>:<height>:<hash>`).
     BlockIssue,
+    /// Restored from a backup, with outgoing wallet transfers the store does not record:
+    /// payouts are held until the operator resolves them.
+    RestoreHold,
 }
 
 impl Family {
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::Daemon,
         Family::PoolBehind,
         Family::PoolSilent,
@@ -111,6 +114,7 @@ impl Family {
         Family::Stalled,
         Family::Smtp,
         Family::BlockIssue,
+        Family::RestoreHold,
     ];
 
     pub fn prefix(self) -> &'static str {
@@ -125,6 +129,7 @@ impl Family {
             Family::Stalled => "stalled",
             Family::Smtp => "smtp",
             Family::BlockIssue => "block_issue",
+            Family::RestoreHold => "restore_hold",
         }
     }
 

@@ -13,7 +13,8 @@
 //!   `Probes::wallet` and `balance`/`payout_fees`; only with `pps.enable`;
 //! - stalled roles: `role_heartbeats`, written by the block-manager and payments loops;
 //! - SMTP: `mail_outbox` rows that failed delivery and still wait;
-//! - blocks not credited: open `block_issues` rows.
+//! - blocks not credited: open `block_issues` rows;
+//! - payouts held after a restore: open `restore_unknown_txs` rows (noted by payments).
 
 use sqlx::MySqlPool;
 
@@ -26,6 +27,7 @@ use crate::store::mysql::block_issues::{self, Issue};
 use crate::store::mysql::credits;
 use crate::store::mysql::heartbeats::{self, BeatingRole, LastBeat, OutboxTrouble, PoolCheckin};
 use crate::store::mysql::payouts::{self, BatchRow, SetAside};
+use crate::store::mysql::restores::{self, UnknownTxRow};
 
 /// The thresholds of the checks that are not shared settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +156,13 @@ pub async fn run_all(
         block_issues::open(db, None)
             .await
             .map(|i| block_issue(&i))
+            .map_err(|e| text(&e)),
+    ));
+    out.push((
+        Family::RestoreHold,
+        restores::unknown(db, true)
+            .await
+            .map(|u| restore_hold(&u))
             .map_err(|e| text(&e)),
     ));
     out
@@ -405,6 +414,33 @@ pub fn block_issue(issues: &[Issue]) -> Checked {
         family: Family::BlockIssue,
         observations,
     }
+}
+
+/// Outgoing wallet transfers a restored store does not record: the payments role signs
+/// nothing until each is resolved.
+pub fn restore_hold(open: &[UnknownTxRow]) -> Checked {
+    let detail = if open.is_empty() {
+        "no outgoing wallet transfer waits to be reconciled after a restore".to_owned()
+    } else {
+        let lines: Vec<String> = open
+            .iter()
+            .take(20)
+            .map(|u| {
+                format!(
+                    "tx {} ({} sent, height {})",
+                    u.tx.tx_hash, u.tx.amount, u.tx.height
+                )
+            })
+            .collect();
+        format!(
+            "the store was restored from a backup and the wallet sent {} transfers it does not \
+             record; no payout is signed until each is resolved (`rxpool admin backup unknown`, \
+             then `rxpool admin backup resolve TXID --debit|--ignore`):\n{}",
+            open.len(),
+            lines.join("\n")
+        )
+    };
+    single(Family::RestoreHold, !open.is_empty(), detail)
 }
 
 #[cfg(test)]

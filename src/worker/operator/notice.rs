@@ -68,6 +68,7 @@ pub fn title(key: &str) -> String {
         Some(Family::Stalled) => format!("{subject} stalled"),
         Some(Family::Smtp) => "SMTP delivery failing".to_owned(),
         Some(Family::BlockIssue) => format!("block not credited ({subject})"),
+        Some(Family::RestoreHold) => "payouts held after a restore from backup".to_owned(),
         None => key.to_owned(),
     }
 }
