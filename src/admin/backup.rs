@@ -83,7 +83,7 @@ pub enum AdminBackupError {
     )]
     NoBalance { tx: Hash32, address: String },
     #[error(
-        "transfer {tx} paid {address} {paid} but its balances hold {held}; check by hand (`rxpool admin payments`)"
+        "transfer {tx} paid {address} {paid} but its balances hold {held}: let the block-manager credit the blocks the backup had pending first, then resolve again (or check by hand)"
     )]
     BalanceShort {
         tx: Hash32,
