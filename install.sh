@@ -6,6 +6,7 @@
 #   ./install.sh          as root: install and configure a whole pool host (idempotent); at
 #                         the end it prints what is left to do, in order
 #   ./install.sh check-monerod [PATH]  is this monerod new enough for the current network?
+#   ./install.sh download-monero  only fetch and verify the official release (MONERO_DOWNLOAD)
 #   ./install.sh test     install only what the test suite needs, then run all of it
 #   ./install.sh help
 #
@@ -253,6 +254,12 @@ check_monerod() {
 
 MONEROD_ADVICE="use a newer monerod: either MONEROD_BIN=/path/to/monerod ./install.sh (monero-wallet-rpc and monero-wallet-cli from the same directory), or MONERO_DOWNLOAD=1 ./install.sh to fetch the official release from downloads.getmonero.org, checked against the SHA-256 list signed by binaryFate"
 
+# `./install.sh download-monero`: only the MONERO_DOWNLOAD step, then the version check.
+run_download_monero() {
+    download_monero
+    check_monerod "$MONEROD_BIN"
+}
+
 run_check_monerod() {
     local bin=${CHECK_ARG:-$(command -v monerod || echo /usr/bin/monerod)} rc=0
     check_monerod "$bin" || rc=$?
@@ -296,6 +303,8 @@ download_monero() {
     command -v bzip2 >/dev/null || tools+=(bzip2)
     [ "${#tools[@]}" -eq 0 ] || apt_install "${tools[@]}"
     tmp=$(mktemp -d)
+    DOWNLOAD_TMP=$tmp
+    trap 'GNUPGHOME="$DOWNLOAD_TMP/gnupg" gpgconf --kill all >/dev/null 2>&1; rm -rf "$DOWNLOAD_TMP"' EXIT
     log "MONERO_DOWNLOAD: $MONERO_HASHES_URL and its signing key"
     curl -fsSL --max-time 120 "$MONERO_HASHES_URL" -o "$tmp/hashes.txt" \
         || die "could not download $MONERO_HASHES_URL (set MONEROD_BIN to a monerod you provide)"
@@ -331,7 +340,6 @@ download_monero() {
         tar -xjf "$tmp/$file" -C "$dest.partial" --strip-components=1 --no-same-owner
         mv "$dest.partial" "$dest"
     fi
-    rm -rf "$tmp"
     MONEROD_BIN=$dest/monerod
     MONERO_WALLET_RPC_BIN=$dest/monero-wallet-rpc
     MONERO_WALLET_CLI_BIN=$dest/monero-wallet-cli
@@ -766,8 +774,9 @@ install_pool() {
 case "${1:-install}" in
     install) install_pool ;;
     check-monerod) run_check_monerod ;;
+    download-monero) run_download_monero ;;
     test) run_tests ;;
     sandbox) shift; run_sandbox "$@" ;;
-    help | -h | --help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' ;;
+    help | -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command '$1' (try: ./install.sh help)" ;;
 esac

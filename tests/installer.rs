@@ -534,3 +534,95 @@ fn check_monerod_accepts_0_18_4_0_and_later_and_says_what_to_do_below() {
         stdout(&out)
     );
 }
+
+/// A local stand-in for getmonero.org: a GPG key of its own (the test cannot sign with
+/// binaryFate's), a release archive with fake binaries for this machine, and hashes.txt
+/// clear-signed by that key. Returns the key's fingerprint.
+fn fake_release(dir: &Path) -> String {
+    let script = r#"
+set -eu
+export GNUPGHOME="$PWD/gnupg"
+mkdir -m 700 gnupg
+gpg --batch --quiet --passphrase '' --quick-gen-key 'rxpool test <test@invalid>' ed25519 sign never 2>/dev/null
+fpr=$(gpg --batch --with-colons --fingerprint | awk -F: '/^fpr/ { print $10; exit }')
+gpg --batch --armor --export "$fpr" >key.asc
+case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=armv8 ;; *) arch=$(uname -m) ;; esac
+name=monero-linux-$arch-v0.18.9.9.tar.bz2
+mkdir -p pkg/monero-v0.18.9.9 files evil
+for bin in monerod monero-wallet-rpc monero-wallet-cli; do
+    printf '#!/bin/sh\necho "Monero (v0.18.9.9-release)"\n' >pkg/monero-v0.18.9.9/$bin
+    chmod +x pkg/monero-v0.18.9.9/$bin
+done
+tar -cjf files/$name -C pkg monero-v0.18.9.9
+echo '# harmless' >>pkg/monero-v0.18.9.9/monerod
+tar -cjf evil/$name -C pkg monero-v0.18.9.9
+{ echo '## CLI'; (cd files && sha256sum $name); } >hashes.plain
+gpg --batch --yes --pinentry-mode loopback --passphrase '' --clearsign -o hashes.txt hashes.plain
+sed 's/^## CLI$/## CLI (altered)/' hashes.txt >altered.txt
+gpgconf --kill all
+echo "$fpr"
+"#;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+#[test]
+fn the_release_download_installs_only_a_signed_archive_whose_sha256_matches() {
+    let root = Root::new();
+    let web = tempfile::tempdir().unwrap();
+    let fingerprint = fake_release(web.path());
+    let url = |name: &str| format!("file://{}", web.path().join(name).display());
+    let download = |hashes: &str, files: &str, fingerprint: &str| {
+        install_sh(
+            &root,
+            &["download-monero"],
+            &[
+                ("MONERO_HASHES_URL", url(hashes)),
+                ("MONERO_DOWNLOADS", url(files)),
+                ("MONERO_KEY_URL", url("key.asc")),
+                ("MONERO_KEY_FINGERPRINT", fingerprint.to_owned()),
+            ],
+        )
+    };
+    let unpacked = root.at("usr/local/lib/monero/v0.18.9.9/monerod");
+
+    // Not the expected signer, a list altered after signing, an archive altered after
+    // hashing: each refused with its reason, nothing unpacked.
+    let other = "0000000000000000000000000000000000000000";
+    for (hashes, files, fpr, reason) in [
+        ("hashes.txt", "files", other, format!("is not {other}")),
+        (
+            "altered.txt",
+            "files",
+            &fingerprint,
+            "has no good signature".to_owned(),
+        ),
+        (
+            "hashes.txt",
+            "evil",
+            &fingerprint,
+            "does not match its published SHA-256".to_owned(),
+        ),
+    ] {
+        let out = download(hashes, files, fpr);
+        assert!(!out.status.success(), "{hashes} {files}: {}", stdout(&out));
+        assert!(stderr(&out).contains(&reason), "{reason}: {}", stderr(&out));
+        assert!(!unpacked.exists());
+        assert!(!root.at("usr/local/lib/monero/v0.18.9.9.partial").exists());
+    }
+
+    let out = download("hashes.txt", "files", &fingerprint);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("matches its published SHA-256"));
+    assert!(stdout(&out).contains(&format!("{} is 0.18.9.9: ok", unpacked.display())));
+    // Again: the version is there, nothing is fetched.
+    let out = download("hashes.txt", "evil", &fingerprint);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("already in"), "{}", stdout(&out));
+}
