@@ -403,6 +403,40 @@ ensure_user() {
     useradd --system "${group[@]}" --home-dir "$home" --shell /usr/sbin/nologin "$name"
 }
 
+# Everything the variables put into SQL, config.toml and unit files, checked before anything is
+# written: names and paths of plain characters only (no quotes, spaces or newlines).
+validate_settings() {
+    local pair name var value
+    for pair in RXPOOL_DB_NAME:DB_NAME RXPOOL_DB_USER:DB_USER; do
+        name=${pair%%:*}
+        var=${pair#*:}
+        value=${!var}
+        [[ $value =~ ^[A-Za-z0-9_]{1,64}$ ]] \
+            || die "$name='$value': use 1 to 64 letters, digits and _ (it goes into SQL)"
+    done
+    [[ $DB_PORT =~ ^[0-9]{1,5}$ ]] && [ "$DB_PORT" -ge 1 ] && [ "$DB_PORT" -le 65535 ] \
+        || die "RXPOOL_DB_PORT='$DB_PORT' is not a TCP port (1 to 65535)"
+    [[ $HOST_NAME =~ ^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$ ]] \
+        || die "RXPOOL_HOSTNAME='$HOST_NAME' is not a host name (letters, digits, dots and dashes)"
+    for pair in PREFIX:PREFIX RXPOOL_ETC:ETC RXPOOL_STATE:STATE SYSTEMD_DIR:SYSTEMD_DIR \
+        MONERO_STATE:MONERO_STATE MONERO_WALLET_STATE:WALLET_STATE \
+        MONERO_WALLET_ETC:WALLET_ETC MONEROD_BIN:MONEROD_BIN \
+        MONERO_WALLET_RPC_BIN:MONERO_WALLET_RPC_BIN MONERO_WALLET_CLI_BIN:MONERO_WALLET_CLI_BIN; do
+        name=${pair%%:*}
+        var=${pair#*:}
+        value=${!var:-/}
+        [[ $value =~ ^/[A-Za-z0-9._+@/-]*$ ]] \
+            || die "$name='$value': give an absolute path of letters, digits and ._+@/- only (it goes into config.toml and the units)"
+    done
+    for pair in RXPOOL_USER:POOL_USER MONERO_USER:MONERO_USER MONERO_WALLET_USER:WALLET_USER; do
+        name=${pair%%:*}
+        var=${pair#*:}
+        value=${!var}
+        [[ $value =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] \
+            || die "$name='$value' is not a user name (lower-case letters, digits, _ and -)"
+    done
+}
+
 check_privileges() {
     is_root && return 0
     local user
@@ -463,6 +497,13 @@ setup_database() {
     local password_file="$ETC/mysql-password" password
     if [ -s "$password_file" ]; then
         password=$(head -n1 "$password_file")
+    elif [ -e "$ETC/config.toml" ]; then
+        # The file went missing but the config still holds the password: keep using it (a new
+        # one would lock the installed roles out).
+        password=$(sed -n "s#^url = \"mysql://$DB_USER:\([^@\"]*\)@.*#\1#p" "$ETC/config.toml" | head -n1)
+        [ -n "$password" ] || die "$password_file is missing and the [mysql] url in $ETC/config.toml names no password for user '$DB_USER': put the password back into $password_file"
+        (umask 077 && printf '%s\n' "$password" >"$password_file")
+        log "restored $password_file from the [mysql] url in $ETC/config.toml"
     else
         password=$(random_secret)
         (umask 077 && printf '%s\n' "$password" >"$password_file")
@@ -739,6 +780,7 @@ print_next_steps() {
 }
 
 install_pool() {
+    validate_settings
     check_privileges
     ROOT_OWNER_USER=$(is_root && echo root || echo "$ME")
     ROOT_OWNER="$ROOT_OWNER_USER:$(id -gn "$ROOT_OWNER_USER")"

@@ -381,6 +381,12 @@ async fn install_twice_changes_nothing_and_the_installed_pool_serves_a_miner() {
     install(&root, &maria);
     assert_eq!(std::fs::read_to_string(root.config()).unwrap(), edited);
     assert_eq!(root.read("etc/rxpool/mysql-password"), password);
+    // Out of order: the password file is lost but config.toml holds the password; a new one
+    // would lock the roles out, so the installer restores the file from the config.
+    std::fs::remove_file(etc.join("mysql-password")).unwrap();
+    let out = stdout(&install(&root, &maria));
+    assert!(out.contains("restored"), "{out}");
+    assert_eq!(root.read("etc/rxpool/mysql-password"), password);
 
     // The shared settings and ports, as the closing list says.
     let config_path = root.config();
@@ -625,4 +631,44 @@ fn the_release_download_installs_only_a_signed_archive_whose_sha256_matches() {
     let out = download("hashes.txt", "evil", &fingerprint);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("already in"), "{}", stdout(&out));
+}
+
+#[test]
+fn hostile_settings_are_refused_in_one_line_before_anything_is_written() {
+    let root = Root::new();
+    let cases: [(&str, &str, &str); 9] = [
+        (
+            "RXPOOL_DB_NAME",
+            "rxpool`; DROP DATABASE mysql; --",
+            "it goes into SQL",
+        ),
+        ("RXPOOL_DB_USER", "x'@'%", "it goes into SQL"),
+        ("RXPOOL_DB_PORT", "99999", "is not a TCP port"),
+        ("RXPOOL_HOSTNAME", "pool\"; x = \"1", "is not a host name"),
+        ("PREFIX", "/opt/my pool", "an absolute path"),
+        ("RXPOOL_ETC", "etc/rxpool", "an absolute path"),
+        (
+            "MONEROD_BIN",
+            "/usr/bin/monerod --rpc-login x:y",
+            "an absolute path",
+        ),
+        ("RXPOOL_USER", "Root", "is not a user name"),
+        (
+            "RXPOOL_BIN",
+            "/nonexistent/rxpool",
+            "is not an executable file",
+        ),
+    ];
+    for (name, value, reason) in cases {
+        let out = install_sh(&root, &[], &[(name, value.to_owned())]);
+        assert!(!out.status.success(), "{name}={value:?} was accepted");
+        let said = stderr(&out);
+        let last = said.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&format!("error: {name}=")) && last.contains(reason),
+            "{name}={value:?}: {said}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&root.path).unwrap().collect();
+        assert!(left.is_empty(), "{name}={value:?} wrote {left:?}");
+    }
 }
