@@ -673,9 +673,9 @@ install_units() {
     if systemd_usable; then
         SYSTEMD=1
         systemctl daemon-reload
-        local role units=(rxpool.target)
-        for role in "${ROLES[@]}"; do units+=("rxpool-$role.service"); done
-        systemctl enable "${units[@]}" >/dev/null
+        systemctl enable rxpool.target rxpool-pool.service rxpool-block-manager.service \
+            rxpool-payments.service rxpool-worker.service rxpool-api.service \
+            rxpool-cleaner.service >/dev/null
         log "enabled rxpool.target and its roles (${ROLES[*]}); nothing started yet"
         if [ "${MONERO_UNITS:-}" = enable ]; then
             systemctl enable monerod.service monero-wallet-rpc.service >/dev/null
