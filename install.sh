@@ -432,8 +432,8 @@ validate_settings() {
         name=${pair%%:*}
         var=${pair#*:}
         value=${!var}
-        [[ $value =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] \
-            || die "$name='$value' is not a user name (lower-case letters, digits, _ and -)"
+        [[ $value =~ ^[A-Za-z_][A-Za-z0-9._-]{0,31}$ ]] \
+            || die "$name='$value' is not a user name (letters, digits, ., _ and -)"
     done
 }
 

@@ -652,7 +652,7 @@ fn hostile_settings_are_refused_in_one_line_before_anything_is_written() {
             "/usr/bin/monerod --rpc-login x:y",
             "an absolute path",
         ),
-        ("RXPOOL_USER", "Root", "is not a user name"),
+        ("RXPOOL_USER", "rxpool; rm -rf /", "is not a user name"),
         (
             "RXPOOL_BIN",
             "/nonexistent/rxpool",
