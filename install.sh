@@ -185,6 +185,9 @@ run_tests() {
     # Chromium, the dashboard tests over WebDriver through its chromedriver.
     command -v chromium >/dev/null || apt_install chromium
     command -v chromedriver >/dev/null || apt_install chromium-driver
+    # tests/installer.rs signs and unpacks a local stand-in for the monero release download.
+    command -v gpg >/dev/null || apt_install gnupg
+    command -v bzip2 >/dev/null || apt_install bzip2
     ensure_cargo
     for tool in monerod monero-wallet-rpc mariadb-install-db cmake python3 chromium chromedriver; do
         command -v "$tool" >/dev/null || die "$tool not on PATH after installing"
