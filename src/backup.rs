@@ -17,6 +17,9 @@
 //! (`store::mysql::restores`) and payments signs nothing until the wallet's outgoing
 //! transfers since the backup are all accounted for.
 //!
+//! Long steps (the copies, the dump, the sha256 checks) show their progress
+//! ([`crate::progress`]): a bar on a terminal, log lines under systemd.
+//!
 //! Used by `rxpool admin backup` ([`crate::admin::backup`]) and by the cleaner role's
 //! schedule ([`run_schedule`]). Reads LMDB, MySQL and monerod (for the height); writes only
 //! the backup directory, and on restore the configured database and LMDB directory.
@@ -37,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::FileConfig;
 use crate::domain::{Clock, UnixMillis};
 use crate::monero::daemon::Daemon;
+use crate::progress::{Progress, Unit};
 use crate::store::lmdb::{ShareStore, StoreError, StoreOptions};
 use crate::store::mysql::{self, restores};
 
@@ -189,7 +193,7 @@ pub struct Taken {
     pub elapsed: Duration,
 }
 
-fn sha256_file(path: &Path) -> Result<FileFacts, BackupError> {
+fn sha256_file(path: &Path, progress: Option<&Progress>) -> Result<FileFacts, BackupError> {
     let mut file = std::fs::File::open(path).map_err(io(format!("opening {}", path.display())))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -203,6 +207,9 @@ fn sha256_file(path: &Path) -> Result<FileFacts, BackupError> {
         }
         hasher.update(&buf[..n]);
         bytes += n as u64;
+        if let Some(p) = progress {
+            p.inc(n as u64);
+        }
     }
     Ok(FileFacts {
         bytes,
@@ -214,6 +221,52 @@ fn sync_dir(path: &Path) -> Result<(), BackupError> {
     std::fs::File::open(path)
         .and_then(|d| d.sync_all())
         .map_err(io(format!("syncing {}", path.display())))
+}
+
+/// Shows the growing size of `file` on `progress` until the returned guard is dropped: for
+/// copies whose writer reports nothing (LMDB's environment copy, the dump tool).
+fn watch_file(progress: &Progress, file: PathBuf) -> tokio_util::sync::DropGuard {
+    let stop = CancellationToken::new();
+    let (p, done) = (progress.clone(), stop.clone());
+    tokio::spawn(async move {
+        loop {
+            if let Ok(meta) = std::fs::metadata(&file) {
+                p.set(meta.len());
+            }
+            tokio::select! {
+                () = done.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    });
+    stop.drop_guard()
+}
+
+/// The sizes and sha256 of `rels` under `dir`, off the reactor, shown on one progress.
+async fn hash_files(
+    dir: &Path,
+    rels: &[&str],
+    label: &str,
+) -> Result<BTreeMap<String, FileFacts>, BackupError> {
+    let paths: Vec<(String, PathBuf)> = rels.iter().map(|r| (r.to_string(), dir.join(r))).collect();
+    let total = paths
+        .iter()
+        .filter_map(|(_, p)| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress = Progress::new(label, Some(total), Unit::Bytes);
+    let shown = progress.clone();
+    let files = tokio::task::spawn_blocking(move || {
+        let mut files = BTreeMap::new();
+        for (rel, path) in paths {
+            files.insert(rel, sha256_file(&path, Some(&shown))?);
+        }
+        Ok::<_, BackupError>(files)
+    })
+    .await
+    .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
+    progress.finish();
+    Ok(files)
 }
 
 fn lmdb_facts(store: &ShareStore) -> Result<LmdbFacts, StoreError> {
@@ -296,6 +349,10 @@ async fn fill<D: Daemon>(
     // LMDB first, then MySQL (the module documentation says why).
     let copy = Arc::clone(store);
     let lmdb_dir = partial.join("lmdb");
+    // The copy holds at most the pages in use.
+    let used = store.usage().map(|u| u.used_bytes).ok();
+    let progress = Progress::new("backup: share store copy", used, Unit::Bytes);
+    let watch = watch_file(&progress, partial.join(LMDB_FILE));
     let lmdb = tokio::task::spawn_blocking(move || {
         let facts = lmdb_facts(&copy)?;
         copy.copy_compacted(&lmdb_dir)?;
@@ -303,16 +360,15 @@ async fn fill<D: Daemon>(
     })
     .await
     .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
+    drop(watch);
+    progress.finish();
     let dump_file = partial.join(MYSQL_FILE);
+    let progress = Progress::new("backup: MySQL dump", None, Unit::Bytes);
+    let watch = watch_file(&progress, dump_file.clone());
     dump::dump(mysql_url, &dump_file).await?;
-    let mut files = BTreeMap::new();
-    for rel in [LMDB_FILE, MYSQL_FILE] {
-        let path = partial.join(rel);
-        let facts = tokio::task::spawn_blocking(move || sha256_file(&path))
-            .await
-            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))?;
-        files.insert(rel.to_owned(), facts);
-    }
+    drop(watch);
+    progress.finish();
+    let files = hash_files(partial, &[LMDB_FILE, MYSQL_FILE], "backup: sha256").await?;
     let manifest = Manifest {
         format: 1,
         id: id.to_owned(),
@@ -337,8 +393,9 @@ async fn fill<D: Daemon>(
     Ok(manifest)
 }
 
-/// Reads a backup's manifest and checks every file's size and sha256 against it.
-pub fn verify(path: &Path) -> Result<Manifest, Health> {
+/// Reads a backup's manifest and checks every file's size and sha256 against it, counting
+/// the bytes hashed on `progress` when given.
+pub fn verify(path: &Path, progress: Option<&Progress>) -> Result<Manifest, Health> {
     let text = std::fs::read_to_string(path.join(MANIFEST))
         .map_err(|e| Health::Incomplete(format!("{MANIFEST}: {e}")))?;
     let manifest: Manifest = serde_json::from_str(&text)
@@ -352,7 +409,8 @@ pub fn verify(path: &Path) -> Result<Manifest, Health> {
         if rel.contains("..") || rel.starts_with('/') {
             return Err(Health::Damaged(format!("the manifest names {rel:?}")));
         }
-        let got = sha256_file(&path.join(rel)).map_err(|e| Health::Damaged(e.to_string()))?;
+        let got =
+            sha256_file(&path.join(rel), progress).map_err(|e| Health::Damaged(e.to_string()))?;
         if got.bytes != want.bytes {
             return Err(Health::Damaged(format!(
                 "{rel} has {} bytes, the manifest says {}",
@@ -384,7 +442,7 @@ pub fn list(dir: &Path) -> Result<Vec<Listed>, BackupError> {
             continue;
         }
         let path = entry.path();
-        let (manifest, health) = match verify(&path) {
+        let (manifest, health) = match verify(&path, None) {
             Ok(m) => (Some(m), Health::Good),
             Err(health) => {
                 let manifest = std::fs::read_to_string(path.join(MANIFEST))
@@ -515,6 +573,20 @@ async fn tables(db: &MySqlPool) -> Result<Vec<String>, BackupError> {
         .collect()
 }
 
+/// The bytes of the files directly in `dir` and one level down (a backup's layout).
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            total += dir_bytes(&path);
+        } else if let Ok(meta) = entry.metadata() {
+            total += meta.len();
+        }
+    }
+    total
+}
+
 /// Where a replaced share store is moved: beside it, named after the restore.
 pub fn lmdb_aside(lmdb: &Path, id: &str) -> PathBuf {
     let name = lmdb
@@ -546,16 +618,22 @@ pub async fn restore(
         });
     }
     let check = path.clone();
-    let manifest = tokio::task::spawn_blocking(move || verify(&check))
+    let size = dir_bytes(&path);
+    let progress = Progress::new("restore: checking sha256", Some(size), Unit::Bytes);
+    let shown = progress.clone();
+    let verified = tokio::task::spawn_blocking(move || verify(&check, Some(&shown)))
         .await
-        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
-        .map_err(|health| BackupError::Damaged {
-            id: id.to_owned(),
-            why: match health {
-                Health::Incomplete(why) | Health::Damaged(why) => why,
-                Health::Good => String::new(),
-            },
-        })?;
+        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+    if verified.is_ok() {
+        progress.finish();
+    }
+    let manifest = verified.map_err(|health| BackupError::Damaged {
+        id: id.to_owned(),
+        why: match health {
+            Health::Incomplete(why) | Health::Damaged(why) => why,
+            Health::Good => String::new(),
+        },
+    })?;
     let database = dump::Target::parse(mysql_url)?.database;
     let db = mysql::connect_with(mysql_url, 2).await?;
     let running = running_roles(&db, clock.now()).await?;
@@ -596,7 +674,9 @@ pub async fn restore(
             .execute(&mut *conn)
             .await?;
     }
+    let progress = Progress::new("restore: loading the MySQL dump", None, Unit::Items);
     dump::load(mysql_url, &path.join(MYSQL_FILE)).await?;
+    progress.finish();
     // A backup of an older rxpool gets this one's migrations.
     mysql::migrate(&db).await?;
     let lmdb_moved_to = if lmdb_file.exists() {
@@ -607,9 +687,20 @@ pub async fn restore(
     };
     create_private_dir(lmdb)?;
     let partial = lmdb.join("data.mdb.partial");
-    std::fs::copy(path.join(LMDB_FILE), &partial)
-        .and_then(|_| std::fs::File::open(&partial)?.sync_all())
-        .map_err(io(format!("copying the share store to {}", lmdb.display())))?;
+    let source = path.join(LMDB_FILE);
+    let size = std::fs::metadata(&source).map(|m| m.len()).ok();
+    let progress = Progress::new("restore: share store copy", size, Unit::Bytes);
+    let watch = watch_file(&progress, partial.clone());
+    let to = partial.clone();
+    let copied = tokio::task::spawn_blocking(move || {
+        std::fs::copy(&source, &to).and_then(|_| std::fs::File::open(&to)?.sync_all())
+    })
+    .await
+    .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+    drop(watch);
+    copied.map_err(io(format!("copying the share store to {}", lmdb.display())))?;
+    progress.set(size.unwrap_or(0));
+    progress.finish();
     std::fs::rename(&partial, &lmdb_file).map_err(io(format!("renaming {}", partial.display())))?;
     sync_dir(lmdb)?;
     // Open it once: the schema check, and a store that does not open fails here, not in a role.
