@@ -20,7 +20,7 @@ STATE=${RXPOOL_STATE:-/var/lib/rxpool}
 SYSTEMD_DIR=${SYSTEMD_DIR:-/etc/systemd/system}
 DB_NAME=${RXPOOL_DB_NAME:-rxpool}
 DB_USER=${RXPOOL_DB_USER:-rxpool}
-MIN_RUST=1.85
+MIN_RUST=1.89
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
