@@ -48,27 +48,7 @@ impl Ingest {
         let config = dir.join("ingest.toml");
         std::fs::write(
             &config,
-            format!(
-                r#"
-[mysql]
-url = "mysql://unused:unused@127.0.0.1:1/unused"
-[lmdb]
-path = "{}"
-map_size_mb = {MAP_SIZE_MB}
-[daemon]
-urls = ["http://127.0.0.1:1"]
-[wallet]
-url = "http://127.0.0.1:1"
-[pool]
-pool_id = 1
-[api]
-bind = "127.0.0.1:{}"
-[feed]
-nats_url = "{nats_url}"
-"#,
-                dir.join("lmdb").display(),
-                free_port().unwrap()
-            ),
+            rxpool::devnet::nats::ingest_config_toml(dir, nats_url, MAP_SIZE_MB, "").unwrap(),
         )
         .unwrap();
         let log = dir.join("ingest.log");

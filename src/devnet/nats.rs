@@ -91,6 +91,41 @@ impl Nats {
     }
 }
 
+/// A `config.toml` for a host that runs only `ingest` (and feed sinks) against `nats_url`,
+/// with LMDB in `dir/lmdb` (`map_size_mb` MiB to start) and spools under `dir`: MySQL, the
+/// daemon and the wallet are never reached. `extra_feed` adds `[feed]` keys.
+pub fn ingest_config_toml(
+    dir: &std::path::Path,
+    nats_url: &str,
+    map_size_mb: usize,
+    extra_feed: &str,
+) -> Result<String, DevnetError> {
+    Ok(format!(
+        r#"
+[mysql]
+url = "mysql://unused:unused@127.0.0.1:1/unused"
+[lmdb]
+path = "{}"
+map_size_mb = {map_size_mb}
+[daemon]
+urls = ["http://127.0.0.1:1"]
+[wallet]
+url = "http://127.0.0.1:1"
+[pool]
+pool_id = 1
+[api]
+bind = "127.0.0.1:{}"
+[feed]
+nats_url = "{nats_url}"
+spool_dir = "{}"
+{extra_feed}
+"#,
+        dir.join("lmdb").display(),
+        free_port().map_err(DevnetError::io("pick a free port"))?,
+        dir.join("spool").display(),
+    ))
+}
+
 async fn spawn(dir: &TempDir, port: u16) -> Result<Process, DevnetError> {
     let mut command = Command::new("nats-server");
     command
