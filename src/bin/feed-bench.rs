@@ -11,6 +11,7 @@
 //! it is whole milliseconds.
 //!
 //! `cargo run --release --bin feed-bench [throughput [SHARES=400000] [HOSTS=2]]`
+//! `cargo run --release --bin feed-bench steady [SECS=20] [RATE=10000]` (latency at a rate)
 //! `cargo run --release --bin feed-bench outage [SECS=60] [RATE=1000]`
 
 use std::collections::HashMap;
@@ -45,8 +46,9 @@ fn main() -> anyhow::Result<()> {
         None | Some("throughput") => {
             runtime.block_on(throughput(number(1, 400_000)?, number(2, 2)?.max(1)))
         }
-        Some("outage") => runtime.block_on(outage(number(1, 60)?, number(2, 1000)?.max(1))),
-        Some(other) => anyhow::bail!("unknown mode {other:?} (throughput or outage)"),
+        Some("outage") => runtime.block_on(paced(number(1, 60)?, number(2, 1000)?.max(1), true)),
+        Some("steady") => runtime.block_on(paced(number(1, 20)?, number(2, 10_000)?.max(1), false)),
+        Some(other) => anyhow::bail!("unknown mode {other:?} (throughput, steady or outage)"),
     }
 }
 
@@ -198,7 +200,8 @@ async fn throughput(shares: u64, hosts: u64) -> anyhow::Result<()> {
     bench.stop().await
 }
 
-async fn outage(secs: u64, rate: u64) -> anyhow::Result<()> {
+/// Shares at `rate` for `secs`; with `freeze`, NATS is frozen after the first second.
+async fn paced(secs: u64, rate: u64, freeze: bool) -> anyhow::Result<()> {
     let bench = Bench::start().await?;
     let sink = bench.sink(1).await?;
     let total = secs * rate;
@@ -206,7 +209,7 @@ async fn outage(secs: u64, rate: u64) -> anyhow::Result<()> {
     let mut paused_at = None;
     let mut spool_at_end = (0, 0);
     for n in 0..total {
-        if n == rate && paused_at.is_none() {
+        if freeze && n == rate && paused_at.is_none() {
             // One second of normal traffic, then the outage.
             bench.nats.pause();
             paused_at = Some(Instant::now());
@@ -222,6 +225,17 @@ async fn outage(secs: u64, rate: u64) -> anyhow::Result<()> {
     spool_at_end.0 = stats.spool_bytes.load(Ordering::Relaxed);
     spool_at_end.1 = stats.spool_messages.load(Ordering::Relaxed);
     let outage = paused_at.map(|t| t.elapsed()).unwrap_or_default();
+    if !freeze {
+        bench.wait_for(total).await?;
+        let latencies = bench.latencies()?;
+        println!(
+            "{total} shares at {rate}/s: accept→commit latency p50 {} ms, p99 {} ms, max {} ms",
+            percentile(&latencies, 500),
+            percentile(&latencies, 990),
+            latencies.last().copied().unwrap_or(0),
+        );
+        return bench.stop().await;
+    }
     bench.nats.resume();
     let resumed = Instant::now();
     // The ingest was cut off from the same server; it goes on by itself.
