@@ -3,13 +3,44 @@
 #
 #   ./install.sh sandbox [ARGS]  install what is missing, build, and run `rxpool sandbox ARGS`:
 #                                a whole pool on a local regtest chain with a demo miner
-#   ./install.sh          as root: install and configure a whole pool host (idempotent)
+#   ./install.sh          as root: install and configure a whole pool host (idempotent); at
+#                         the end it prints what is left to do, in order
+#   ./install.sh check-monerod [PATH]  is this monerod new enough for the current network?
+#   ./install.sh download-monero  only fetch and verify the official release (MONERO_DOWNLOAD)
 #   ./install.sh test     install only what the test suite needs, then run all of it
 #   ./install.sh help
 #
 # Every mode can be re-run safely: packages, users, databases, certificates and config files
-# that already exist are kept (config.toml and the MySQL password are never overwritten).
+# that already exist are kept (config.toml and the MySQL password are never overwritten), and a
+# file whose content has not changed is not written again.
+#
+# Install mode reads these variables (defaults in brackets; README "Production install"):
+#   PREFIX [/usr/local]  RXPOOL_ETC [/etc/rxpool]  RXPOOL_STATE [/var/lib/rxpool]
+#   SYSTEMD_DIR [/etc/systemd/system]  RXPOOL_DB_NAME, RXPOOL_DB_USER [rxpool]
+#   RXPOOL_BIN        a built rxpool binary to install (no Rust toolchain, no cargo build)
+#   RXPOOL_USER, MONERO_USER, MONERO_WALLET_USER [rxpool, monero, monero-wallet]: created
+#                     when missing (as root); an existing user is used as it is, e.g.
+#                     RXPOOL_USER=$(id -un) runs everything as you, without root
+#   RXPOOL_MYSQL_ADMIN  the command that runs SQL as a MySQL administrator [the local
+#                     MariaDB's root over its socket, started if need be], e.g.
+#                     "mariadb --no-defaults --socket=/path/mysqld.sock -uroot"
+#   RXPOOL_DB_PORT [3306]  the MariaDB port (on 127.0.0.1) written into config.toml
+#   RXPOOL_HOSTNAME [hostname -f]  the [pool] hostname written into config.toml
+#   MONEROD_BIN, MONERO_WALLET_RPC_BIN, MONERO_WALLET_CLI_BIN [from PATH, else /usr/bin]
+#   MONERO_DOWNLOAD=1 fetch the official release archive from downloads.getmonero.org, check
+#                     it against the GPG-signed hashes.txt, and use it (opt-in, never silently)
+#   MONERO_UNITS=enable  also enable monerod.service and monero-wallet-rpc.service
+#   MONERO_STATE [/var/lib/monero]  MONERO_WALLET_STATE [/var/lib/monero-wallet]
+#   MONERO_WALLET_ETC [/etc/monero-wallet]
 set -euo pipefail
+
+# Paths given relative to where the script was started from stay so after the cd below.
+absolute() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+RXPOOL_BIN=${RXPOOL_BIN:+$(absolute "$RXPOOL_BIN")}
+MONEROD_BIN=${MONEROD_BIN:+$(absolute "$MONEROD_BIN")}
+MONERO_WALLET_RPC_BIN=${MONERO_WALLET_RPC_BIN:+$(absolute "$MONERO_WALLET_RPC_BIN")}
+MONERO_WALLET_CLI_BIN=${MONERO_WALLET_CLI_BIN:+$(absolute "$MONERO_WALLET_CLI_BIN")}
+CHECK_ARG=${2:+$(absolute "$2")}
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 REPO=$(pwd)
@@ -20,11 +51,25 @@ STATE=${RXPOOL_STATE:-/var/lib/rxpool}
 SYSTEMD_DIR=${SYSTEMD_DIR:-/etc/systemd/system}
 DB_NAME=${RXPOOL_DB_NAME:-rxpool}
 DB_USER=${RXPOOL_DB_USER:-rxpool}
+DB_PORT=${RXPOOL_DB_PORT:-3306}
+POOL_USER=${RXPOOL_USER:-rxpool}
+MONERO_USER=${MONERO_USER:-monero}
+WALLET_USER=${MONERO_WALLET_USER:-monero-wallet}
+MONERO_STATE=${MONERO_STATE:-/var/lib/monero}
+WALLET_STATE=${MONERO_WALLET_STATE:-/var/lib/monero-wallet}
+WALLET_ETC=${MONERO_WALLET_ETC:-/etc/monero-wallet}
+DOC_DIR=$PREFIX/share/doc/rxpool
 MIN_RUST=1.89
 
-log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
-warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
-die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+if [ -t 1 ]; then
+    log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+    warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
+    die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+else
+    log() { printf '==> %s\n' "$*"; }
+    warn() { printf 'warning: %s\n' "$*" >&2; }
+    die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+fi
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
@@ -140,6 +185,9 @@ run_tests() {
     # Chromium, the dashboard tests over WebDriver through its chromedriver.
     command -v chromium >/dev/null || apt_install chromium
     command -v chromedriver >/dev/null || apt_install chromium-driver
+    # tests/installer.rs signs and unpacks a local stand-in for the monero release download.
+    command -v gpg >/dev/null || apt_install gnupg
+    command -v bzip2 >/dev/null || apt_install bzip2
     ensure_cargo
     for tool in monerod monero-wallet-rpc mariadb-install-db cmake python3 chromium chromedriver; do
         command -v "$tool" >/dev/null || die "$tool not on PATH after installing"
@@ -157,30 +205,327 @@ run_tests() {
     exec cargo test --locked
 }
 
+# --- monerod version -------------------------------------------------------------------------
+
+# The oldest monerod that follows the current mainnet. The last hard fork (v16: ring size 16,
+# view tags, Bulletproofs+) came with 0.18.0.0 in July 2022 and every 0.18 release speaks it,
+# but two later releases fixed how a node follows the chain (getmonero.org release notes of
+# 2023-10-07 and 2025-04-05):
+#   0.18.3.1  "fix a bug with the long-term block weight cache" (monero-project/monero#9013,
+#             #9014): a node that had refreshed the cache stored other long-term block weights
+#             than one that had not, and those set the block weight median and the penalty.
+#   0.18.4.0  "fix temp fails causing alt blocks to be permanently invalid" (#9400): after a
+#             temporary failure a node could refuse the heavier chain for good, leaving a pool
+#             mining on a losing fork; it also fixed a remote P2P crash and a remote RPC crash.
+# Debian 12's `monero` package is 0.18.0.0.
+MONEROD_MIN=0.18.4.0
+
+# Where the official release archive and its GPG-signed SHA-256 list come from, and the key
+# that signs the list (binaryFate's, as getmonero.org's verification guide gives it).
+MONERO_HASHES_URL=${MONERO_HASHES_URL:-https://www.getmonero.org/downloads/hashes.txt}
+MONERO_DOWNLOADS=${MONERO_DOWNLOADS:-https://downloads.getmonero.org/cli}
+MONERO_KEY_URL=${MONERO_KEY_URL:-https://raw.githubusercontent.com/monero-project/monero/master/utils/gpg_keys/binaryfate.asc}
+MONERO_KEY_FINGERPRINT=${MONERO_KEY_FINGERPRINT:-81AC591FE9C4B65C5806AFC3F0AF4D462A0BDF92}
+
+# monerod_version BIN: the version BIN reports ("Monero 'Fluorine Fermi' (v0.18.4.0-release)"
+# gives 0.18.4.0); nothing when it reports none.
+monerod_version() {
+    { "$1" --version 2>/dev/null || true; } | grep -oE 'v[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?' \
+        | head -n1 | sed 's/^v//'
+}
+
+# check_monerod BIN: says on stdout whether BIN is at least MONEROD_MIN; returns 0 when it is,
+# 1 when it is older, 2 when it cannot be run or prints no version.
+check_monerod() {
+    local bin=$1 version
+    if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then
+        echo "$bin: no such executable"
+        return 2
+    fi
+    version=$(monerod_version "$bin")
+    if [ -z "$version" ]; then
+        echo "$bin --version printed no version (expected e.g. \"Monero 'Fluorine Fermi' (v$MONEROD_MIN-release)\")"
+        return 2
+    fi
+    if version_ge "$version" "$MONEROD_MIN"; then
+        echo "$bin is $version: ok (the oldest that follows the current network is $MONEROD_MIN)"
+        return 0
+    fi
+    echo "$bin is $version, older than $MONEROD_MIN, the oldest release that follows the current network reliably"
+    return 1
+}
+
+MONEROD_ADVICE="use a newer monerod: either MONEROD_BIN=/path/to/monerod ./install.sh (monero-wallet-rpc and monero-wallet-cli from the same directory), or MONERO_DOWNLOAD=1 ./install.sh to fetch the official release from downloads.getmonero.org, checked against the SHA-256 list signed by binaryFate"
+
+# `./install.sh download-monero`: only the MONERO_DOWNLOAD step, then the version check.
+run_download_monero() {
+    download_monero
+    check_monerod "$MONEROD_BIN"
+}
+
+run_check_monerod() {
+    local bin=${CHECK_ARG:-$(command -v monerod || echo /usr/bin/monerod)} rc=0
+    check_monerod "$bin" || rc=$?
+    [ "$rc" -eq 0 ] || echo "To fix: $MONEROD_ADVICE."
+    exit "$rc"
+}
+
+# The monerod, monero-wallet-rpc and monero-wallet-cli the units and the next steps name:
+# the variables when set, else beside MONEROD_BIN, else from PATH, else Debian's /usr/bin.
+resolve_monero_bins() {
+    MONEROD_BIN=${MONEROD_BIN:-$(command -v monerod || echo /usr/bin/monerod)}
+    local dir name var
+    dir=$(dirname "$MONEROD_BIN")
+    for name in monero-wallet-rpc monero-wallet-cli; do
+        var=MONERO_WALLET_${name#monero-wallet-}_BIN
+        var=${var^^}
+        [ -n "${!var:-}" ] && continue
+        if [ -x "$dir/$name" ]; then
+            printf -v "$var" '%s' "$dir/$name"
+        else
+            printf -v "$var" '%s' "$(command -v "$name" || echo "/usr/bin/$name")"
+        fi
+    done
+}
+
+# MONERO_DOWNLOAD=1: the current release for this machine from downloads.getmonero.org into
+# $PREFIX/lib/monero/vVERSION, only when hashes.txt carries binaryFate's good signature and
+# the archive matches its SHA-256 there. A version already unpacked is not fetched again.
+download_monero() {
+    local arch line sha file version dest tmp
+    case "$(uname -m)" in
+        x86_64) arch=linux-x64 ;;
+        aarch64) arch=linux-armv8 ;;
+        armv7l) arch=linux-armv7 ;;
+        riscv64) arch=linux-riscv64 ;;
+        *) die "MONERO_DOWNLOAD: no official monero release for $(uname -m); set MONEROD_BIN" ;;
+    esac
+    local tools=()
+    command -v gpg >/dev/null || tools+=(gnupg)
+    command -v curl >/dev/null || tools+=(curl)
+    command -v bzip2 >/dev/null || tools+=(bzip2)
+    [ "${#tools[@]}" -eq 0 ] || apt_install "${tools[@]}"
+    tmp=$(mktemp -d)
+    DOWNLOAD_TMP=$tmp
+    trap 'GNUPGHOME="$DOWNLOAD_TMP/gnupg" gpgconf --kill all >/dev/null 2>&1; rm -rf "$DOWNLOAD_TMP"' EXIT
+    log "MONERO_DOWNLOAD: $MONERO_HASHES_URL and its signing key"
+    curl -fsSL --max-time 120 "$MONERO_HASHES_URL" -o "$tmp/hashes.txt" \
+        || die "could not download $MONERO_HASHES_URL (set MONEROD_BIN to a monerod you provide)"
+    curl -fsSL --max-time 120 "$MONERO_KEY_URL" -o "$tmp/signer.asc" \
+        || die "could not download the signing key $MONERO_KEY_URL"
+    mkdir -m 0700 "$tmp/gnupg"
+    GNUPGHOME="$tmp/gnupg" gpg --batch --quiet --import "$tmp/signer.asc" 2>/dev/null \
+        || die "$MONERO_KEY_URL is not a GPG key"
+    GNUPGHOME="$tmp/gnupg" gpg --batch --with-colons --fingerprint 2>/dev/null \
+        | grep -q "^fpr:*$MONERO_KEY_FINGERPRINT:" \
+        || die "the key from $MONERO_KEY_URL is not $MONERO_KEY_FINGERPRINT: nothing downloaded"
+    GNUPGHOME="$tmp/gnupg" gpg --batch --status-fd 1 --verify "$tmp/hashes.txt" 2>/dev/null \
+        | grep -q "^\[GNUPG:\] VALIDSIG .*$MONERO_KEY_FINGERPRINT" \
+        || die "$MONERO_HASHES_URL has no good signature by $MONERO_KEY_FINGERPRINT: nothing downloaded"
+    line=$(grep -E "^[0-9a-f]{64}  monero-$arch-v[0-9.]+\.tar\.bz2\$" "$tmp/hashes.txt" | head -n1) \
+        || die "$MONERO_HASHES_URL lists no monero-$arch release"
+    sha=${line%% *}
+    file=${line##* }
+    version=${file#monero-"$arch"-v}
+    version=${version%.tar.bz2}
+    dest=$PREFIX/lib/monero/v$version
+    if [ -x "$dest/monerod" ]; then
+        log "monero v$version already in $dest"
+    else
+        log "downloading $MONERO_DOWNLOADS/$file"
+        curl -fSL --max-time 1800 "$MONERO_DOWNLOADS/$file" -o "$tmp/$file" \
+            || die "could not download $MONERO_DOWNLOADS/$file"
+        printf '%s  %s\n' "$sha" "$tmp/$file" | sha256sum -c --status - \
+            || die "$file does not match its published SHA-256 $sha: not installed"
+        log "$file matches its published SHA-256; unpacking into $dest"
+        rm -rf "$dest.partial"
+        mkdir -p "$dest.partial"
+        tar -xjf "$tmp/$file" -C "$dest.partial" --strip-components=1 --no-same-owner
+        mv "$dest.partial" "$dest"
+    fi
+    MONEROD_BIN=$dest/monerod
+    MONERO_WALLET_RPC_BIN=$dest/monero-wallet-rpc
+    MONERO_WALLET_CLI_BIN=$dest/monero-wallet-cli
+}
+
 # --- install mode ----------------------------------------------------------------------------
 
-have_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+ME=$(id -un)
+MYSQL_ADMIN=${RXPOOL_MYSQL_ADMIN:-}
+HOST_NAME=${RXPOOL_HOSTNAME:-$(hostname -f 2>/dev/null || hostname)}
 
 random_secret() { openssl rand -hex 24; }
 
-mysql_root() { mariadb --protocol=socket -uroot "$@"; }
+# The MySQL administrator: RXPOOL_MYSQL_ADMIN (split on spaces), else the local root.
+mysql_admin() {
+    if [ -n "$MYSQL_ADMIN" ]; then
+        # shellcheck disable=SC2086 # a command line given as one string
+        $MYSQL_ADMIN "$@"
+    else
+        mariadb --protocol=socket -uroot "$@"
+    fi
+}
+
+# own USER:GROUP PATH...: as root, sets the owner; otherwise everything is the caller's already.
+own() { if is_root; then chown "$@"; fi; }
+
+# make_dir MODE USER:GROUP DIR...
+make_dir() {
+    local mode=$1 owner=$2
+    shift 2
+    install -d -m "$mode" "$@"
+    own "$owner" "$@"
+}
+
+# put_file SRC DEST MODE USER:GROUP: writes DEST only when its content differs, so a re-run
+# changes nothing; mode and owner are set either way.
+put_file() {
+    if ! cmp -s "$1" "$2"; then
+        install -m "$3" "$1" "$2"
+        log "installed $2"
+    fi
+    chmod "$3" "$2"
+    own "$4" "$2"
+}
+
+# The prefix that runs a command as USER (none when that is the caller).
+as_prefix() { if [ "$1" = "$ME" ]; then printf ''; else printf 'runuser -u %s -- ' "$1"; fi; }
+as_user() {
+    local user=$1
+    shift
+    if [ "$user" = "$ME" ]; then "$@"; else runuser -u "$user" -- "$@"; fi
+}
+
+ensure_user() {
+    local name=$1 home=$2
+    id "$name" >/dev/null 2>&1 && return 0
+    is_root || die "user $name does not exist, and only root can create it"
+    log "system user $name"
+    local group=(--user-group)
+    getent group "$name" >/dev/null && group=(-g "$name")
+    useradd --system "${group[@]}" --home-dir "$home" --shell /usr/sbin/nologin "$name"
+}
+
+# Everything the variables put into SQL, config.toml and unit files, checked before anything is
+# written: names and paths of plain characters only (no quotes, spaces or newlines).
+validate_settings() {
+    local pair name var value
+    for pair in RXPOOL_DB_NAME:DB_NAME RXPOOL_DB_USER:DB_USER; do
+        name=${pair%%:*}
+        var=${pair#*:}
+        value=${!var}
+        [[ $value =~ ^[A-Za-z0-9_]{1,64}$ ]] \
+            || die "$name='$value': use 1 to 64 letters, digits and _ (it goes into SQL)"
+    done
+    [[ $DB_PORT =~ ^[0-9]{1,5}$ ]] && [ "$DB_PORT" -ge 1 ] && [ "$DB_PORT" -le 65535 ] \
+        || die "RXPOOL_DB_PORT='$DB_PORT' is not a TCP port (1 to 65535)"
+    [[ $HOST_NAME =~ ^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$ ]] \
+        || die "RXPOOL_HOSTNAME='$HOST_NAME' is not a host name (letters, digits, dots and dashes)"
+    for pair in PREFIX:PREFIX RXPOOL_ETC:ETC RXPOOL_STATE:STATE SYSTEMD_DIR:SYSTEMD_DIR \
+        MONERO_STATE:MONERO_STATE MONERO_WALLET_STATE:WALLET_STATE \
+        MONERO_WALLET_ETC:WALLET_ETC MONEROD_BIN:MONEROD_BIN \
+        MONERO_WALLET_RPC_BIN:MONERO_WALLET_RPC_BIN MONERO_WALLET_CLI_BIN:MONERO_WALLET_CLI_BIN; do
+        name=${pair%%:*}
+        var=${pair#*:}
+        value=${!var:-/}
+        [[ $value =~ ^/[A-Za-z0-9._+@/-]*$ ]] \
+            || die "$name='$value': give an absolute path of letters, digits and ._+@/- only (it goes into config.toml and the units)"
+    done
+    for pair in RXPOOL_USER:POOL_USER MONERO_USER:MONERO_USER MONERO_WALLET_USER:WALLET_USER; do
+        name=${pair%%:*}
+        var=${pair#*:}
+        value=${!var}
+        [[ $value =~ ^[A-Za-z_][A-Za-z0-9._-]{0,31}$ ]] \
+            || die "$name='$value' is not a user name (letters, digits, ., _ and -)"
+    done
+}
+
+check_privileges() {
+    is_root && return 0
+    local user
+    for user in "$POOL_USER" "$MONERO_USER" "$WALLET_USER"; do
+        [ "$user" = "$ME" ] || die "run as root, or install as yourself without root:
+RXPOOL_USER=$ME MONERO_USER=$ME MONERO_WALLET_USER=$ME with PREFIX, RXPOOL_ETC,
+RXPOOL_STATE, SYSTEMD_DIR, MONERO_STATE, MONERO_WALLET_STATE and MONERO_WALLET_ETC
+pointing where you may write (and RXPOOL_BIN, RXPOOL_MYSQL_ADMIN)"
+    done
+}
+
+install_packages() {
+    local packages=()
+    command -v openssl >/dev/null || packages+=(openssl)
+    if [ -z "$MYSQL_ADMIN" ]; then
+        command -v mariadb >/dev/null || packages+=(mariadb-client)
+        command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || packages+=(mariadb-server)
+    fi
+    if [ -z "${MONEROD_BIN:-}" ] && [ "${MONERO_DOWNLOAD:-0}" != 1 ]; then
+        command -v monerod >/dev/null && command -v monero-wallet-rpc >/dev/null \
+            && command -v monero-wallet-cli >/dev/null || packages+=(monero)
+    fi
+    if [ "${#packages[@]}" -eq 0 ]; then
+        log "packages: everything needed is installed"
+    else
+        apt_install "${packages[@]}"
+    fi
+}
+
+install_binary() {
+    local bin=$RXPOOL_BIN
+    if [ -z "$bin" ]; then
+        apt_install "${BUILD_PACKAGES[@]}"
+        ensure_cargo
+        log "cargo build --release --locked"
+        cargo build --release --locked
+        bin=$REPO/target/release/rxpool
+    fi
+    [ -f "$bin" ] && [ -x "$bin" ] || die "RXPOOL_BIN=$bin is not an executable file"
+    install -d "$PREFIX/bin"
+    put_file "$bin" "$PREFIX/bin/rxpool" 0755 "$ROOT_OWNER"
+}
+
+check_monero_bins() {
+    if [ "${MONERO_DOWNLOAD:-0}" = 1 ]; then
+        download_monero
+    fi
+    resolve_monero_bins
+    MONEROD_VERDICT=$(check_monerod "$MONEROD_BIN") && MONEROD_OK=1 || MONEROD_OK=0
+    if [ "$MONEROD_OK" = 1 ]; then
+        log "monerod: $MONEROD_VERDICT"
+    else
+        warn "monerod: $MONEROD_VERDICT; $MONEROD_ADVICE (step 1 below)"
+    fi
+}
 
 setup_database() {
     local password_file="$ETC/mysql-password" password
     if [ -s "$password_file" ]; then
-        password=$(cat "$password_file")
+        password=$(head -n1 "$password_file")
+    elif [ -e "$ETC/config.toml" ]; then
+        # The file went missing but the config still holds the password: keep using it (a new
+        # one would lock the installed roles out).
+        password=$(sed -n "s#^url = \"mysql://$DB_USER:\([^@\"]*\)@.*#\1#p" "$ETC/config.toml" | head -n1)
+        [ -n "$password" ] || die "$password_file is missing and the [mysql] url in $ETC/config.toml names no password for user '$DB_USER': put the password back into $password_file"
+        (umask 077 && printf '%s\n' "$password" >"$password_file")
+        log "restored $password_file from the [mysql] url in $ETC/config.toml"
     else
         password=$(random_secret)
         (umask 077 && printf '%s\n' "$password" >"$password_file")
+        log "MySQL password for '$DB_USER' in $password_file"
     fi
-    if have_systemd; then
-        systemctl enable --now mariadb >/dev/null
-    elif ! mysql_root -e 'SELECT 1' >/dev/null 2>&1; then
-        service mariadb start >/dev/null 2>&1 || service mysql start >/dev/null 2>&1 \
-            || die "MariaDB is not running and could not be started"
+    chmod 0600 "$password_file"
+    own "$ROOT_OWNER" "$password_file"
+    if [ -z "$MYSQL_ADMIN" ]; then
+        if systemd_usable; then
+            systemctl enable --now mariadb >/dev/null
+        elif ! mysql_admin -e 'SELECT 1' >/dev/null 2>&1; then
+            service mariadb start >/dev/null 2>&1 || service mysql start >/dev/null 2>&1 \
+                || die "MariaDB is not running and could not be started (service mariadb start)"
+        fi
     fi
+    mysql_admin -e 'SELECT 1' >/dev/null \
+        || die "cannot run SQL as a MySQL administrator (${MYSQL_ADMIN:-mariadb --protocol=socket -uroot}); set RXPOOL_MYSQL_ADMIN"
     log "MySQL database '$DB_NAME' and user '$DB_USER'"
-    mysql_root <<SQL
+    mysql_admin <<SQL
 CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
 CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$password';
 CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$password';
@@ -190,134 +535,293 @@ GRANT ALL PRIVILEGES ON \`$DB_NAME\`.* TO '$DB_USER'@'localhost';
 GRANT ALL PRIVILEGES ON \`$DB_NAME\`.* TO '$DB_USER'@'127.0.0.1';
 FLUSH PRIVILEGES;
 SQL
-    MYSQL_URL="mysql://$DB_USER:$password@127.0.0.1:3306/$DB_NAME"
+    MYSQL_URL="mysql://$DB_USER:$password@127.0.0.1:$DB_PORT/$DB_NAME"
 }
 
+# config.toml.example with this host's values: a header of its own, the MySQL URL, the LMDB
+# path, the hostname and the [tls] section switched on for the files make_tls_cert makes.
 write_config() {
-    local config="$ETC/config.toml"
+    local config="$ETC/config.toml" tmp
     if [ -e "$config" ]; then
-        log "keeping existing $config"
+        log "keeping $config as it is"
         return 0
     fi
     log "writing $config"
-    local tmp
     tmp=$(mktemp "$ETC/.config.toml.XXXXXX")
-    if [ -f "$REPO/config.toml.example" ]; then
-        # Same file, with this host's MySQL URL and LMDB path filled in.
-        awk -v url="$MYSQL_URL" -v lmdb="$STATE/lmdb" -v tls="$ETC/tls" '
-            /^\[/ { section = $0 }
-            section == "[mysql]" && /^url[ \t]*=/ && !m { print "url = \"" url "\""; m = 1; next }
-            section == "[lmdb]" && /^path[ \t]*=/ && !l { print "path = \"" lmdb "\""; l = 1; next }
-            section == "[tls]" && /^cert[ \t]*=/ { print "cert = \"" tls "/cert.pem\""; next }
-            section == "[tls]" && /^key[ \t]*=/ { print "key = \"" tls "/key.pem\""; next }
-            { print }' "$REPO/config.toml.example" >"$tmp"
-        grep -q '^\[tls\]' "$tmp" || printf '[tls]\ncert = "%s/cert.pem"\nkey = "%s/key.pem"\n' \
-            "$ETC/tls" "$ETC/tls" >>"$tmp"
-    else
-        # The contract keys (design.md §1); every other key has a default.
-        cat >"$tmp" <<TOML
-[mysql]
-url = "$MYSQL_URL"
-[lmdb]
-path = "$STATE/lmdb"
-[daemon]
-urls = ["http://127.0.0.1:18081"]
-[wallet]
-url = "http://127.0.0.1:18082"
-[pool]
-bind = "0.0.0.0"
-pool_id = 1
-hostname = "$(hostname -f 2>/dev/null || hostname)"
-[pow]
-randomx_mode = "auto"
-[api]
-bind = "127.0.0.1:8001"
-[tls]
-cert = "$ETC/tls/cert.pem"
-key = "$ETC/tls/key.pem"
-TOML
-    fi
-    chown root:rxpool "$tmp"
+    awk -v url="$MYSQL_URL" -v lmdb="$STATE/lmdb" -v tls="$ETC/tls" -v host="$HOST_NAME" \
+        -v config="$config" -v bin="$PREFIX/bin/rxpool" '
+        NR == 1 {
+            print "# rxpool host configuration of " host ", written by install.sh from config.toml.example."
+            print "# Edit it here and check it with `" bin " --config " config " config check`;"
+            print "# re-running install.sh keeps it as it is."
+            header = 1
+            next
+        }
+        header && /^#$/ { header = 0 }
+        header { next }
+        /^# \[tls\]$/ { $0 = "[tls]"; tls_on = 1 }
+        /^\[/ { section = $0 }
+        section == "[mysql]" && /^url[ \t]*=/ && !m { print "url = \"" url "\""; m = 1; next }
+        section == "[lmdb]" && /^path[ \t]*=/ && !l { print "path = \"" lmdb "\""; l = 1; next }
+        section == "[pool]" && /^hostname[ \t]*=/ { print "hostname = \"" host "\""; next }
+        section == "[tls]" && /^(# )?cert[ \t]*=/ { print "cert = \"" tls "/cert.pem\""; next }
+        section == "[tls]" && /^(# )?key[ \t]*=/ { print "key = \"" tls "/key.pem\""; next }
+        { print }
+        END {
+            if (!tls_on) printf "\n[tls]\ncert = \"%s/cert.pem\"\nkey = \"%s/key.pem\"\n", tls, tls
+        }' "$REPO/config.toml.example" >"$tmp"
     chmod 0640 "$tmp"
+    own "$ROOT_OWNER_USER:$POOL_GROUP" "$tmp"
     mv "$tmp" "$config"
 }
 
 make_tls_cert() {
     local dir="$ETC/tls"
-    install -d -m 0750 -o root -g rxpool "$dir"
+    make_dir 0750 "$ROOT_OWNER_USER:$POOL_GROUP" "$dir"
     if [ -s "$dir/cert.pem" ] && [ -s "$dir/key.pem" ]; then
+        log "keeping the TLS certificate in $dir"
         return 0
     fi
-    log "self-signed TLS certificate in $dir (replace with a real one for public TLS ports)"
-    openssl req -x509 -newkey rsa:3072 -nodes -days 3650 -sha256 \
-        -subj "/CN=$(hostname -f 2>/dev/null || hostname)" \
-        -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1
-    chown root:rxpool "$dir/key.pem" "$dir/cert.pem"
+    log "self-signed TLS certificate in $dir (replace it with a real one for public TLS ports)"
+    (umask 077 && openssl req -x509 -newkey rsa:3072 -nodes -days 3650 -sha256 \
+        -subj "/CN=$HOST_NAME" -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1) \
+        || die "openssl could not make a certificate in $dir"
+    own "$ROOT_OWNER_USER:$POOL_GROUP" "$dir/key.pem" "$dir/cert.pem"
     chmod 0640 "$dir/key.pem"
     chmod 0644 "$dir/cert.pem"
 }
 
+# The directories monerod and wallet-rpc use, and the password the pool wallet is created
+# with and wallet-rpc opens it with (random, kept on re-runs).
+setup_monero_dirs() {
+    make_dir 0750 "$MONERO_USER:$MONERO_GROUP" "$MONERO_STATE"
+    make_dir 0700 "$WALLET_USER:$WALLET_GROUP" "$WALLET_STATE"
+    make_dir 0750 "$ROOT_OWNER_USER:$WALLET_GROUP" "$WALLET_ETC"
+    local password="$WALLET_ETC/password"
+    if [ ! -s "$password" ]; then
+        (umask 077 && random_secret >"$password")
+        log "pool wallet password in $password"
+    fi
+    chmod 0640 "$password"
+    own "$ROOT_OWNER_USER:$WALLET_GROUP" "$password"
+}
+
+install_docs() {
+    make_dir 0755 "$ROOT_OWNER" "$DOC_DIR"
+    put_file "$REPO/README.md" "$DOC_DIR/README.md" 0644 "$ROOT_OWNER"
+    put_file "$REPO/config.toml.example" "$DOC_DIR/config.toml.example" 0644 "$ROOT_OWNER"
+}
+
+# sed's replacement text for a literal string.
+sed_text() { printf '%s' "$1" | sed 's/[\\#&]/\\&/g'; }
+
+# A unit from deployment/ with this install's paths, users and monero binaries.
+render_unit() {
+    local script=""
+    add() { script+="s#$1#$(sed_text "$2")#g;"; }
+    # Longest first: /var/lib/monero-wallet before /var/lib/monero.
+    add /usr/bin/monero-wallet-rpc @WALLET_RPC@
+    add /usr/bin/monerod @MONEROD@
+    add /var/lib/monero-wallet @WALLET_STATE@
+    add /var/lib/monero @MONERO_STATE@
+    add /etc/monero-wallet @WALLET_ETC@
+    add /usr/local/ @PREFIX@/
+    add /etc/rxpool @ETC@
+    add @WALLET_RPC@ "$MONERO_WALLET_RPC_BIN"
+    add @MONEROD@ "$MONEROD_BIN"
+    add @WALLET_STATE@ "$WALLET_STATE"
+    add @MONERO_STATE@ "$MONERO_STATE"
+    add @WALLET_ETC@ "$WALLET_ETC"
+    add @PREFIX@ "$PREFIX"
+    add @ETC@ "$ETC"
+    add 'runuser -u monero-wallet ' "runuser -u $WALLET_USER "
+    add 'root:monero-wallet' "root:$WALLET_GROUP"
+    add '^User=rxpool$' "User=$POOL_USER"
+    add '^Group=rxpool$' "Group=$POOL_GROUP"
+    add '^User=monero$' "User=$MONERO_USER"
+    add '^Group=monero$' "Group=$MONERO_GROUP"
+    add '^User=monero-wallet$' "User=$WALLET_USER"
+    add '^Group=monero-wallet$' "Group=$WALLET_GROUP"
+    # systemd makes /var/lib/NAME writable for StateDirectory=NAME; elsewhere, say so.
+    [ "$STATE" = /var/lib/rxpool ] || add '^StateDirectory=rxpool$' "ReadWritePaths=$STATE"
+    [ "$MONERO_STATE" = /var/lib/monero ] || add '^StateDirectory=monero$' "ReadWritePaths=$MONERO_STATE"
+    [ "$WALLET_STATE" = /var/lib/monero-wallet ] \
+        || add '^StateDirectory=monero-wallet$' "ReadWritePaths=$WALLET_STATE"
+    sed -e "$script" -e '/^ReadWritePaths=/{n;/^StateDirectoryMode=/d;}' "$1"
+}
+
+# The ExecStart command line of a unit, continuation lines joined, `%%` unescaped.
+unit_command() {
+    awk '/^ExecStart=/ { f = 1; sub(/^ExecStart=/, "") }
+        f { c = sub(/[ \t]*\\$/, ""); sub(/^[ \t]+/, ""); out = out (out == "" ? "" : " ") $0
+            if (!c) { print out; exit } }' "$1" | sed 's/%%/%/g'
+}
+
+systemd_usable() {
+    [ -d /run/systemd/system ] && command -v systemctl >/dev/null \
+        && [ "$SYSTEMD_DIR" = /etc/systemd/system ]
+}
+
+ROLES=(pool block-manager payments worker api cleaner)
+
 install_units() {
-    local unit
-    for unit in deployment/*.service deployment/*.target; do
-        [ -e "$unit" ] || continue
-        install -m 0644 "$unit" "$SYSTEMD_DIR/$(basename "$unit")"
+    local unit tmp
+    install -d "$SYSTEMD_DIR"
+    tmp=$(mktemp -d)
+    for unit in "$REPO"/deployment/*.service "$REPO"/deployment/*.target; do
+        render_unit "$unit" >"$tmp/${unit##*/}"
+        put_file "$tmp/${unit##*/}" "$SYSTEMD_DIR/${unit##*/}" 0644 "$ROOT_OWNER"
     done
-    if ! have_systemd; then
-        warn "systemd is not running here: units copied to $SYSTEMD_DIR but not enabled"
+    rm -rf "$tmp"
+    if systemd_usable; then
+        SYSTEMD=1
+        systemctl daemon-reload
+        systemctl enable rxpool.target rxpool-pool.service rxpool-block-manager.service \
+            rxpool-payments.service rxpool-worker.service rxpool-api.service \
+            rxpool-cleaner.service >/dev/null
+        log "enabled rxpool.target and its roles (${ROLES[*]}); nothing started yet"
+        if [ "${MONERO_UNITS:-}" = enable ]; then
+            systemctl enable monerod.service monero-wallet-rpc.service >/dev/null
+            log "enabled monerod.service and monero-wallet-rpc.service"
+        fi
         return 0
     fi
-    systemctl daemon-reload
-    systemctl enable rxpool.target rxpool-pool.service rxpool-block-manager.service \
-        rxpool-payments.service rxpool-worker.service rxpool-api.service \
-        rxpool-cleaner.service >/dev/null
-    log "enabled rxpool.target and its roles: pool, block-manager, payments, worker, api, cleaner (not started: see the next steps below)"
+    SYSTEMD=0
+    if [ -d /run/systemd/system ]; then
+        NO_SYSTEMD_WHY="SYSTEMD_DIR=$SYSTEMD_DIR is not a directory systemd reads"
+    else
+        NO_SYSTEMD_WHY="systemd is not running as PID 1 here (PID 1 is $(cat /proc/1/comm 2>/dev/null || echo unknown); a container?)"
+    fi
+    warn "$NO_SYSTEMD_WHY: the units were written to $SYSTEMD_DIR but none was enabled or started (rxpool.target, ${ROLES[*]/#/rxpool-}, monerod, monero-wallet-rpc); the steps below say how to start each by hand"
+}
+
+STEP=0
+# step TITLE LINE...: one numbered item of the closing list.
+step() {
+    STEP=$((STEP + 1))
+    printf '\n%d. %s\n' "$STEP" "$1"
+    shift
+    local line
+    for line in "$@"; do printf '     %s\n' "$line"; done
+}
+
+print_next_steps() {
+    local rx="$PREFIX/bin/rxpool --config $ETC/config.toml"
+    local cli="$MONERO_WALLET_CLI_BIN"
+    local monerod_cmd wallet_cmd pool_as wallet_as monero_as
+    monerod_cmd=$(unit_command "$SYSTEMD_DIR/monerod.service")
+    wallet_cmd=$(unit_command "$SYSTEMD_DIR/monero-wallet-rpc.service")
+    pool_as=$(as_prefix "$POOL_USER")
+    wallet_as=$(as_prefix "$WALLET_USER")
+    monero_as=$(as_prefix "$MONERO_USER")
+
+    printf '\nrxpool is installed: %s, %s, the MySQL database %s, units in %s.\n' \
+        "$PREFIX/bin/rxpool" "$ETC/config.toml" "'$DB_NAME'" "$SYSTEMD_DIR"
+    printf 'What is left for you, in this order:\n'
+    if [ "$MONEROD_OK" != 1 ]; then
+        step "Get monerod $MONEROD_MIN or later. $MONEROD_VERDICT." \
+            "Then run this installer again with MONEROD_BIN=/path/to/monerod (monero-wallet-rpc and" \
+            "monero-wallet-cli from the same directory), or with MONERO_DOWNLOAD=1 to fetch the official" \
+            "release from downloads.getmonero.org, checked against the SHA-256 list signed by binaryFate."
+    fi
+    if [ "$SYSTEMD" = 1 ]; then
+        step "Start monerod and let it sync (a day or more; the pool serves no jobs before):" \
+            "systemctl enable --now monerod      (log: $MONERO_STATE/monerod.log)" \
+            "If the pool uses a monerod on another host, set [daemon] urls in $ETC/config.toml instead."
+    else
+        step "Start monerod and let it sync (a day or more; the pool serves no jobs before):" \
+            "nohup $monero_as$monerod_cmd >/dev/null 2>&1 &" \
+            "(log: $MONERO_STATE/monerod.log). If the pool uses a monerod on another host, set" \
+            "[daemon] urls in $ETC/config.toml instead."
+    fi
+    step "Create the pool wallet, once: the wallet the payments role pays from, which" \
+        "monero-wallet-rpc opens with the password in $WALLET_ETC/password:" \
+        "cd $WALLET_STATE && $wallet_as$cli --offline --mnemonic-language English --generate-new-wallet $WALLET_STATE/pool --password-file $WALLET_ETC/password" \
+        "Write down the 25 words it shows, then type exit. Its first line, \"Generated new wallet: 4...\"," \
+        "is the pool address (step 6)."
+    if [ "$SYSTEMD" = 1 ]; then
+        step "Start monero-wallet-rpc with that wallet:" \
+            "systemctl enable --now monero-wallet-rpc      (log: $WALLET_STATE/wallet-rpc.log)"
+    else
+        step "Start monero-wallet-rpc with that wallet:" \
+            "nohup $wallet_as$wallet_cmd >/dev/null 2>&1 &" \
+            "(log: $WALLET_STATE/wallet-rpc.log)"
+    fi
+    step "Choose the fee address (payout.feeAddress): a wallet of your own, not the pool wallet. The" \
+        "pool's fee on every block is credited to it and paid to it from the pool wallet like a miner's" \
+        "balance. Keep its spend key off this host; to watch the fees arrive here, a view-only wallet" \
+        "is enough: $cli --generate-from-view-key $WALLET_STATE/fees-view"
+    step "Set the shared settings (stored in MySQL, the same for every pool host):" \
+        "$rx admin config set pool.address POOL_WALLET_ADDRESS" \
+        "$rx admin config set payout.feeAddress FEE_WALLET_ADDRESS" \
+        "$rx admin config list      (fees, payout thresholds and everything else, with their rules)"
+    step "Check $ETC/config.toml: hostname is \"$HOST_NAME\"; set pool_id (unique per pool host)," \
+        "public_address, and [daemon] urls / [wallet] url if monerod or wallet-rpc run elsewhere. Then:" \
+        "$rx config check"
+    step "Stratum ports. The database starts with three PPLNS ports on [pool] bind: 3333 (difficulty" \
+        "1000, low-end hardware), 5555 (5000, mid-range) and 7777 (10000, high-end). Open the ones you" \
+        "keep in the firewall. See or change them with:" \
+        "$rx admin port list" \
+        "$rx admin port add PORT --diff N --type pplns|pps|solo [--tls] [--hidden]" \
+        "$rx admin port remove PORT"
+    if [ "$SYSTEMD" = 1 ]; then
+        step "Start the pool:" \
+            "systemctl start rxpool.target      (logs: journalctl -u 'rxpool-*' -f)" \
+            "(or, for the smallest pools, every role in one process: systemctl enable --now rxpool-all)"
+    else
+        step "Start the pool by hand (no systemd here), every role in one process:" \
+            "nohup ${pool_as}env RUST_LOG=info $rx all >>$STATE/rxpool.log 2>&1 &" \
+            "or one process per role, each its own line: ${ROLES[*]}:" \
+            "nohup ${pool_as}env RUST_LOG=info $rx pool >>$STATE/pool.log 2>&1 &" \
+            "or in tmux, to watch it: tmux new -d -s rxpool '${pool_as}env RUST_LOG=info $rx all'" \
+            "Stop with kill -TERM PID (each role finishes its current step first)."
+    fi
+    step "The dashboard and the api listen on [api] bind (127.0.0.1:8001): put a TLS reverse proxy in" \
+        "front, set general.publicUrl to its URL, and make yourself an admin (password on stdin):" \
+        "read -rs P; printf '%s\\n' \"\$P\" | $rx admin user add YOUR_NAME"
+    printf '\nREADME: %s (section "Production install").\n' "$DOC_DIR/README.md"
 }
 
 install_pool() {
-    is_root || die "run as root (or use './install.sh test' to only run the tests)"
+    validate_settings
+    check_privileges
+    ROOT_OWNER_USER=$(is_root && echo root || echo "$ME")
+    ROOT_OWNER="$ROOT_OWNER_USER:$(id -gn "$ROOT_OWNER_USER")"
     log "packages"
-    apt_install "${BUILD_PACKAGES[@]}" mariadb-server mariadb-client monero openssl
-    ensure_cargo
+    install_packages
+    install_binary
+    check_monero_bins
 
-    log "cargo build --release --locked"
-    cargo build --release --locked
-    install -m 0755 target/release/rxpool "$PREFIX/bin/rxpool"
+    ensure_user "$POOL_USER" "$STATE"
+    ensure_user "$MONERO_USER" "$MONERO_STATE"
+    ensure_user "$WALLET_USER" "$WALLET_STATE"
+    POOL_GROUP=$(id -gn "$POOL_USER")
+    MONERO_GROUP=$(id -gn "$MONERO_USER")
+    WALLET_GROUP=$(id -gn "$WALLET_USER")
 
-    if ! id rxpool >/dev/null 2>&1; then
-        log "system user rxpool"
-        useradd --system --home-dir "$STATE" --shell /usr/sbin/nologin rxpool
-    fi
-    install -d -m 0750 -o root -g rxpool "$ETC"
-    install -d -m 0750 -o rxpool -g rxpool "$STATE" "$STATE/lmdb"
+    make_dir 0750 "$ROOT_OWNER_USER:$POOL_GROUP" "$ETC"
+    make_dir 0750 "$POOL_USER:$POOL_GROUP" "$STATE" "$STATE/lmdb"
+    setup_monero_dirs
 
     setup_database
     write_config
     make_tls_cert
+    install_docs
 
     log "rxpool migrate"
-    runuser -u rxpool -- "$PREFIX/bin/rxpool" --config "$ETC/config.toml" migrate
+    # Errors only: a first migration logs its slow ALTERs as warnings.
+    as_user "$POOL_USER" env RUST_LOG=error "$PREFIX/bin/rxpool" --config "$ETC/config.toml" migrate
 
     install_units
-    cat <<EOF
-
-rxpool is installed. Next steps:
-  1. Run monerod and monero-wallet-rpc (examples: deployment/monerod.service,
-     deployment/monero-wallet-rpc.service; copy them to $SYSTEMD_DIR and enable).
-  2. Edit $ETC/config.toml (hostname, pool_id, daemon and wallet URLs, TLS paths:
-     $ETC/tls/cert.pem and key.pem).
-  3. Set the shared settings, for example:
-       rxpool --config $ETC/config.toml admin config set pool.address YOUR_POOL_WALLET
-       rxpool --config $ETC/config.toml admin config set payout.feeAddress YOUR_FEE_WALLET
-       rxpool --config $ETC/config.toml admin port add 3333 --diff 10000 --type pplns
-  4. systemctl start rxpool.target   (logs: journalctl -u 'rxpool-*' -f)
-EOF
+    print_next_steps
 }
 
 case "${1:-install}" in
     install) install_pool ;;
+    check-monerod) run_check_monerod ;;
+    download-monero) run_download_monero ;;
     test) run_tests ;;
     sandbox) shift; run_sandbox "$@" ;;
-    help | -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' ;;
+    help | -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command '$1' (try: ./install.sh help)" ;;
 esac

@@ -172,6 +172,7 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
     let mut tick = tokio::time::interval(config.unlock_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let host = heartbeats::host_name();
+    let mut catch_up = chain_scan::CatchUp::default();
     loop {
         // The passes that failed this iteration, for the heartbeat (operator alerts).
         let mut failed: Vec<&str> = Vec::new();
@@ -219,8 +220,12 @@ pub async fn run_with(config: RoleConfig, shutdown: CancellationToken) -> anyhow
         )
         .await
         {
-            Ok(n) if n > 0 => tracing::debug!(heights = n, "chain scan"),
-            Ok(_) => {}
+            Ok(scan) => {
+                if scan.recorded > 0 {
+                    tracing::debug!(heights = scan.recorded, behind = scan.behind, "chain scan");
+                }
+                catch_up.observe(scan);
+            }
             Err(err) => {
                 failed.push("chain scan");
                 tracing::warn!(%err, "chain scan failed; retrying next tick")

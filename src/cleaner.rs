@@ -15,8 +15,11 @@
 //!    worker's `lmdb_map` alert, raised from the same store (one raiser per alert).
 //!
 //! With `general.blockCleaner = false` it computes and logs everything but deletes nothing.
+//! After every cycle it writes its heartbeat (`role_heartbeats`, with the cycle's summary), so
+//! the worker alerts the operator when the cleaner stops.
 //! Reads LMDB, MySQL (the PPS cursor and set-aside heights, paid-block rows, the shared
-//! settings) and monerod (the tip and difficulty); writes only LMDB, through its writer. Never
+//! settings) and monerod (the tip and difficulty); writes LMDB, through its writer, and its
+//! heartbeat row. Never
 //! imports another role: the window walk it shares with crediting is
 //! [`crate::domain::pplns`], over [`crate::store::lmdb::Snapshot::share_views_down_from`].
 
@@ -37,6 +40,7 @@ use crate::monero::daemon::{Daemon, DaemonClient};
 use crate::store::lmdb::{BlockStatus, ShareStore, ShareWriter, StoreError, WriterConfig};
 use crate::store::mysql::block_issues::{self, IssueError, IssueKind};
 use crate::store::mysql::credits::{self, CreditError};
+use crate::store::mysql::heartbeats::{self, BeatingRole};
 use floor::{Floor, FloorInputs, PpsNeed};
 
 const DAY_MS: u64 = 86_400_000;
@@ -82,6 +86,20 @@ pub struct CycleReport {
     pub grew_to: Option<usize>,
     /// Nothing was deleted because `general.blockCleaner` is false.
     pub dry_run: bool,
+}
+
+impl CycleReport {
+    /// One line for the heartbeat, e.g. `pruned 1200 shares (40 heights), 3 stats keys, 0
+    /// blocks`.
+    pub fn summary(&self) -> String {
+        if self.dry_run {
+            return "dry run (general.blockCleaner is off): nothing deleted".to_owned();
+        }
+        format!(
+            "pruned {} shares ({} heights), {} stats keys, {} blocks",
+            self.pruned_shares, self.pruned_heights, self.stats_deleted, self.blocks_deleted
+        )
+    }
 }
 
 /// The role's handles, shared by its cycles.
@@ -413,6 +431,7 @@ pub async fn run_with(
         enabled = settings.general.block_cleaner,
         "cleaner role started"
     );
+    let host = heartbeats::host_name();
     loop {
         let started = tokio::time::Instant::now();
         match crate::store::mysql::load_settings(&cleaner.mysql, &config.overrides).await {
@@ -425,14 +444,27 @@ pub async fn run_with(
             let chain = chain(&daemon).await;
             cleaner.cycle(&settings, chain, &shutdown).await
         };
-        tokio::select! {
+        let detail = tokio::select! {
             () = shutdown.cancelled() => break,
             done = cycle => match done {
-                Ok(report) => tracing::debug!(?report, "cleaner cycle"),
-                Err(err) => tracing::error!(%err, "cleaner cycle failed; retrying next interval"),
+                Ok(report) => {
+                    tracing::debug!(?report, "cleaner cycle");
+                    report.summary()
+                }
+                Err(err) => {
+                    tracing::error!(%err, "cleaner cycle failed; retrying next interval");
+                    format!("failed: {err}")
+                }
             },
-        }
+        };
         metrics::histogram!(crate::telemetry::names::CLEANER_CYCLE).record(started.elapsed());
+        // The worker's operator alerts call the cleaner stalled when these stop.
+        let now = cleaner.clock.now();
+        if let Err(err) =
+            heartbeats::beat(&cleaner.mysql, BeatingRole::Cleaner, &host, now, &detail).await
+        {
+            tracing::warn!(%err, "cannot write the cleaner heartbeat");
+        }
         let interval = Duration::from_secs(settings.cleaner.interval_secs.max(1));
         tokio::select! {
             () = shutdown.cancelled() => break,

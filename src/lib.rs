@@ -28,6 +28,7 @@
 //!   sender (the pool and api take addresses and links, the worker sends).
 //! - [`config`]: `config.toml` and the shared settings kept in MySQL.
 //! - [`telemetry`]: a process's own Prometheus metrics on `[metrics] bind` (every role).
+//! - [`progress`]: long work shown as a bar on a terminal, as periodic log lines otherwise.
 //! - [`devnet`]: throwaway MariaDB, regtest monerod and wallet-rpc processes for tests,
 //!   benchmarks and the sandbox.
 //! - [`sandbox`]: `rxpool sandbox`, a whole pool with a demo miner on a private regtest
@@ -48,6 +49,7 @@ pub mod mail;
 pub mod monero;
 pub mod payments;
 pub mod pool;
+pub mod progress;
 pub mod runtime;
 pub mod sandbox;
 pub mod stats;

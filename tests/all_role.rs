@@ -17,6 +17,7 @@ use rxpool::monero::daemon::{Daemon, DaemonClient};
 use rxpool::monero::pow::{Verifier, VerifierConfig};
 use rxpool::store::lmdb::{ShareStore, StoreOptions};
 use rxpool::store::mysql;
+use rxpool::store::mysql::heartbeats::{self, BeatingRole};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
@@ -83,21 +84,26 @@ impl Drop for All {
 }
 
 /// A migrated database with the pool's and the fee address, one stratum port at
-/// `difficulty`; returns the config.toml of `all` against `daemon`, and the port.
-async fn setup(name: &str, lmdb: &Path, daemon: &str, difficulty: u64) -> (String, u16) {
+/// `difficulty`; returns the config.toml of `all` against `daemon`, the port and the database.
+async fn setup(
+    name: &str,
+    lmdb: &Path,
+    daemon: &str,
+    difficulty: u64,
+) -> (String, u16, sqlx::MySqlPool) {
     let (url, db, port) = pool_db::pool_database(name, ADDR, difficulty).await;
     mysql::set_setting(&db, "payout.feeAddress", ADDR)
         .await
         .unwrap();
     let toml = pool_db::pool_config_toml(&url, lmdb, daemon, 100, "pool_id = 11");
-    (toml, port)
+    (toml, port, db)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_with_its_stratum_port_taken_exits_at_once_with_the_error() {
     let dir = tempfile::tempdir().unwrap();
     // No daemon needed: the pool binds its ports before it needs a template.
-    let (toml, port) = setup(
+    let (toml, port, _db) = setup(
         "all_port_taken",
         &dir.path().join("lmdb"),
         "http://127.0.0.1:1",
@@ -132,7 +138,7 @@ async fn sigterm_of_all_under_load_keeps_every_accepted_share_and_every_block() 
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let lmdb = dir.path().join("lmdb");
-    let (toml, port) = setup("all_sigterm", &lmdb, &monerod.rpc_url(), 1).await;
+    let (toml, port, db) = setup("all_sigterm", &lmdb, &monerod.rpc_url(), 1).await;
     let mut all = All::spawn(dir.path(), &toml);
     let deadline = Instant::now() + Duration::from_secs(120);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -220,4 +226,9 @@ async fn sigterm_of_all_under_load_keeps_every_accepted_share_and_every_block() 
         status.success(),
         "all did not stop cleanly ({status}):\n{log}"
     );
+    // Every looping role of `all` left its heartbeat, so a stall would be alerted.
+    for role in BeatingRole::ALL {
+        let beat = heartbeats::last_beat(&db, role).await.unwrap();
+        assert!(beat.is_some(), "no {} heartbeat:\n{log}", role.as_str());
+    }
 }

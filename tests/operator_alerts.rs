@@ -247,6 +247,58 @@ async fn a_stale_heartbeat_means_a_stalled_role_and_a_fresh_one_clears_it() {
 }
 
 #[tokio::test]
+async fn a_cleaner_silent_for_three_intervals_is_stalled() {
+    let db = fresh_db("opalerts_cleaner").await;
+    let mut s = settings("ops@example.org");
+    s.cleaner.interval_secs = 1_200; // 20 min: stalled after 3 × 20 = 60 min
+    let t0 = now();
+    heartbeats::beat(
+        &db,
+        BeatingRole::Cleaner,
+        "lmdb-host",
+        UnixMillis(t0.0 - 59 * MINUTE),
+        "pruned 10 shares (2 heights), 0 stats keys, 0 blocks",
+    )
+    .await
+    .unwrap();
+    let mut alerts = OperatorAlerts::default();
+    let ts = alerts.check(&db, &healthy(), &s, t0).await.unwrap();
+    assert!(changes(&ts).is_empty(), "59 min is within 3 intervals");
+
+    let t1 = UnixMillis(t0.0 + 2 * MINUTE);
+    let ts = alerts.check(&db, &healthy(), &s, t1).await.unwrap();
+    assert_eq!(
+        changes(&ts),
+        vec![("stalled:cleaner".to_owned(), Change::On)]
+    );
+    assert!(ts[0].detail.contains("lmdb-host"), "{}", ts[0].detail);
+    assert!(
+        ts[0].detail.contains("pruned 10 shares"),
+        "{}",
+        ts[0].detail
+    );
+    assert_eq!(mails(&db, "stalled:cleaner").await.len(), 1);
+
+    // A short interval never makes it stalled sooner than the 30-minute floor.
+    s.cleaner.interval_secs = 60;
+    heartbeats::beat(
+        &db,
+        BeatingRole::Cleaner,
+        "lmdb-host",
+        t1,
+        "pruned 0 shares (0 heights), 0 stats keys, 0 blocks",
+    )
+    .await
+    .unwrap();
+    let t2 = UnixMillis(t1.0 + 29 * MINUTE);
+    let ts = alerts.check(&db, &healthy(), &s, t2).await.unwrap();
+    assert_eq!(
+        changes(&ts),
+        vec![("stalled:cleaner".to_owned(), Change::Off)]
+    );
+}
+
+#[tokio::test]
 async fn a_block_that_could_not_be_credited_alerts_until_it_is_settled() {
     let db = fresh_db("opalerts_block_issue").await;
     let s = settings("ops@example.org");

@@ -145,12 +145,14 @@ const INIT_CHUNK_ITEMS: c_ulong = 1 << 16;
 impl Dataset {
     /// Allocates a dataset and initialises it from `cache` on `threads` threads, each over its
     /// own contiguous item range. Returns `Cancelled` (and frees the memory) as soon as
-    /// `keep_going` returns false; it is asked every [`INIT_CHUNK_ITEMS`] items per thread.
+    /// `keep_going` returns false; it is asked every [`INIT_CHUNK_ITEMS`] items per thread, and
+    /// `initialised` is told each chunk's item count as it completes (for progress).
     pub fn build(
         flags: RandomXFlag,
         cache: &Cache,
         threads: usize,
         keep_going: &(dyn Fn() -> bool + Sync),
+        initialised: &(dyn Fn(u64) + Sync),
     ) -> Result<Dataset, RandomxError> {
         let ptr = alloc_dataset(flags)
             .or_else(|| alloc_dataset(conservative(flags)))
@@ -180,6 +182,7 @@ impl Dataset {
                         // scope joins them), and the cache is initialised and only read.
                         unsafe { partial_ref.init_items(cache, at, count) };
                         at += count;
+                        initialised(count);
                     }
                 });
             }
@@ -188,6 +191,11 @@ impl Dataset {
             return Err(RandomxError::Cancelled);
         }
         Ok(partial)
+    }
+
+    /// How many items a dataset has (what [`Dataset::build`] reports progress against).
+    pub fn item_count() -> u64 {
+        randomx_dataset_item_count()
     }
 
     /// Initialises items `[start, start + count)`.
@@ -309,7 +317,7 @@ mod tests {
     fn cancelled_dataset_build_returns_cancelled() {
         let cache = Cache::new(recommended_flags(), b"test key 000").unwrap();
         assert_eq!(
-            Dataset::build(recommended_flags(), &cache, 2, &|| false).unwrap_err(),
+            Dataset::build(recommended_flags(), &cache, 2, &|| false, &|_| {}).unwrap_err(),
             RandomxError::Cancelled
         );
     }

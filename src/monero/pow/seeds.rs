@@ -22,6 +22,7 @@ use tracing::{info, warn};
 use super::PowError;
 use super::randomx::{Cache, Dataset, RandomxError};
 use crate::domain::Hash32;
+use crate::progress::{Progress, Unit};
 
 /// The caches and datasets of one seed.
 #[derive(Debug)]
@@ -100,8 +101,15 @@ impl SeedEntry {
         let keep_going =
             || self.want_dataset.load(Ordering::Relaxed) && !closed.load(Ordering::Relaxed);
         let started = std::time::Instant::now();
-        match Dataset::build(self.flags, &cache, init_threads, &keep_going) {
+        let progress = Progress::new(
+            "RandomX dataset (fast mode)",
+            Some(Dataset::item_count()),
+            Unit::Items,
+        );
+        let initialised = |n| progress.inc(n);
+        match Dataset::build(self.flags, &cache, init_threads, &keep_going, &initialised) {
             Ok(dataset) => {
+                progress.finish();
                 let mut slot = self.dataset.lock().unwrap_or_else(PoisonError::into_inner);
                 if self.want_dataset.load(Ordering::Relaxed) {
                     *slot = Some(Arc::new(dataset));
@@ -399,7 +407,7 @@ mod tests {
         let asked = std::sync::atomic::AtomicUsize::new(0);
         let keep_going = || asked.fetch_add(1, Ordering::Relaxed) < 2;
         let started = std::time::Instant::now();
-        let built = Dataset::build(recommended_flags(), &cache, 2, &keep_going);
+        let built = Dataset::build(recommended_flags(), &cache, 2, &keep_going, &|_| {});
         assert_eq!(built.unwrap_err(), RandomxError::Cancelled);
         assert!(asked.load(Ordering::Relaxed) >= 3);
         // A full build takes half a minute; a cancelled one a chunk or two.

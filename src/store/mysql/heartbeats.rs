@@ -3,8 +3,8 @@
 //! operator checks run (pool hosts' check-ins, the mail outbox's delivery trouble).
 //!
 //! Owns the queries only: what counts as stalled, behind or failing, and when an alert turns
-//! on, is decided in `worker::operator`. The block-manager and payments roles write their beat
-//! here at the end of every loop iteration. Times are Unix milliseconds ([`UnixMillis`]).
+//! on, is decided in `worker::operator`. The block-manager, payments and cleaner roles write
+//! their beat here at the end of every loop iteration. Times are Unix milliseconds ([`UnixMillis`]).
 
 use sqlx::{MySqlConnection, MySqlPool, Row};
 
@@ -16,16 +16,22 @@ use crate::domain::UnixMillis;
 pub enum BeatingRole {
     BlockManager,
     Payments,
+    Cleaner,
 }
 
 impl BeatingRole {
-    pub const ALL: [BeatingRole; 2] = [BeatingRole::BlockManager, BeatingRole::Payments];
+    pub const ALL: [BeatingRole; 3] = [
+        BeatingRole::BlockManager,
+        BeatingRole::Payments,
+        BeatingRole::Cleaner,
+    ];
 
     /// The role's name as the CLI spells it, stored in `role_heartbeats.role`.
     pub fn as_str(self) -> &'static str {
         match self {
             BeatingRole::BlockManager => "block-manager",
             BeatingRole::Payments => "payments",
+            BeatingRole::Cleaner => "cleaner",
         }
     }
 }

@@ -11,7 +11,7 @@
 //! - PPS reserve: the block-manager's reserve rule (wallet balance against every balance owed
 //!   plus, when the pool pays network fees, the fees of paying it out), from
 //!   `Probes::wallet` and `balance`/`payout_fees`; only with `pps.enable`;
-//! - stalled roles: `role_heartbeats`, written by the block-manager and payments loops;
+//! - stalled roles: `role_heartbeats`, written by the block-manager, payments and cleaner loops;
 //! - SMTP: `mail_outbox` rows that failed delivery and still wait;
 //! - blocks not credited: open `block_issues` rows.
 
@@ -39,6 +39,10 @@ pub struct Limits {
     /// The payments role is stalled without a heartbeat for this many payout timers
     /// (`payout.timer`; it beats after every cycle).
     pub payments_stalled_timers: u64,
+    /// The cleaner is stalled without a heartbeat for this many `cleaner.interval`s (it beats
+    /// after every cycle), and never before [`Limits::cleaner_stalled_min_ms`].
+    pub cleaner_stalled_intervals: u64,
+    pub cleaner_stalled_min_ms: u64,
     /// SMTP is failing when a mail has waited this long after a failed attempt.
     pub smtp_failing_ms: u64,
 }
@@ -50,6 +54,8 @@ impl Default for Limits {
             silent_after_ms: 5 * 60_000,
             block_manager_stalled_ms: 10 * 60_000,
             payments_stalled_timers: 2,
+            cleaner_stalled_intervals: 3,
+            cleaner_stalled_min_ms: 30 * 60_000,
             smtp_failing_ms: 15 * 60_000,
         }
     }
@@ -125,6 +131,12 @@ pub async fn run_all(
                 .timer_minutes
                 .saturating_mul(60_000)
                 .saturating_mul(limits.payments_stalled_timers),
+            BeatingRole::Cleaner => settings
+                .cleaner
+                .interval_secs
+                .saturating_mul(1000)
+                .saturating_mul(limits.cleaner_stalled_intervals)
+                .max(limits.cleaner_stalled_min_ms),
         };
         match heartbeats::last_beat(db, role).await {
             Ok(beat) => stalled.extend(role_stalled(role, beat.as_ref(), now, after)),
