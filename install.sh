@@ -59,7 +59,7 @@ MONERO_STATE=${MONERO_STATE:-/var/lib/monero}
 WALLET_STATE=${MONERO_WALLET_STATE:-/var/lib/monero-wallet}
 WALLET_ETC=${MONERO_WALLET_ETC:-/etc/monero-wallet}
 DOC_DIR=$PREFIX/share/doc/rxpool
-MIN_RUST=1.85
+MIN_RUST=1.89
 
 if [ -t 1 ]; then
     log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }

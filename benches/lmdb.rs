@@ -80,7 +80,7 @@ fn main() {
                         difficulty: 100_000 + n % 1000,
                         job_difficulty: 100_000,
                         pool_type: PoolType::Pplns,
-                        trusted: n % 3 == 0,
+                        trusted: n.is_multiple_of(3),
                         found_block: false,
                         host: 1,
                     };

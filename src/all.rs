@@ -1,6 +1,7 @@
 //! The `all` role: every role in one process, for the smallest pools and for `rxpool sandbox`.
 //! Starts the pool first and the other roles beside it, and stops them in order (the pool
-//! first, so everything it accepted reaches the shared LMDB writer before the rest stop). Owns
+//! first, so everything it accepted reaches the shared LMDB writer, or with `[feed]` the
+//! stream that this process's `ingest` reads, before the rest stop). Owns
 //! no state; the roles still meet only in LMDB and MySQL, as in separate processes.
 
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,10 @@ pub async fn run(config: FileConfig, signals: CancellationToken) -> anyhow::Resu
     rest.spawn("worker", |stop| crate::worker::run(config.clone(), stop));
     rest.spawn("api", |stop| crate::api::run(config.clone(), stop));
     rest.spawn("cleaner", |stop| crate::cleaner::run(config.clone(), stop));
+    if config.feed.is_some() {
+        // The pool publishes to the stream; this process's ingest writes it to LMDB.
+        rest.spawn("ingest", |stop| crate::ingest::run(config.clone(), stop));
+    }
 
     let failed = loop {
         tokio::select! {

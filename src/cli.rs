@@ -1,7 +1,7 @@
 //! The operator command line (design.md §1). This is a contract other tools rely on:
 //!
 //! ```text
-//! rxpool --config config.toml <pool|block-manager|payments|worker|api|cleaner|all>
+//! rxpool --config config.toml <pool|block-manager|payments|worker|api|cleaner|ingest|all>
 //! rxpool --config config.toml migrate
 //! rxpool --config config.toml config check
 //! rxpool --config config.toml admin config set MODULE.ITEM VALUE
@@ -51,7 +51,10 @@ pub enum Command {
     /// Prunes shares no payout can need any more, old stats and settled blocks; LMDB care
     /// (stale readers, map growth, usage metrics).
     Cleaner,
-    /// Every role in one process, for the smallest pools.
+    /// With several pool hosts (`[feed]`): writes the shares and blocks they publish to NATS
+    /// JetStream into this host's LMDB, each message exactly once.
+    Ingest,
+    /// Every role in one process, for the smallest pools (with `ingest` when `[feed]` is set).
     All,
     /// Applies the SQL migrations in sql/ (idempotent).
     Migrate,
@@ -128,6 +131,7 @@ async fn run_role(role: Command, config: FileConfig) -> anyhow::Result<()> {
         Command::Worker => crate::worker::run(config, shutdown).await,
         Command::Api => crate::api::run(config, shutdown).await,
         Command::Cleaner => crate::cleaner::run(config, shutdown).await,
+        Command::Ingest => crate::ingest::run(config, shutdown).await,
         Command::All => crate::all::run(config, shutdown).await,
         _ => unreachable!("run_role is only called with role subcommands"),
     }

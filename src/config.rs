@@ -8,6 +8,7 @@
 //! missing rows at `rxpool migrate`. This module does no I/O beyond reading the file; the
 //! rows are read by `store::mysql`.
 
+pub mod feed;
 pub mod settings;
 
 use std::fmt;
@@ -76,6 +77,9 @@ pub struct FileConfig {
     /// MySQL `config` table.
     #[serde(default)]
     pub overrides: std::collections::BTreeMap<String, String>,
+    /// `[feed]`: pool hosts publish to NATS JetStream and `ingest` writes LMDB ([`feed`]).
+    #[serde(default)]
+    pub feed: Option<feed::FeedConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -637,14 +641,14 @@ impl FileConfig {
                 "must be a host name or IP of at most 72 characters, without spaces",
             );
         }
-        if let Some(addr) = self.pool.block_notify {
-            if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
-                return invalid(
-                    "pool.block_notify",
-                    "must be one address and a port, such as 127.0.0.1:18090 (not 0.0.0.0, \
+        if let Some(addr) = self.pool.block_notify
+            && (addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast())
+        {
+            return invalid(
+                "pool.block_notify",
+                "must be one address and a port, such as 127.0.0.1:18090 (not 0.0.0.0, \
                      not port 0): only monerod should reach it",
-                );
-            }
+            );
         }
         if self.api.bind.parse::<SocketAddr>().is_err() {
             return invalid("api.bind", "must be an address:port such as 127.0.0.1:8001");
@@ -652,15 +656,18 @@ impl FileConfig {
         if let Err((key, message)) = self.api.check() {
             return invalid(key, &message);
         }
-        if let Some(metrics) = self.metrics.bind {
-            if self.api.bind.parse::<SocketAddr>().ok() == Some(metrics) {
-                return invalid("metrics.bind", "must differ from api.bind");
-            }
+        if let Some(metrics) = self.metrics.bind
+            && self.api.bind.parse::<SocketAddr>().ok() == Some(metrics)
+        {
+            return invalid("metrics.bind", "must differ from api.bind");
         }
-        if let Some(smtp) = &self.smtp {
-            if !matches!(smtp.security.as_str(), "none" | "starttls" | "tls") {
-                return invalid("smtp.security", "must be none, starttls or tls");
-            }
+        if let Some(smtp) = &self.smtp
+            && !matches!(smtp.security.as_str(), "none" | "starttls" | "tls")
+        {
+            return invalid("smtp.security", "must be none, starttls or tls");
+        }
+        if let Some(Err((key, message))) = self.feed.as_ref().map(feed::FeedConfig::check) {
+            return invalid(key, &message);
         }
         for key in self.overrides.keys() {
             if settings::item(key).is_none() {

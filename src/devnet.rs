@@ -1,4 +1,4 @@
-//! Throwaway MariaDB, regtest monerod, monero-wallet-rpc and SMTP processes for tests, benches
+//! Throwaway MariaDB, regtest monerod, monero-wallet-rpc, SMTP and NATS processes for tests, benches
 //! and `rxpool sandbox` (`crate::sandbox`).
 //!
 //! Owns starting each component on free loopback ports ([`port`]) in its own temp dir, waiting
@@ -20,6 +20,7 @@
 
 pub mod mariadb;
 pub mod monerod;
+pub mod nats;
 pub mod port;
 pub mod process;
 pub mod smtp;
@@ -27,6 +28,7 @@ pub mod wallet_rpc;
 
 pub use mariadb::MariaDb;
 pub use monerod::{GeneratedBlocks, Monerod, MonerodOptions};
+pub use nats::Nats;
 pub use port::free_port;
 pub use smtp::{ReceivedMail, Smtp};
 pub use wallet_rpc::{WalletBalance, WalletRpc};
@@ -136,6 +138,25 @@ pub(crate) async fn json_rpc(
         Some(result) => Ok(result.take()),
         None => Err(rpc_err(format!("HTTP {status}, no result in {value}"))),
     }
+}
+
+/// Whether something on `port` greets a new TCP connection with `expected` (SMTP's `220`,
+/// NATS's `INFO`) within 2 s.
+pub(crate) async fn greets(port: u16, expected: &[u8]) -> bool {
+    use tokio::io::AsyncReadExt;
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        let mut buf = vec![0u8; expected.len()];
+        stream.read_exact(&mut buf).await.ok()?;
+        Some(buf == expected)
+    };
+    tokio::time::timeout(Duration::from_secs(2), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// The last `lines` lines of a log file, or a note saying why there is none.

@@ -14,11 +14,15 @@
 //! - [`api`]: REST, websocket push, the admin API and the web dashboard.
 //! - [`cleaner`]: prunes shares no payout window needs, old stats and settled blocks; LMDB
 //!   care (stale readers, map growth, usage metrics).
-//! - [`all`]: every role above in one process.
+//! - [`ingest`]: with several pool hosts, writes the shares and blocks they publish to NATS
+//!   JetStream into LMDB, each message exactly once.
+//! - [`all`]: every role above in one process (`ingest` only when `[feed]` is set).
 //!
 //! Below the roles, shared by all of them:
 //! - [`domain`]: value types (amounts, difficulty, heights, hashes, addresses).
 //! - [`monero`]: the boundary to monerod and wallet-rpc, template blobs and proof of work.
+//! - [`feed`]: a pool host's share sink to NATS JetStream (batching, message ids, the local
+//!   spool), its wire format and the NATS connection the ingest shares.
 //! - [`store`]: the only code that names heed or sqlx (besides [`mail`]'s outbox).
 //! - [`mail`]: double opt-in subscriptions, signed links, the durable outbox and its SMTP
 //!   sender (the pool and api take addresses and links, the worker sends).
@@ -42,6 +46,8 @@ pub mod cli;
 pub mod config;
 pub mod devnet;
 pub mod domain;
+pub mod feed;
+pub mod ingest;
 pub mod mail;
 pub mod monero;
 pub mod payments;

@@ -1,5 +1,6 @@
 //! The `pool` role: stratum listeners, templates, jobs, vardiff, trust, bans, share validation
-//! and block submission. Writes shares and found blocks to LMDB; reads ports, bans and
+//! and block submission. Writes shares and found blocks to LMDB (or, with `[feed]`, to the NATS
+//! feed that `ingest` writes to LMDB on the central host); reads ports, bans and
 //! settings from MySQL and keeps this host's `pools`/`ports` heartbeat rows fresh.
 //!
 //! Layout: `protocol` (wire framing and envelope), `rejection` (every "no" as a value),
@@ -39,7 +40,6 @@ use crate::config::FileConfig;
 use crate::domain::{Difficulty, PoolType, SystemClock};
 use crate::monero::daemon::DaemonClient;
 use crate::monero::pow::{Verifier, VerifierConfig};
-use crate::store::lmdb::{ShareStore, StoreOptions, WriterConfig};
 use crate::store::mysql::{self, BanTarget, PortConfig, PortHeartbeat};
 use anyhow::Context;
 use session::PortInfo;
@@ -216,14 +216,7 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         "pool.address is not set (rxpool admin config set pool.address ...)"
     );
 
-    let store = ShareStore::open(&StoreOptions {
-        map_size: (config.lmdb.map_size_mb as usize) << 20,
-        max_map_size: (config.lmdb.max_map_size_mb as usize) << 20,
-        max_readers: config.lmdb.max_readers,
-        ..StoreOptions::new(&config.lmdb.path)
-    })
-    .context("opening LMDB")?;
-    let writer = store.writer(WriterConfig::default())?;
+    let sink = services::share_sink(&config, shutdown.clone()).await?;
     let verifier = Verifier::new(VerifierConfig {
         randomx_mode: config.pow.randomx_mode,
         threads: config.pow.verifier_threads,
@@ -244,7 +237,7 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
         config.pool.instance_id.unwrap_or(config.pool.pool_id),
         rand::random(),
         Arc::new(services::VerifierHasher(verifier.clone())),
-        Arc::new(services::LmdbSink(writer.clone())),
+        sink.clone(),
         Arc::new(services::DaemonSubmitter(daemon.clone())),
         Arc::new(SystemClock),
     );
@@ -345,10 +338,7 @@ pub async fn run(config: FileConfig, shutdown: CancellationToken) -> anyhow::Res
     // Shares answered before their spot check are recorded when it ends.
     shared.spot_checks.close();
     shared.spot_checks.wait().await;
-    writer
-        .flush()
-        .await
-        .context("flushing shares on shutdown")?;
+    sink.flush().await.context("flushing shares on shutdown")?;
     Ok(())
 }
 

@@ -214,10 +214,10 @@ impl Progress {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(bar) = &self.bar {
-            if !bar.is_finished() {
-                bar.finish_and_clear();
-            }
+        if let Some(bar) = &self.bar
+            && !bar.is_finished()
+        {
+            bar.finish_and_clear();
         }
     }
 }
@@ -282,7 +282,7 @@ fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

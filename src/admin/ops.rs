@@ -176,13 +176,13 @@ pub async fn port_set(
     if spec.port == 0 {
         return Err(OpsError::Invalid("port: must be 1 to 65535".into()));
     }
-    if let Some((min, max)) = diff_bounds {
-        if spec.diff < min || spec.diff > max {
-            return Err(OpsError::Invalid(format!(
-                "diff: must be within the vardiff bounds {min} to {max} \
+    if let Some((min, max)) = diff_bounds
+        && (spec.diff < min || spec.diff > max)
+    {
+        return Err(OpsError::Invalid(format!(
+            "diff: must be within the vardiff bounds {min} to {max} \
                  (pool.minDifficulty, pool.maxDifficulty)"
-            )));
-        }
+        )));
     }
     let before = port_get(db, spec.port).await?;
     match (mode, &before) {

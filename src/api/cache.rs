@@ -44,10 +44,10 @@ impl Cache {
         Fut: Future<Output = Result<Bytes, ApiError>>,
     {
         let now = Instant::now();
-        if let Some((expires, body)) = self.lock().get(key) {
-            if *expires > now {
-                return Ok(body.clone());
-            }
+        if let Some((expires, body)) = self.lock().get(key)
+            && *expires > now
+        {
+            return Ok(body.clone());
         }
         let body = render().await?;
         let mut entries = self.lock();

@@ -491,10 +491,10 @@ async fn server(args: Vec<String>) -> anyhow::Result<()> {
                         let next = work.lock().ok().and_then(|mut w| w.pop());
                         let Some((i, nonce, mut b)) = next else { break };
                         b[39..43].copy_from_slice(&nonce.to_le_bytes());
-                        if let Ok(h) = v.hash(PowAlgo::RandomX, seed, b).await {
-                            if let Ok(mut r) = results.lock() {
-                                r.push((i, nonce, h));
-                            }
+                        if let Ok(h) = v.hash(PowAlgo::RandomX, seed, b).await
+                            && let Ok(mut r) = results.lock()
+                        {
+                            r.push((i, nonce, h));
                         }
                     }
                 }));
@@ -603,13 +603,14 @@ async fn await_push(all: Vec<Miner>, t0: u128) -> anyhow::Result<(Vec<Miner>, u6
                 tokio::time::timeout(Duration::from_secs(60), m.io.read_line(&mut line)).await
             {
                 let at = (now_ns().saturating_sub(t0)) as u64;
-                if n > 0 && line.contains("\"method\":\"job\"") {
-                    if let (Some(j), Some(b)) = (field(&line, "job_id"), field(&line, "blob")) {
-                        m.job_id = j.to_string();
-                        m.blob = b.to_string();
-                        pushed.fetch_add(1, Ordering::Relaxed);
-                        latest.fetch_max(at, Ordering::Relaxed);
-                    }
+                if n > 0
+                    && line.contains("\"method\":\"job\"")
+                    && let (Some(j), Some(b)) = (field(&line, "job_id"), field(&line, "blob"))
+                {
+                    m.job_id = j.to_string();
+                    m.blob = b.to_string();
+                    pushed.fetch_add(1, Ordering::Relaxed);
+                    latest.fetch_max(at, Ordering::Relaxed);
                 }
             }
             m
@@ -658,12 +659,13 @@ fn read_parked(parked: &mut [Parked], t0: u128) -> anyhow::Result<(u64, usize)> 
         let mut line = String::new();
         let n = reader.read_line(&mut line).unwrap_or(0);
         let at = (now_ns().saturating_sub(t0)) as u64;
-        if n > 0 && line.contains("\"method\":\"job\"") {
-            if let (Some(j), Some(b)) = (field(&line, "job_id"), field(&line, "blob")) {
-                (p.job_id, p.blob) = (j.to_string(), b.to_string());
-                pushed += 1;
-                latest = latest.max(at);
-            }
+        if n > 0
+            && line.contains("\"method\":\"job\"")
+            && let (Some(j), Some(b)) = (field(&line, "job_id"), field(&line, "blob"))
+        {
+            (p.job_id, p.blob) = (j.to_string(), b.to_string());
+            pushed += 1;
+            latest = latest.max(at);
         }
         anyhow::ensure!(reader.buffer().is_empty(), "more than one line pushed");
     }
@@ -919,12 +921,11 @@ async fn trusted_phase(
             break;
         }
         let mut parts = line.split_whitespace().skip(1);
-        if let (Some(i), Some(nonce), Some(hash)) = (parts.next(), parts.next(), parts.next()) {
-            if let (Ok(i), Ok(nonce)) = (i.parse::<usize>(), nonce.parse::<u32>()) {
-                if let Some(list) = shares.get_mut(i) {
-                    list.push((nonce, hash.to_string()));
-                }
-            }
+        if let (Some(i), Some(nonce), Some(hash)) = (parts.next(), parts.next(), parts.next())
+            && let (Ok(i), Ok(nonce)) = (i.parse::<usize>(), nonce.parse::<u32>())
+            && let Some(list) = shares.get_mut(i)
+        {
+            list.push((nonce, hash.to_string()));
         }
     }
 

@@ -120,10 +120,10 @@ impl CatchUp {
                 // The chain grows while we catch up: the total follows it.
                 progress.set_total(progress.done() + pass.recorded + behind);
                 progress.inc(pass.recorded);
-                if behind == 0 {
-                    if let Some(progress) = self.shown.take() {
-                        progress.finish();
-                    }
+                if behind == 0
+                    && let Some(progress) = self.shown.take()
+                {
+                    progress.finish();
                 }
             }
         }

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tempfile::TempDir;
-use tokio::io::AsyncReadExt;
 
 use super::process::Process;
 use super::{DevnetError, free_port};
@@ -88,7 +87,9 @@ impl Smtp {
                 .arg(&mail);
             let mut process =
                 Process::spawn(COMPONENT, command, &dir.path().join("smtp.log"), &[])?;
-            let ready = process.wait_ready(START_TIMEOUT, || greets(port)).await;
+            let ready = process
+                .wait_ready(START_TIMEOUT, || super::greets(port, b"220"))
+                .await;
             match ready {
                 Ok(()) => return Ok(Smtp { process, port, dir }),
                 Err(e) if attempt < 3 && e.is_port_clash() => continue,
@@ -172,21 +173,4 @@ impl Smtp {
     pub fn log_tail(&self) -> String {
         self.process.log_tail()
     }
-}
-
-/// Whether something on `port` sends an SMTP `220` greeting.
-async fn greets(port: u16) -> bool {
-    let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
-        let mut buf = [0u8; 3];
-        stream.read_exact(&mut buf).await.ok()?;
-        Some(&buf == b"220")
-    };
-    tokio::time::timeout(Duration::from_secs(2), attempt)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(false)
 }

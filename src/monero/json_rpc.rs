@@ -277,10 +277,10 @@ impl RpcClient {
         let mut answered_fresh_challenge = false;
         loop {
             let mut request = self.http.post(&url).timeout(timeout).json(body);
-            if let Some(login) = &self.login {
-                if let Some(value) = self.authorization(login, path) {
-                    request = request.header(reqwest::header::AUTHORIZATION, value);
-                }
+            if let Some(login) = &self.login
+                && let Some(value) = self.authorization(login, path)
+            {
+                request = request.header(reqwest::header::AUTHORIZATION, value);
             }
             let response = request
                 .send()

@@ -2,7 +2,9 @@
 //! `monero::pow::Verifier`, shares and found blocks through the process's one
 //! `store::lmdb::ShareWriter`, block submission to every daemon through
 //! `monero::daemon::DaemonClient`; and the mapping of the shared MySQL settings onto
-//! [`PoolSettings`]. Adapters only: no decisions are made here.
+//! [`PoolSettings`]. [`share_sink`] picks where shares go: LMDB on this host (the default),
+//! or with `[feed]` the NATS JetStream feed (`crate::feed::FeedSink`) that the central host's
+//! `ingest` writes to LMDB. Adapters only: no decisions are made here.
 
 use super::bans::{BanConfig, RateLimit};
 use super::settings::PoolSettings;
@@ -15,9 +17,32 @@ use crate::config::Settings;
 use crate::domain::Hash32;
 use crate::monero::daemon::{Daemon, DaemonClient, SubmitStatus};
 use crate::monero::pow::{PowAlgo, PowError, Verifier};
-use crate::store::lmdb::{BlockKey, BlockUpdate, FoundBlock, InvalidShare, NewShare, ShareWriter};
+use crate::store::lmdb::{
+    BlockKey, BlockUpdate, FoundBlock, InvalidShare, NewShare, ShareStore, ShareWriter,
+    WriterConfig,
+};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The process's share sink: the LMDB writer, or with `[feed]` the JetStream feed (LMDB is
+/// then not opened: it lives on the central host).
+pub async fn share_sink(
+    config: &crate::config::FileConfig,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Arc<dyn ShareSink>> {
+    use anyhow::Context;
+    if let Some(feed) = &config.feed {
+        let sink =
+            crate::feed::FeedSink::start(feed, config.instance_id(), config.pool.pool_id, shutdown)
+                .await
+                .context("starting the share feed")?;
+        tracing::info!(nats = %feed.nats_url, stream = %feed.stream, "shares go to the NATS feed");
+        return Ok(Arc::new(sink));
+    }
+    let store = ShareStore::open(&config.lmdb_options()).context("opening LMDB")?;
+    let writer = store.writer(WriterConfig::default())?;
+    Ok(Arc::new(LmdbSink(writer)))
+}
 
 /// RandomX on the verifier threads.
 #[derive(Debug, Clone)]

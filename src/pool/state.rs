@@ -109,10 +109,10 @@ impl Stats {
 
     pub fn miner_left(&self, port: u16) {
         self.logged_in.fetch_sub(1, Ordering::Relaxed);
-        if let Ok(mut m) = self.miners_per_port.lock() {
-            if let Some(n) = m.get_mut(&port) {
-                *n = n.saturating_sub(1);
-            }
+        if let Ok(mut m) = self.miners_per_port.lock()
+            && let Some(n) = m.get_mut(&port)
+        {
+            *n = n.saturating_sub(1);
         }
     }
 

@@ -55,10 +55,10 @@ fn publish(shared: &Shared, verifier: &Verifier) {
     for rejection in Rejection::ALL {
         let n = shared.rejections.get(rejection);
         metrics::counter!(names::POOL_REJECTIONS, "reason" => rejection.name()).absolute(n);
-        if let Some(outcome) = share_outcome(rejection) {
-            if let Some(slot) = outcomes.iter_mut().find(|(o, _)| *o == outcome) {
-                slot.1 += n;
-            }
+        if let Some(outcome) = share_outcome(rejection)
+            && let Some(slot) = outcomes.iter_mut().find(|(o, _)| *o == outcome)
+        {
+            slot.1 += n;
         }
     }
     for (outcome, n) in outcomes {

@@ -246,10 +246,10 @@ mod tests {
                 acc -= job.0;
                 v.record(config, now, job);
             }
-            if s % 60 == 0 {
-                if let Some(d) = v.retarget(config, now, diff, DiffMode::Vardiff, ceiling(s)) {
-                    diff = d;
-                }
+            if s % 60 == 0
+                && let Some(d) = v.retarget(config, now, diff, DiffMode::Vardiff, ceiling(s))
+            {
+                diff = d;
             }
             jobs.push(job);
         }
@@ -287,10 +287,10 @@ mod tests {
                 acc -= diff.0;
                 v.record(&config, now, diff);
             }
-            if s % 60 == 0 {
-                if let Some(d) = v.retarget(&config, now, diff, DiffMode::Vardiff, UNCAPPED) {
-                    diff = d;
-                }
+            if s % 60 == 0
+                && let Some(d) = v.retarget(&config, now, diff, DiffMode::Vardiff, UNCAPPED)
+            {
+                diff = d;
             }
         }
         assert!(near(diff.0, 30_000, 25), "ended at {}", diff.0);

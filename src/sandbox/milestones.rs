@@ -148,10 +148,8 @@ pub async fn run(sources: Sources, started: Instant, shutdown: CancellationToken
                 }
             }
         }
-        if new_credit {
-            if let Err(e) = payouts::request_run(&sources.db).await {
-                tracing::warn!(error = %e, "sandbox: cannot ask for a payout cycle");
-            }
+        if new_credit && let Err(e) = payouts::request_run(&sources.db).await {
+            tracing::warn!(error = %e, "sandbox: cannot ask for a payout cycle");
         }
     }
 }
@@ -182,10 +180,8 @@ async fn read(
         now.credited = Atomic(due.saturating_add(paid));
         now.paid = Atomic(paid);
     }
-    if with_wallet {
-        if let Some(balance) = wallet_balance(&sources.miner_wallet).await {
-            now.received = balance;
-        }
+    if with_wallet && let Some(balance) = wallet_balance(&sources.miner_wallet).await {
+        now.received = balance;
     }
     now
 }

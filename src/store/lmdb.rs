@@ -31,6 +31,9 @@
 //!   `WriterConfig::log_retention` (2 h by default), so the worker role can read only what
 //!   was committed since its last cycle ([`Snapshot::log_since`]); a reader that falls further
 //!   behind than the retention simply finds fewer old batches.
+//! - `feed_ids` / `feed_ids_by_time`: the ids of the pool hosts' messages the `ingest` role
+//!   stored (id → commit time u64 ms BE; commit time BE ++ id → empty), written in the
+//!   transaction of the message's shares, so a redelivery is skipped; pruned by age.
 
 pub mod codec;
 pub mod writer;
@@ -56,8 +59,8 @@ pub use codec::{
     InvalidReason, LogSeq, LoggedShare, MinerId, SHARE_RECORD_SIZE, ShareRecord, WorkerId,
 };
 pub use writer::{
-    BlockInsert, BlockUpdate, FoundBlock, InvalidShare, NewShare, PruneReport, ShareWriter,
-    WriterConfig, WriterStats,
+    BlockInsert, BlockUpdate, FeedInsert, FeedItem, FeedMessage, FeedReceipt, FoundBlock,
+    InvalidShare, MAX_FEED_ID_BYTES, NewShare, PruneReport, ShareWriter, WriterConfig, WriterStats,
 };
 
 /// The on-disk layout version this build reads and writes.
@@ -121,6 +124,8 @@ pub enum StoreError {
     IdsExhausted,
     #[error("the share writer has stopped")]
     WriterClosed,
+    #[error("a feed message id must be 1 to {} bytes", writer::MAX_FEED_ID_BYTES)]
+    BadFeedId,
     #[error("the share writer could not commit: {0}")]
     CommitFailed(String),
 }
@@ -162,6 +167,8 @@ pub(crate) struct Dbs {
     pub(crate) stats: Database<'static, Str, Bytes>,
     pub(crate) counters: Database<'static, Bytes, Bytes>,
     pub(crate) share_log: Database<'static, BeU64, Bytes>,
+    pub(crate) feed_ids: Database<'static, Str, BeU64>,
+    pub(crate) feed_ids_by_time: Database<'static, Bytes, Bytes>,
 }
 
 /// An open LMDB environment with all of rxpool's databases.
@@ -246,6 +253,8 @@ impl ShareStore {
                 let stats = opener.create_database(wtxn, Some("stats"))?;
                 let counters = opener.create_database(wtxn, Some("counters"))?;
                 let share_log = opener.create_database(wtxn, Some("share_log"))?;
+                let feed_ids = opener.create_database(wtxn, Some("feed_ids"))?;
+                let feed_ids_by_time = opener.create_database(wtxn, Some("feed_ids_by_time"))?;
                 check_schema(wtxn, meta)?;
                 Ok(CommitOrAbort::<_, ()>::Commit((
                     meta,
@@ -258,6 +267,8 @@ impl ShareStore {
                     stats,
                     counters,
                     share_log,
+                    feed_ids,
+                    feed_ids_by_time,
                 )))
             })?
             .commit()
@@ -273,6 +284,8 @@ impl ShareStore {
             stats,
             counters,
             share_log,
+            feed_ids,
+            feed_ids_by_time,
         ) = dbs;
         Ok(ShareStore {
             env,
@@ -287,6 +300,8 @@ impl ShareStore {
                 stats,
                 counters,
                 share_log,
+                feed_ids,
+                feed_ids_by_time,
             },
             gate: RwLock::new(()),
             max_map_size: round_to_page(options.max_map_size.max(options.map_size)),
@@ -863,6 +878,16 @@ impl<'s> Snapshot<'s> {
             ),
         };
         Ok(total.saturating_sub(start))
+    }
+
+    /// Whether the ingest stored the feed message `id` (and has not pruned it yet).
+    pub fn feed_id_seen(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.dbs().feed_ids.get(&self.txn, id)?.is_some())
+    }
+
+    /// How many feed message ids are remembered.
+    pub fn feed_ids(&self) -> Result<u64, StoreError> {
+        Ok(self.dbs().feed_ids.len(&self.txn)?)
     }
 
     /// The newest batch of the share log, if any.

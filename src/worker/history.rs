@@ -331,11 +331,12 @@ mod tests {
         let (puts, _) = batch.into_parts();
         let mut out = Vec::new();
         for (key, value) in puts {
-            if let Some(StatsKey::Chunk(s, r, _)) = StatsKey::parse(&key) {
-                if s == series && r == res {
-                    let chunk = Chunk::decode(&value).unwrap_or_else(|e| panic!("{e}"));
-                    out.extend(chunk.points.iter().map(|&(o, v)| (chunk.ts(o), v)));
-                }
+            if let Some(StatsKey::Chunk(s, r, _)) = StatsKey::parse(&key)
+                && s == series
+                && r == res
+            {
+                let chunk = Chunk::decode(&value).unwrap_or_else(|e| panic!("{e}"));
+                out.extend(chunk.points.iter().map(|&(o, v)| (chunk.ts(o), v)));
             }
         }
         out

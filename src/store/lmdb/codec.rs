@@ -713,6 +713,21 @@ pub fn log_value_entries(bytes: &[u8]) -> Option<impl Iterator<Item = LoggedShar
     }))
 }
 
+/// A `feed_ids_by_time` key: the commit time (u64 ms BE) then the message id.
+pub fn feed_time_key(at: UnixMillis, id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + id.len());
+    key.extend_from_slice(&at.0.to_be_bytes());
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The time and id of a `feed_ids_by_time` key.
+pub fn split_feed_time_key(key: &[u8]) -> Option<(UnixMillis, &str)> {
+    let (at, id) = key.split_at_checked(8)?;
+    let at = u64::from_be_bytes(at.try_into().ok()?);
+    Some((UnixMillis(at), std::str::from_utf8(id).ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -125,6 +125,36 @@ pub struct FoundBlock {
     pub blob: Vec<u8>,
 }
 
+/// One item of a message from a pool host (`crate::feed` publishes them, `crate::ingest`
+/// hands them here): what the pool would have written itself on a single host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedItem {
+    Share(NewShare),
+    Invalid(InvalidShare),
+    Block(FoundBlock),
+    Update(BlockKey, BlockUpdate),
+}
+
+/// A message from a pool host: its unique id (`Nats-Msg-Id`) and its items, applied in one
+/// transaction together with the id, so a redelivered message is recognised and skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedMessage {
+    pub id: String,
+    pub items: Vec<FeedItem>,
+}
+
+/// Longest feed message id kept, in bytes.
+pub const MAX_FEED_ID_BYTES: usize = 128;
+
+/// What `feed` did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedInsert {
+    /// Its items are now stored.
+    Stored,
+    /// Its id was stored before: nothing was written.
+    Duplicate,
+}
+
 /// What `record_block` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockInsert {
@@ -186,6 +216,8 @@ enum Command {
     DeleteStats(Vec<String>, Reply<()>),
     Prune(Height, usize, Reply<PruneReport>),
     DeleteSettledBlocks(Vec<BlockKey>, Reply<u64>),
+    Feed(FeedMessage, Reply<FeedInsert>),
+    PruneFeedIds(UnixMillis, usize, Reply<u64>),
     Flush(Reply<()>),
     Close(Reply<()>),
 }
@@ -281,6 +313,24 @@ impl ShareWriter {
             .await
     }
 
+    /// Queues a feed message (checked first: every share's height and every payout key must
+    /// fit the store, the id must be 1 to [`MAX_FEED_ID_BYTES`] bytes); the receipt resolves
+    /// once it is committed, with its id, or found to be a duplicate. Many messages queued
+    /// before their receipts are awaited share one transaction.
+    pub async fn queue_feed(&self, message: FeedMessage) -> Result<FeedReceipt, StoreError> {
+        check_feed(&message)?;
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Feed(message, reply)).await?;
+        Ok(FeedReceipt(answer))
+    }
+
+    /// Forgets feed message ids stored before `before`, at most `max` of them in this
+    /// transaction; returns how many. Call again while it returns `max`.
+    pub async fn prune_feed_ids(&self, before: UnixMillis, max: usize) -> Result<u64, StoreError> {
+        self.request(|reply| Command::PruneFeedIds(before, max.max(1), reply))
+            .await
+    }
+
     /// Returns once everything queued before this call is durably committed.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.request(Command::Flush).await
@@ -356,6 +406,32 @@ impl ShareWriter {
     }
 }
 
+/// The answer to a queued feed message.
+#[derive(Debug)]
+pub struct FeedReceipt(oneshot::Receiver<Result<FeedInsert, StoreError>>);
+
+impl FeedReceipt {
+    /// Waits until the message's transaction committed (or failed).
+    pub async fn committed(self) -> Result<FeedInsert, StoreError> {
+        self.0.await.map_err(|_| StoreError::WriterClosed)?
+    }
+}
+
+/// What `apply` would otherwise fail the whole batch on.
+fn check_feed(message: &FeedMessage) -> Result<(), StoreError> {
+    if message.id.is_empty() || message.id.len() > MAX_FEED_ID_BYTES {
+        return Err(StoreError::BadFeedId);
+    }
+    for item in &message.items {
+        match item {
+            FeedItem::Share(share) => validate(&share.height, &share.miner)?,
+            FeedItem::Block(block) => validate(&Height(0), &block.miner)?,
+            FeedItem::Invalid(_) | FeedItem::Update(..) => {}
+        }
+    }
+    Ok(())
+}
+
 fn validate(height: &Height, miner: &str) -> Result<(), StoreError> {
     if codec::height_key(*height).is_none() {
         return Err(StoreError::HeightOutOfRange(*height));
@@ -421,6 +497,7 @@ enum Outcome {
     Updated(bool),
     Pruned(PruneReport),
     Deleted(u64),
+    Feed(FeedInsert),
 }
 
 struct Writer {
@@ -593,9 +670,11 @@ fn answer(command: Command, outcome: Result<Outcome, StoreError>) {
         (Command::Block(_, reply), Ok(Outcome::Block(r))) => drop(reply.send(Ok(r))),
         (Command::UpdateBlock(_, _, reply), Ok(Outcome::Updated(r))) => drop(reply.send(Ok(r))),
         (Command::Prune(_, _, reply), Ok(Outcome::Pruned(r))) => drop(reply.send(Ok(r))),
-        (Command::DeleteSettledBlocks(_, reply), Ok(Outcome::Deleted(n))) => {
-            drop(reply.send(Ok(n)))
-        }
+        (
+            Command::DeleteSettledBlocks(_, reply) | Command::PruneFeedIds(_, _, reply),
+            Ok(Outcome::Deleted(n)),
+        ) => drop(reply.send(Ok(n))),
+        (Command::Feed(_, reply), Ok(Outcome::Feed(r))) => drop(reply.send(Ok(r))),
         (
             Command::Stats(_, reply)
             | Command::DeleteStats(_, reply)
@@ -606,7 +685,10 @@ fn answer(command: Command, outcome: Result<Outcome, StoreError>) {
         (Command::Block(_, reply), Err(e)) => drop(reply.send(Err(e))),
         (Command::UpdateBlock(_, _, reply), Err(e)) => drop(reply.send(Err(e))),
         (Command::Prune(_, _, reply), Err(e)) => drop(reply.send(Err(e))),
-        (Command::DeleteSettledBlocks(_, reply), Err(e)) => drop(reply.send(Err(e))),
+        (Command::DeleteSettledBlocks(_, reply) | Command::PruneFeedIds(_, _, reply), Err(e)) => {
+            drop(reply.send(Err(e)))
+        }
+        (Command::Feed(_, reply), Err(e)) => drop(reply.send(Err(e))),
         (
             Command::Stats(_, reply)
             | Command::DeleteStats(_, reply)
@@ -886,115 +968,33 @@ fn apply(
     retention: Duration,
     batch: &[Command],
 ) -> Result<(Vec<Outcome>, BatchInterned), StoreError> {
-    let mut interned = BatchInterned::default();
     let mut outcomes = Vec::with_capacity(batch.len());
-    let mut added: u64 = 0;
     let mut removed: u64 = 0;
-    let mut tally = Tally::with_capacity(batch.len());
+    let mut step = Step {
+        cache,
+        interned: BatchInterned::default(),
+        seq,
+        tally: Tally::with_capacity(batch.len()),
+        added: 0,
+    };
+    let now = wall_clock();
     for command in batch {
         let outcome = match command {
             Command::Share(share) => {
-                let miner = intern_miner(txn, dbs, cache, &mut interned, &share.miner)?;
-                let worker = intern_worker(txn, dbs, cache, &mut interned, miner, &share.worker)?;
-                let height = codec::height_key(share.height)
-                    .ok_or(StoreError::HeightOutOfRange(share.height))?;
-                let flags = if share.trusted {
-                    codec::FLAG_TRUSTED
-                } else {
-                    0
-                } | if share.found_block {
-                    codec::FLAG_FOUND_BLOCK
-                } else {
-                    0
-                };
-                *seq = seq.wrapping_add(1);
-                let mut record = ShareRecord::new(
-                    share.timestamp,
-                    *seq,
-                    miner,
-                    worker,
-                    share.difficulty,
-                    share.job_difficulty,
-                    share.pool_type,
-                    flags,
-                );
-                put_share(txn, dbs, height, &mut record, seq)?;
-                added += 1;
-                let logged = LoggedShare {
-                    timestamp: share.timestamp,
-                    miner,
-                    worker,
-                    difficulty: share.difficulty,
-                    pool_type: Some(share.pool_type),
-                    host: share.host,
-                };
-                tally.valid(&logged, share.pool_type);
+                step.share(txn, dbs, share)?;
                 Outcome::None
             }
             Command::Invalid(share) => {
-                let miner = lookup_miner(txn, dbs, cache, &interned, &share.miner)?;
-                let worker = match miner {
-                    Some(miner) => lookup_worker(txn, dbs, cache, &interned, miner, &share.worker)?,
-                    None => None,
-                };
-                tally.invalid(share.host, miner, worker, share.reason, share.timestamp);
+                step.invalid(txn, dbs, share)?;
                 Outcome::None
             }
-            Command::Block(block, _) => {
-                let miner = intern_miner(txn, dbs, cache, &mut interned, &block.miner)?;
-                let worker = intern_worker(txn, dbs, cache, &mut interned, miner, &block.worker)?;
-                let key = BlockKey {
-                    height: block.height,
-                    hash: block.hash,
-                }
-                .to_bytes();
-                if dbs.blocks.get(txn, &key)?.is_some() {
-                    Outcome::Block(BlockInsert::AlreadyKnown)
-                } else {
-                    let record = BlockRecord {
-                        hash: block.hash,
-                        height: block.height,
-                        network_difficulty: block.network_difficulty,
-                        reward: block.reward,
-                        pool_type: block.pool_type,
-                        miner,
-                        worker,
-                        timestamp: block.timestamp,
-                        status: block.status,
-                        status_changed: block.timestamp,
-                        reason: String::new(),
-                        shares_at_find: block.shares_at_find,
-                        blob: block.blob.clone(),
-                    };
-                    dbs.blocks.put(txn, &key, &record.encode())?;
-                    // The round of this mode ends here: its hash total now, counting the
-                    // shares of this batch applied so far (the finder's share included).
-                    let mode = CounterKey::Mode(block.pool_type);
-                    let stored = read_counters(txn, dbs, &mode.to_bytes())?.unwrap_or_default();
-                    let pending = tally.pending_hashes(block.pool_type);
-                    tally
-                        .round_starts
-                        .push((block.pool_type, stored.hashes.saturating_add(pending)));
-                    Outcome::Block(BlockInsert::Inserted)
-                }
-            }
+            Command::Block(block, _) => Outcome::Block(step.block(txn, dbs, block)?),
             Command::UpdateBlock(key, update, _) => {
-                let key = key.to_bytes();
-                match dbs.blocks.get(txn, &key)? {
-                    None => Outcome::Updated(false),
-                    Some(bytes) => {
-                        let mut record =
-                            BlockRecord::decode(bytes).map_err(|e| super::corrupt("blocks", e))?;
-                        record.status = update.status;
-                        record.reason = update.reason.clone();
-                        record.status_changed = update.at;
-                        if let Some(reward) = update.reward {
-                            record.reward = reward;
-                        }
-                        dbs.blocks.put(txn, &key, &record.encode())?;
-                        Outcome::Updated(true)
-                    }
-                }
+                Outcome::Updated(update_block(txn, dbs, key, update)?)
+            }
+            Command::Feed(message, _) => Outcome::Feed(step.feed(txn, dbs, message, now)?),
+            Command::PruneFeedIds(before, max, _) => {
+                Outcome::Deleted(prune_feed_ids(txn, dbs, *before, *max)?)
             }
             Command::Stats(entries, _) => {
                 for (key, value) in entries {
@@ -1036,13 +1036,225 @@ fn apply(
         };
         outcomes.push(outcome);
     }
+    let Step {
+        interned,
+        tally,
+        added,
+        ..
+    } = step;
     if added > 0 || removed > 0 {
         let count = super::read_share_count(txn, dbs)?;
         let count = count.saturating_add(added).saturating_sub(removed);
         super::write_share_count(txn, dbs, count)?;
     }
-    tally.write(txn, dbs, retention, wall_clock())?;
+    tally.write(txn, dbs, retention, now)?;
     Ok((outcomes, interned))
+}
+
+/// The state one batch attempt builds up while its commands are applied.
+struct Step<'c> {
+    cache: &'c Interned,
+    interned: BatchInterned,
+    seq: &'c mut u32,
+    tally: Tally,
+    /// Shares put.
+    added: u64,
+}
+
+impl Step<'_> {
+    /// The ids of a payout key and one of its workers, assigned when new.
+    fn intern(
+        &mut self,
+        txn: &mut RwTxn<'_>,
+        dbs: &Dbs,
+        miner: &Arc<str>,
+        worker: &Arc<str>,
+    ) -> Result<(MinerId, WorkerId), StoreError> {
+        let miner = intern_miner(txn, dbs, self.cache, &mut self.interned, miner)?;
+        let worker = intern_worker(txn, dbs, self.cache, &mut self.interned, miner, worker)?;
+        Ok((miner, worker))
+    }
+
+    fn share(
+        &mut self,
+        txn: &mut RwTxn<'_>,
+        dbs: &Dbs,
+        share: &NewShare,
+    ) -> Result<(), StoreError> {
+        let (miner, worker) = self.intern(txn, dbs, &share.miner, &share.worker)?;
+        let height =
+            codec::height_key(share.height).ok_or(StoreError::HeightOutOfRange(share.height))?;
+        let flags = if share.trusted {
+            codec::FLAG_TRUSTED
+        } else {
+            0
+        } | if share.found_block {
+            codec::FLAG_FOUND_BLOCK
+        } else {
+            0
+        };
+        *self.seq = self.seq.wrapping_add(1);
+        let mut record = ShareRecord::new(
+            share.timestamp,
+            *self.seq,
+            miner,
+            worker,
+            share.difficulty,
+            share.job_difficulty,
+            share.pool_type,
+            flags,
+        );
+        put_share(txn, dbs, height, &mut record, self.seq)?;
+        self.added += 1;
+        let logged = LoggedShare {
+            timestamp: share.timestamp,
+            miner,
+            worker,
+            difficulty: share.difficulty,
+            pool_type: Some(share.pool_type),
+            host: share.host,
+        };
+        self.tally.valid(&logged, share.pool_type);
+        Ok(())
+    }
+
+    fn invalid(
+        &mut self,
+        txn: &mut RwTxn<'_>,
+        dbs: &Dbs,
+        share: &InvalidShare,
+    ) -> Result<(), StoreError> {
+        let miner = lookup_miner(txn, dbs, self.cache, &self.interned, &share.miner)?;
+        let worker = match miner {
+            Some(miner) => {
+                lookup_worker(txn, dbs, self.cache, &self.interned, miner, &share.worker)?
+            }
+            None => None,
+        };
+        self.tally
+            .invalid(share.host, miner, worker, share.reason, share.timestamp);
+        Ok(())
+    }
+
+    fn block(
+        &mut self,
+        txn: &mut RwTxn<'_>,
+        dbs: &Dbs,
+        block: &FoundBlock,
+    ) -> Result<BlockInsert, StoreError> {
+        let (miner, worker) = self.intern(txn, dbs, &block.miner, &block.worker)?;
+        let key = BlockKey {
+            height: block.height,
+            hash: block.hash,
+        }
+        .to_bytes();
+        if dbs.blocks.get(txn, &key)?.is_some() {
+            return Ok(BlockInsert::AlreadyKnown);
+        }
+        let record = BlockRecord {
+            hash: block.hash,
+            height: block.height,
+            network_difficulty: block.network_difficulty,
+            reward: block.reward,
+            pool_type: block.pool_type,
+            miner,
+            worker,
+            timestamp: block.timestamp,
+            status: block.status,
+            status_changed: block.timestamp,
+            reason: String::new(),
+            shares_at_find: block.shares_at_find,
+            blob: block.blob.clone(),
+        };
+        dbs.blocks.put(txn, &key, &record.encode())?;
+        // The round of this mode ends here: its hash total now, counting the shares of this
+        // batch applied so far (the finder's share included).
+        let mode = CounterKey::Mode(block.pool_type);
+        let stored = read_counters(txn, dbs, &mode.to_bytes())?.unwrap_or_default();
+        let pending = self.tally.pending_hashes(block.pool_type);
+        self.tally
+            .round_starts
+            .push((block.pool_type, stored.hashes.saturating_add(pending)));
+        Ok(BlockInsert::Inserted)
+    }
+
+    /// Applies a feed message's items, unless its id was stored before (then nothing).
+    fn feed(
+        &mut self,
+        txn: &mut RwTxn<'_>,
+        dbs: &Dbs,
+        message: &FeedMessage,
+        now: UnixMillis,
+    ) -> Result<FeedInsert, StoreError> {
+        if dbs.feed_ids.get(txn, &message.id)?.is_some() {
+            return Ok(FeedInsert::Duplicate);
+        }
+        dbs.feed_ids.put(txn, &message.id, &now.0)?;
+        dbs.feed_ids_by_time
+            .put(txn, &codec::feed_time_key(now, &message.id), &[])?;
+        for item in &message.items {
+            match item {
+                FeedItem::Share(share) => self.share(txn, dbs, share)?,
+                FeedItem::Invalid(share) => self.invalid(txn, dbs, share)?,
+                FeedItem::Block(block) => {
+                    self.block(txn, dbs, block)?;
+                }
+                FeedItem::Update(key, update) => {
+                    update_block(txn, dbs, key, update)?;
+                }
+            }
+        }
+        Ok(FeedInsert::Stored)
+    }
+}
+
+/// Sets a stored block's status; `false` when no block has that key.
+fn update_block(
+    txn: &mut RwTxn<'_>,
+    dbs: &Dbs,
+    key: &BlockKey,
+    update: &BlockUpdate,
+) -> Result<bool, StoreError> {
+    let key = key.to_bytes();
+    let Some(bytes) = dbs.blocks.get(txn, &key)? else {
+        return Ok(false);
+    };
+    let mut record = BlockRecord::decode(bytes).map_err(|e| super::corrupt("blocks", e))?;
+    record.status = update.status;
+    record.reason = update.reason.clone();
+    record.status_changed = update.at;
+    if let Some(reward) = update.reward {
+        record.reward = reward;
+    }
+    dbs.blocks.put(txn, &key, &record.encode())?;
+    Ok(true)
+}
+
+/// Forgets feed message ids stored before `before`, oldest first, at most `max`.
+fn prune_feed_ids(
+    txn: &mut RwTxn<'_>,
+    dbs: &Dbs,
+    before: UnixMillis,
+    max: usize,
+) -> Result<u64, StoreError> {
+    let mut old = Vec::new();
+    for item in dbs.feed_ids_by_time.iter(txn)? {
+        let (key, _) = item?;
+        match codec::split_feed_time_key(key) {
+            Some((at, _)) if at >= before => break,
+            _ => old.push(key.to_vec()),
+        }
+        if old.len() >= max {
+            break;
+        }
+    }
+    for key in &old {
+        if let Some((_, id)) = codec::split_feed_time_key(key) {
+            dbs.feed_ids.delete(txn, id)?;
+        }
+        dbs.feed_ids_by_time.delete(txn, key)?;
+    }
+    Ok(old.len() as u64)
 }
 
 /// Puts a share, bumping its tie-breaker while an identical record exists (DUPSORT would
