@@ -188,8 +188,13 @@ run_tests() {
     # tests/installer.rs signs and unpacks a local stand-in for the monero release download.
     command -v gpg >/dev/null || apt_install gnupg
     command -v bzip2 >/dev/null || apt_install bzip2
+    # tests/feed.rs and tests/ingest_pools.rs start their own JetStream server (never one on
+    # :4222); Debian installs it in /usr/sbin.
+    export PATH="$PATH:/usr/sbin"
+    command -v nats-server >/dev/null || apt_install nats-server
     ensure_cargo
-    for tool in monerod monero-wallet-rpc mariadb-install-db cmake python3 chromium chromedriver; do
+    for tool in monerod monero-wallet-rpc mariadb-install-db cmake python3 chromium chromedriver \
+        nats-server; do
         command -v "$tool" >/dev/null || die "$tool not on PATH after installing"
     done
     # Benchmarks are compiled (so they cannot rot) but not run: they measure, they do not test,
@@ -200,7 +205,7 @@ run_tests() {
     log "cargo test --locked --benches --no-run"
     cargo test --locked --benches --no-run
     log "cargo test --locked (the whole suite)"
-    # Tests start their own MariaDB, monerod, wallet-rpc and SMTP on free loopback ports;
+    # Tests start their own MariaDB, monerod, wallet-rpc, SMTP and NATS on free loopback ports;
     # a system MariaDB on :3306 is never touched.
     exec cargo test --locked
 }

@@ -484,10 +484,10 @@ pub async fn run_with(
         }
     }
     drop(cleaner);
-    if let Err(join) = backups.await {
-        if join.is_panic() {
-            std::panic::resume_unwind(join.into_panic());
-        }
+    if let Err(join) = backups.await
+        && join.is_panic()
+    {
+        std::panic::resume_unwind(join.into_panic());
     }
     writer.close().await.context("closing the share writer")?;
     tracing::info!("cleaner role stopped");

@@ -603,10 +603,10 @@ impl FileConfig {
                 "must exceed api.ws_ping_secs (at least 1 s), so a live client has answered a ping",
             );
         }
-        if let Some(interval) = &self.backup.interval {
-            if let Err(why) = parse_span(interval) {
-                return invalid("backup.interval", &why);
-            }
+        if let Some(interval) = &self.backup.interval
+            && let Err(why) = parse_span(interval)
+        {
+            return invalid("backup.interval", &why);
         }
         if self.backup.keep == 0 {
             return invalid("backup.keep", "must be at least 1");
