@@ -1032,10 +1032,12 @@ async fn unknown_accounts_take_as_long_as_wrong_passwords() {
         assert_eq!(answer.status, 401);
         unknown = unknown.min(started.elapsed());
     }
-    // Without the dummy hash an unknown account answers in a database round trip, several
-    // times faster than an argon2 check.
+    // Without the dummy hash an unknown account answers in a database round trip, about 50
+    // times faster than an argon2 check; the margin of 5 leaves room for a loaded machine
+    // (a full CI run with builds beside it measured 48 ms against 119 ms with the dummy hash).
+    // That both cost the same is `admins::the_dummy_hash_costs_what_a_real_one_does`.
     assert!(
-        unknown * 2 >= known,
+        unknown * 5 >= known,
         "unknown {unknown:?} against known {known:?}"
     );
 }

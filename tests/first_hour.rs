@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use rxpool::devnet::{MariaDb, free_port};
+use rxpool::devnet::{MariaDb, Nats, free_port};
 
 const MAINNET: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
 
@@ -227,6 +227,7 @@ async fn config_check_prints_one_readable_line_per_check_and_fails_on_a_problem(
             "monerod",
             "wallet-rpc",
             "TLS files",
+            "share feed",
             "LMDB",
             "RandomX",
             "network",
@@ -300,5 +301,78 @@ async fn config_check_prints_one_readable_line_per_check_and_fails_on_a_problem(
     assert_eq!(
         stderr(&out),
         "error: 3 problem(s) above; 1 shared setting problem(s) (fix with `rxpool admin config set MODULE.ITEM VALUE`)\n"
+    );
+}
+
+#[tokio::test]
+async fn config_check_says_whether_the_share_feed_answers_and_its_spool_is_writable() {
+    let server = MariaDb::shared().await.expect("mariadb starts");
+    let url = server.create_database("first_hour_feed").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start().await.expect("nats-server starts");
+    let spool = dir.path().join("spool");
+    let feed = |nats_url: &str, spool: &Path| {
+        format!(
+            "[feed]\nnats_url = \"{nats_url}\"\nspool_dir = \"{}\"\n",
+            spool.display()
+        )
+    };
+    let line = |config: &Path, subject: &str| {
+        let (out, _) = rxpool(config, &["config", "check"]);
+        let shown = stdout(&out);
+        check_lines(&shown)
+            .into_iter()
+            .find(|(_, s, _)| s == subject)
+            .map(|(mark, _, text)| format!("{mark} {text}"))
+            .unwrap_or_else(|| panic!("no {subject} line: {shown}"))
+    };
+
+    // Answering, before any pool or ingest made the stream: a warning that says who makes it.
+    let config = write_config(dir.path(), &url, &feed(&nats.url(), &spool));
+    let shown = line(&config, "share feed");
+    assert!(shown.starts_with("warn "), "{shown}");
+    assert!(
+        shown.contains("the first pool or ingest start creates it"),
+        "{shown}"
+    );
+    assert!(line(&config, "feed spool").starts_with("ok "));
+
+    // With the stream: ok, and how much waits for the ingest.
+    let loaded = rxpool::config::FileConfig::load(&config).unwrap();
+    let feed_config = loaded.feed.expect("[feed] parsed");
+    let context = rxpool::feed::link::connect(&feed_config, "test")
+        .await
+        .unwrap();
+    rxpool::feed::link::ensure_stream(&context, &feed_config)
+        .await
+        .unwrap();
+    let shown = line(&config, "share feed");
+    assert_eq!(
+        shown,
+        format!(
+            "ok {}: stream {} holds 0 message(s) not yet ingested",
+            nats.url(),
+            feed_config.stream
+        )
+    );
+
+    // Nobody listening: a warning within the time limit, not a hang; a spool under a file: a
+    // problem naming the key.
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, b"").unwrap();
+    let dead = format!("nats://127.0.0.1:{}", free_port().unwrap());
+    let config = write_config(dir.path(), &url, &feed(&dead, &blocker.join("spool")));
+    let started = Instant::now();
+    let shown = line(&config, "share feed");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(shown.starts_with(&format!("warn {dead}: ")), "{shown}");
+    let spool_line = line(&config, "feed spool");
+    assert!(
+        spool_line.starts_with("PROBLEM ") && spool_line.contains("feed.spool_dir"),
+        "{spool_line}"
     );
 }

@@ -5,12 +5,14 @@
 //! (reachable, migrations applied), the shared settings (stored rows with this host's
 //! overrides, by every item's rule), monerod and wallet-rpc (answering; a `warn`, not a
 //! problem, because a host may be checked before they are started or on a host whose roles do
-//! not use them), the stratum ports and the api's address, the TLS files, the LMDB directory
-//! (writable) and the RandomX mode with what it costs on this host. Secrets never appear:
+//! not use them), the stratum ports and the api's address, the TLS files, the share feed
+//! (`[feed]`: NATS answering with the stream, a `warn` otherwise; the spool directory
+//! writable), the LMDB directory (writable) and the RandomX mode with what it costs on this
+//! host. Secrets never appear:
 //! URLs are printed through `config::mask_url`.
 //!
 //! It changes nothing: it opens one MySQL pool and reads, calls read-only RPCs, and tests the
-//! LMDB directory by creating and removing one empty file.
+//! LMDB and spool directories by creating and removing one empty file.
 
 use std::fmt;
 use std::path::Path;
@@ -128,6 +130,7 @@ pub async fn run(config: &FileConfig, path: &Path) -> anyhow::Result<()> {
     check_daemons(&mut report, config).await;
     check_wallet(&mut report, config).await;
     check_tls(&mut report, config);
+    check_feed(&mut report, config).await;
     check_lmdb(&mut report, config);
     check_randomx(&mut report, config);
     if let Some(network) = network {
@@ -320,6 +323,68 @@ fn check_tls(report: &mut Report, config: &FileConfig) {
     }
 }
 
+/// `[feed]`: the NATS server answers with the stream, and the spool directory is usable. A
+/// server that does not answer is a warning: the pool spools until it does.
+async fn check_feed(report: &mut Report, config: &FileConfig) {
+    let Some(feed) = &config.feed else {
+        report.line(
+            Mark::Ok,
+            "share feed",
+            "none ([feed] absent: this host writes LMDB itself)",
+        );
+        return;
+    };
+    let shown = mask_url(&feed.nats_url);
+    let probe = async {
+        let context = crate::feed::link::connect(feed, "rxpool config check")
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut stream = context.get_stream(&feed.stream).await.map_err(|e| {
+            format!(
+                "stream {}: {e} (the first pool or ingest start creates it)",
+                feed.stream
+            )
+        })?;
+        let info = stream.info().await.map_err(|e| e.to_string())?;
+        Ok::<u64, String>(info.state.messages)
+    };
+    match tokio::time::timeout(RPC_TIMEOUT * 2, probe).await {
+        Ok(Ok(waiting)) => report.line(
+            Mark::Ok,
+            "share feed",
+            format!(
+                "{shown}: stream {} holds {waiting} message(s) not yet ingested",
+                feed.stream
+            ),
+        ),
+        Ok(Err(e)) => report.line(Mark::Warn, "share feed", format!("{shown}: {e}")),
+        Err(_) => report.line(
+            Mark::Warn,
+            "share feed",
+            format!(
+                "{shown}: no answer within {} s (a pool host spools until NATS answers)",
+                (RPC_TIMEOUT * 2).as_secs()
+            ),
+        ),
+    }
+    let spool = &feed.spool_dir;
+    match spool.ancestors().find(|p| p.exists()) {
+        Some(dir) if dir.is_dir() && probe_write(dir).is_ok() => report.line(
+            Mark::Ok,
+            "feed spool",
+            format!("{}: writable", spool.display()),
+        ),
+        _ => report.line(
+            Mark::Problem,
+            "feed spool",
+            format!(
+                "{}: cannot be created or written (feed.spool_dir)",
+                spool.display()
+            ),
+        ),
+    }
+}
+
 fn check_lmdb(report: &mut Report, config: &FileConfig) {
     let path = &config.lmdb.path;
     // The roles create the directory when it is missing: its nearest existing ancestor must
@@ -341,14 +406,8 @@ fn check_lmdb(report: &mut Report, config: &FileConfig) {
         );
         return;
     }
-    let probe = dir.join(format!(".rxpool-config-check-{}", std::process::id()));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
+    match probe_write(dir) {
+        Ok(()) => {
             let how = if dir == path.as_path() {
                 "writable".to_owned()
             } else {
@@ -400,6 +459,16 @@ fn check_randomx(report: &mut Report, config: &FileConfig) {
         )
     };
     report.line(Mark::Ok, "RandomX", text);
+}
+
+/// Creates and removes one empty file in `dir`: whether this user may write there.
+fn probe_write(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".rxpool-config-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    std::fs::remove_file(&probe)
 }
 
 fn join<T: fmt::Display>(items: impl Iterator<Item = T>) -> String {
