@@ -1000,8 +1000,9 @@ setup_nats() {
 steps_central() {
     local i name rx="$PREFIX/bin/rxpool --config $ETC/config.toml"
     if [ "$SYSTEMD" = 1 ]; then
-        step "Start nats-server (JetStream in $NATS_STATE; the ingest starts with the pool):" \
-            "systemctl start nats-server      (log: journalctl -u nats-server)"
+        step "Start nats-server with $NATS_ETC/rxpool.conf (JetStream in $NATS_STATE; the ingest" \
+            "starts with the pool). Restart it: Debian's package started it with its own conf:" \
+            "systemctl restart nats-server      (log: journalctl -u nats-server)"
     else
         step "Start nats-server (JetStream in $NATS_STATE; \`rxpool all\` below runs the ingest too," \
             "or run it as its own role: $rx ingest):" \
