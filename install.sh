@@ -5,6 +5,11 @@
 #                                a whole pool on a local regtest chain with a demo miner
 #   ./install.sh          as root: install and configure a whole pool host (idempotent); at
 #                         the end it prints what is left to do, in order
+#   ./install.sh central  the same, plus nats-server for several pool hosts (README "Several
+#                         pool hosts"): a generated password per pool host, a self-signed TLS
+#                         certificate, nats-server and rxpool-ingest enabled
+#   ./install.sh pool-host  a stratum-only host feeding the central host through NATS: no
+#                         MariaDB, no LMDB, only rxpool-pool (and monerod's unit)
 #   ./install.sh check-monerod [PATH]  is this monerod new enough for the current network?
 #   ./install.sh download-monero  only fetch and verify the official release (MONERO_DOWNLOAD)
 #   ./install.sh test     install only what the test suite needs, then run all of it
@@ -32,6 +37,18 @@
 #   MONERO_UNITS=enable  also enable monerod.service and monero-wallet-rpc.service
 #   MONERO_STATE [/var/lib/monero]  MONERO_WALLET_STATE [/var/lib/monero-wallet]
 #   MONERO_WALLET_ETC [/etc/monero-wallet]
+# central also reads:
+#   RXPOOL_POOL_HOSTS  the pool hosts, "NAME[:POOL_ID] ...", e.g. "eu us:7": one NATS user and
+#                     password each, allowed to publish only as that pool_id [2, 3, ... in
+#                     order; this host is pool_id 1]
+#   NATS_ETC [/etc/nats-server]  NATS_STATE [/var/lib/nats]  NATS_USER [nats]
+#   NATS_SERVER_BIN [from PATH, else /usr/sbin/nats-server]
+# pool-host reads (the central host's closing list prints the values):
+#   RXPOOL_POOL_ID    this host's pool_id, as the central host's RXPOOL_POOL_HOSTS gave it
+#   RXPOOL_MYSQL_URL  mysql://USER:PASSWORD@CENTRAL:3306/DB, the central host's MariaDB
+#   RXPOOL_NATS_URL   tls://CENTRAL:4222   RXPOOL_NATS_USER  this host's NATS user
+#   RXPOOL_NATS_PASSWORD_FILE  a file holding its password (copied from the central host)
+#   RXPOOL_NATS_CA    the central host's NATS certificate (its server.pem), to verify TLS
 set -euo pipefail
 
 # Paths given relative to where the script was started from stay so after the cd below.
@@ -41,6 +58,8 @@ MONEROD_BIN=${MONEROD_BIN:+$(absolute "$MONEROD_BIN")}
 MONERO_WALLET_RPC_BIN=${MONERO_WALLET_RPC_BIN:+$(absolute "$MONERO_WALLET_RPC_BIN")}
 MONERO_WALLET_CLI_BIN=${MONERO_WALLET_CLI_BIN:+$(absolute "$MONERO_WALLET_CLI_BIN")}
 CHECK_ARG=${2:+$(absolute "$2")}
+NATS_PASSWORD_FILE=${RXPOOL_NATS_PASSWORD_FILE:+$(absolute "$RXPOOL_NATS_PASSWORD_FILE")}
+NATS_CA=${RXPOOL_NATS_CA:+$(absolute "$RXPOOL_NATS_CA")}
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 REPO=$(pwd)
@@ -58,6 +77,10 @@ WALLET_USER=${MONERO_WALLET_USER:-monero-wallet}
 MONERO_STATE=${MONERO_STATE:-/var/lib/monero}
 WALLET_STATE=${MONERO_WALLET_STATE:-/var/lib/monero-wallet}
 WALLET_ETC=${MONERO_WALLET_ETC:-/etc/monero-wallet}
+NATS_ETC=${NATS_ETC:-/etc/nats-server}
+NATS_STATE=${NATS_STATE:-/var/lib/nats}
+NATS_USER=${NATS_USER:-nats}
+NATS_SERVER_BIN=${NATS_SERVER_BIN:-$(PATH="$PATH:/usr/sbin" command -v nats-server || echo /usr/sbin/nats-server)}
 DOC_DIR=$PREFIX/share/doc/rxpool
 MIN_RUST=1.89
 
@@ -429,14 +452,16 @@ validate_settings() {
     for pair in PREFIX:PREFIX RXPOOL_ETC:ETC RXPOOL_STATE:STATE SYSTEMD_DIR:SYSTEMD_DIR \
         MONERO_STATE:MONERO_STATE MONERO_WALLET_STATE:WALLET_STATE \
         MONERO_WALLET_ETC:WALLET_ETC MONEROD_BIN:MONEROD_BIN \
-        MONERO_WALLET_RPC_BIN:MONERO_WALLET_RPC_BIN MONERO_WALLET_CLI_BIN:MONERO_WALLET_CLI_BIN; do
+        MONERO_WALLET_RPC_BIN:MONERO_WALLET_RPC_BIN MONERO_WALLET_CLI_BIN:MONERO_WALLET_CLI_BIN \
+        NATS_ETC:NATS_ETC NATS_STATE:NATS_STATE NATS_SERVER_BIN:NATS_SERVER_BIN; do
         name=${pair%%:*}
         var=${pair#*:}
         value=${!var:-/}
         [[ $value =~ ^/[A-Za-z0-9._+@/-]*$ ]] \
             || die "$name='$value': give an absolute path of letters, digits and ._+@/- only (it goes into config.toml and the units)"
     done
-    for pair in RXPOOL_USER:POOL_USER MONERO_USER:MONERO_USER MONERO_WALLET_USER:WALLET_USER; do
+    for pair in RXPOOL_USER:POOL_USER MONERO_USER:MONERO_USER MONERO_WALLET_USER:WALLET_USER \
+        NATS_USER:NATS_USER; do
         name=${pair%%:*}
         var=${pair#*:}
         value=${!var}
@@ -459,7 +484,8 @@ pointing where you may write (and RXPOOL_BIN, RXPOOL_MYSQL_ADMIN)"
 install_packages() {
     local packages=()
     command -v openssl >/dev/null || packages+=(openssl)
-    if [ -z "$MYSQL_ADMIN" ]; then
+    # A pool host uses the central host's MariaDB.
+    if [ -z "$MYSQL_ADMIN" ] && [ "$MODE" != pool-host ]; then
         command -v mariadb >/dev/null || packages+=(mariadb-client)
         command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || packages+=(mariadb-server)
     fi
@@ -554,7 +580,7 @@ write_config() {
     log "writing $config"
     tmp=$(mktemp "$ETC/.config.toml.XXXXXX")
     awk -v url="$MYSQL_URL" -v lmdb="$STATE/lmdb" -v tls="$ETC/tls" -v host="$HOST_NAME" \
-        -v config="$config" -v bin="$PREFIX/bin/rxpool" '
+        -v config="$config" -v bin="$PREFIX/bin/rxpool" -v pool_id="${CONFIG_POOL_ID:-}" '
         NR == 1 {
             print "# rxpool host configuration of " host ", written by install.sh from config.toml.example."
             print "# Edit it here and check it with `" bin " --config " config " config check`;"
@@ -569,12 +595,14 @@ write_config() {
         section == "[mysql]" && /^url[ \t]*=/ && !m { print "url = \"" url "\""; m = 1; next }
         section == "[lmdb]" && /^path[ \t]*=/ && !l { print "path = \"" lmdb "\""; l = 1; next }
         section == "[pool]" && /^hostname[ \t]*=/ { print "hostname = \"" host "\""; next }
+        section == "[pool]" && /^pool_id[ \t]*=/ && pool_id != "" { print "pool_id = " pool_id; next }
         section == "[tls]" && /^(# )?cert[ \t]*=/ { print "cert = \"" tls "/cert.pem\""; next }
         section == "[tls]" && /^(# )?key[ \t]*=/ { print "key = \"" tls "/key.pem\""; next }
         { print }
         END {
             if (!tls_on) printf "\n[tls]\ncert = \"%s/cert.pem\"\nkey = \"%s/key.pem\"\n", tls, tls
         }' "$REPO/config.toml.example" >"$tmp"
+    [ -z "${CONFIG_FEED:-}" ] || printf '%s\n' "$CONFIG_FEED" >>"$tmp"
     chmod 0640 "$tmp"
     own "$ROOT_OWNER_USER:$POOL_GROUP" "$tmp"
     mv "$tmp" "$config"
@@ -632,6 +660,12 @@ render_unit() {
     add /etc/monero-wallet @WALLET_ETC@
     add /usr/local/ @PREFIX@/
     add /etc/rxpool @ETC@
+    add /usr/sbin/nats-server @NATS_BIN@
+    add /etc/nats-server @NATS_ETC@
+    add '^User=nats$' "User=$NATS_USER"
+    add '^Group=nats$' "Group=${NATS_GROUP:-$NATS_USER}"
+    add @NATS_BIN@ "$NATS_SERVER_BIN"
+    add @NATS_ETC@ "$NATS_ETC"
     add @WALLET_RPC@ "$MONERO_WALLET_RPC_BIN"
     add @MONEROD@ "$MONEROD_BIN"
     add @WALLET_STATE@ "$WALLET_STATE"
@@ -652,6 +686,7 @@ render_unit() {
     [ "$MONERO_STATE" = /var/lib/monero ] || add '^StateDirectory=monero$' "ReadWritePaths=$MONERO_STATE"
     [ "$WALLET_STATE" = /var/lib/monero-wallet ] \
         || add '^StateDirectory=monero-wallet$' "ReadWritePaths=$WALLET_STATE"
+    [ "$NATS_STATE" = /var/lib/nats ] || add '^StateDirectory=nats$' "ReadWritePaths=$NATS_STATE"
     sed -e "$script" -e '/^ReadWritePaths=/{n;/^StateDirectoryMode=/d;}' "$1"
 }
 
@@ -669,25 +704,47 @@ systemd_usable() {
 
 ROLES=(pool block-manager payments worker api cleaner)
 
+# install_units [UNIT...]: the units of deployment/ (all of them when none is named) into
+# SYSTEMD_DIR, enabled as MODE needs when systemd runs here.
 install_units() {
-    local unit tmp
+    local unit tmp units=("$@") enabled
+    [ "${#units[@]}" -gt 0 ] || units=("$REPO"/deployment/*.service "$REPO"/deployment/*.target)
     install -d "$SYSTEMD_DIR"
     tmp=$(mktemp -d)
-    for unit in "$REPO"/deployment/*.service "$REPO"/deployment/*.target; do
+    for unit in "${units[@]}"; do
         render_unit "$unit" >"$tmp/${unit##*/}"
         put_file "$tmp/${unit##*/}" "$SYSTEMD_DIR/${unit##*/}" 0644 "$ROOT_OWNER"
     done
     rm -rf "$tmp"
+    local monero_units="monerod, monero-wallet-rpc"
+    if [ "$MODE" = pool-host ]; then
+        enabled="rxpool-pool"
+        monero_units=monerod
+    else
+        enabled="rxpool.target, its roles (${ROLES[*]})"
+        [ "$MODE" = central ] && enabled+=", nats-server and rxpool-ingest"
+    fi
     if systemd_usable; then
         SYSTEMD=1
         systemctl daemon-reload
-        systemctl enable rxpool.target rxpool-pool.service rxpool-block-manager.service \
-            rxpool-payments.service rxpool-worker.service rxpool-api.service \
-            rxpool-cleaner.service >/dev/null
-        log "enabled rxpool.target and its roles (${ROLES[*]}); nothing started yet"
+        if [ "$MODE" = pool-host ]; then
+            # Without rxpool.target here: the pool starts with the system itself.
+            systemctl add-wants multi-user.target rxpool-pool.service >/dev/null
+        else
+            systemctl enable rxpool.target rxpool-pool.service rxpool-block-manager.service \
+                rxpool-payments.service rxpool-worker.service rxpool-api.service \
+                rxpool-cleaner.service >/dev/null
+        fi
+        [ "$MODE" = central ] && systemctl enable nats-server.service rxpool-ingest.service >/dev/null
+        log "enabled $enabled; nothing started yet"
         if [ "${MONERO_UNITS:-}" = enable ]; then
-            systemctl enable monerod.service monero-wallet-rpc.service >/dev/null
-            log "enabled monerod.service and monero-wallet-rpc.service"
+            if [ "$MODE" = pool-host ]; then
+                systemctl enable monerod.service >/dev/null
+                log "enabled monerod.service"
+            else
+                systemctl enable monerod.service monero-wallet-rpc.service >/dev/null
+                log "enabled monerod.service and monero-wallet-rpc.service"
+            fi
         fi
         return 0
     fi
@@ -697,7 +754,7 @@ install_units() {
     else
         NO_SYSTEMD_WHY="systemd is not running as PID 1 here (PID 1 is $(cat /proc/1/comm 2>/dev/null || echo unknown); a container?)"
     fi
-    warn "$NO_SYSTEMD_WHY: the units were written to $SYSTEMD_DIR but none was enabled or started (rxpool.target, ${ROLES[*]/#/rxpool-}, monerod, monero-wallet-rpc); the steps below say how to start each by hand"
+    warn "$NO_SYSTEMD_WHY: the units were written to $SYSTEMD_DIR but none was enabled or started ($enabled, ${monero_units}); the steps below say how to start each by hand"
 }
 
 STEP=0
@@ -710,19 +767,11 @@ step() {
     for line in "$@"; do printf '     %s\n' "$line"; done
 }
 
-print_next_steps() {
-    local rx="$PREFIX/bin/rxpool --config $ETC/config.toml"
-    local cli="$MONERO_WALLET_CLI_BIN"
-    local monerod_cmd wallet_cmd pool_as wallet_as monero_as
+# The first steps of every closing list: a newer monerod when need be, then starting it.
+steps_monerod() {
+    local monerod_cmd monero_as
     monerod_cmd=$(unit_command "$SYSTEMD_DIR/monerod.service")
-    wallet_cmd=$(unit_command "$SYSTEMD_DIR/monero-wallet-rpc.service")
-    pool_as=$(as_prefix "$POOL_USER")
-    wallet_as=$(as_prefix "$WALLET_USER")
     monero_as=$(as_prefix "$MONERO_USER")
-
-    printf '\nrxpool is installed: %s, %s, the MySQL database %s, units in %s.\n' \
-        "$PREFIX/bin/rxpool" "$ETC/config.toml" "'$DB_NAME'" "$SYSTEMD_DIR"
-    printf 'What is left for you, in this order:\n'
     if [ "$MONEROD_OK" != 1 ]; then
         step "Get monerod $MONEROD_MIN or later. $MONEROD_VERDICT." \
             "Then run this installer again with MONEROD_BIN=/path/to/monerod (monero-wallet-rpc and" \
@@ -739,6 +788,20 @@ print_next_steps() {
             "(log: $MONERO_STATE/monerod.log). If the pool uses a monerod on another host, set" \
             "[daemon] urls in $ETC/config.toml instead."
     fi
+}
+
+print_next_steps() {
+    local rx="$PREFIX/bin/rxpool --config $ETC/config.toml"
+    local cli="$MONERO_WALLET_CLI_BIN"
+    local wallet_cmd pool_as wallet_as
+    wallet_cmd=$(unit_command "$SYSTEMD_DIR/monero-wallet-rpc.service")
+    pool_as=$(as_prefix "$POOL_USER")
+    wallet_as=$(as_prefix "$WALLET_USER")
+
+    printf '\nrxpool is installed: %s, %s, the MySQL database %s, units in %s.\n' \
+        "$PREFIX/bin/rxpool" "$ETC/config.toml" "'$DB_NAME'" "$SYSTEMD_DIR"
+    printf 'What is left for you, in this order:\n'
+    steps_monerod
     step "Create the pool wallet, once: the wallet the payments role pays from, which" \
         "monero-wallet-rpc opens with the password in $WALLET_ETC/password:" \
         "cd $WALLET_STATE && $wallet_as$cli --offline --mnemonic-language English --generate-new-wallet $WALLET_STATE/pool --password-file $WALLET_ETC/password" \
@@ -769,6 +832,7 @@ print_next_steps() {
         "$rx admin port list" \
         "$rx admin port add PORT --diff N --type pplns|pps|solo [--tls] [--hidden]" \
         "$rx admin port remove PORT"
+    [ "$MODE" = central ] && steps_central
     if [ "$SYSTEMD" = 1 ]; then
         step "Start the pool:" \
             "systemctl start rxpool.target      (logs: journalctl -u 'rxpool-*' -f)" \
@@ -787,8 +851,181 @@ print_next_steps() {
     printf '\nREADME: %s (section "Production install").\n' "$DOC_DIR/README.md"
 }
 
-install_pool() {
-    validate_settings
+# --- several pool hosts: `central` and `pool-host` ------------------------------------------
+
+NAME_RE='^[A-Za-z0-9_-]{1,32}$'
+
+# RXPOOL_POOL_HOSTS ("NAME[:POOL_ID] ...") as POOL_HOST_NAMES and POOL_HOST_IDS, checked before
+# anything is written. This host is pool_id 1; the others count on from 2 unless given.
+parse_pool_hosts() {
+    local entries entry name id position=1 names=" " ids=" 1 "
+    local hosts=${RXPOOL_POOL_HOSTS:-}
+    POOL_HOST_NAMES=()
+    POOL_HOST_IDS=()
+    read -ra entries <<<"$hosts"
+    [ "${#entries[@]}" -gt 0 ] \
+        || die "RXPOOL_POOL_HOSTS='$hosts': name the pool hosts, e.g. RXPOOL_POOL_HOSTS=\"eu us\" (each gets a NATS user and password)"
+    for entry in "${entries[@]}"; do
+        position=$((position + 1))
+        name=${entry%%:*}
+        id=$position
+        [ "$entry" = "$name" ] || id=${entry#*:}
+        [[ $name =~ $NAME_RE ]] && [ "$name" != ingest ] \
+            || die "RXPOOL_POOL_HOSTS='$hosts': '$name' is not a pool host name (1 to 32 letters, digits, _ and -; not 'ingest')"
+        [[ $id =~ ^[1-9][0-9]{0,8}$ ]] \
+            || die "RXPOOL_POOL_HOSTS='$hosts': in '$entry', the pool_id after ':' must be a number from 2 to 999999999"
+        [[ $names != *" $name "* ]] || die "RXPOOL_POOL_HOSTS='$hosts': '$name' is named twice"
+        [[ $ids != *" $id "* ]] \
+            || die "RXPOOL_POOL_HOSTS='$hosts': pool_id $id of '$name' is taken (this host is 1)"
+        names+="$name "
+        ids+="$id "
+        POOL_HOST_NAMES+=("$name")
+        POOL_HOST_IDS+=("$id")
+    done
+}
+
+# What pool-host mode reads, checked before anything is written; NATS_PASSWORD is the password.
+validate_pool_host() {
+    local id=${RXPOOL_POOL_ID:-} url=${RXPOOL_MYSQL_URL:-} nats=${RXPOOL_NATS_URL:-}
+    local user=${RXPOOL_NATS_USER:-} file=$NATS_PASSWORD_FILE
+    local mysql_re='^mysql://[A-Za-z0-9_]+:[^[:space:]"\\@]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9_]+$'
+    local server='(nats|tls)://[A-Za-z0-9.-]+:[0-9]{1,5}'
+    [[ $id =~ ^[1-9][0-9]{0,8}$ ]] \
+        || die "RXPOOL_POOL_ID='$id': give this host's pool_id, the number the central host's closing list gives it (1 to 999999999)"
+    [[ $url =~ $mysql_re ]] \
+        || die "RXPOOL_MYSQL_URL=(not shown, it holds a password) is not mysql://USER:PASSWORD@HOST:PORT/DATABASE (no quotes, backslashes or spaces): give the central host's MariaDB"
+    [[ $nats =~ ^$server(,$server)*$ ]] \
+        || die "RXPOOL_NATS_URL='$nats' is not tls://HOST:PORT (or nats://HOST:PORT; commas between servers): give the central host's nats-server"
+    [[ $user =~ $NAME_RE ]] \
+        || die "RXPOOL_NATS_USER='$user' is not a NATS user (1 to 32 letters, digits, _ and -): give this host's name in the central host's RXPOOL_POOL_HOSTS"
+    [ -n "$file" ] && [ -f "$file" ] && [ -r "$file" ] \
+        || die "RXPOOL_NATS_PASSWORD_FILE='$file' is not a readable file: copy this host's password file from the central host ($NATS_ETC/passwords/$user there)"
+    NATS_PASSWORD=$(head -n1 "$file")
+    [[ $NATS_PASSWORD =~ ^[A-Za-z0-9+/=._-]{16,128}$ ]] \
+        || die "RXPOOL_NATS_PASSWORD_FILE=$file: its first line is not a password (16 to 128 letters, digits and +/=._-)"
+    if [ -n "$NATS_CA" ]; then
+        [ -f "$NATS_CA" ] && grep -q -- '-----BEGIN CERTIFICATE-----' "$NATS_CA" \
+            || die "RXPOOL_NATS_CA=$NATS_CA is not a PEM certificate (copy $NATS_ETC/server.pem from the central host)"
+    fi
+}
+
+# feed_section URL USER PASSWORD CA: the [feed] section install.sh appends to a new config.toml.
+feed_section() {
+    printf '\n# Written by install.sh %s (README "Several pool hosts"): this host publishes its shares\n' "$MODE"
+    printf '# to NATS JetStream as its pool_id; the central host'"'"'s `rxpool ingest` writes them to LMDB.\n'
+    printf '[feed]\nnats_url = "%s"\nuser = "%s"\npassword = "%s"\n' "$1" "$2" "$3"
+    [ -z "$4" ] || printf 'tls_ca = "%s"\n' "$4"
+    printf 'spool_dir = "%s"\n' "$STATE/spool"
+}
+
+# A self-signed certificate for nats-server, valid for this host's name, localhost and
+# 127.0.0.1, and not a CA (TLS clients refuse a CA certificate as a server's).
+make_nats_cert() {
+    local cert="$NATS_ETC/server.pem" key="$NATS_ETC/server-key.pem" conf
+    if [ -s "$cert" ] && [ -s "$key" ]; then
+        log "keeping the NATS certificate $cert"
+    else
+        log "self-signed NATS certificate $cert for $HOST_NAME (replace it with a real one if you like)"
+        conf=$(mktemp)
+        printf '%s\n' '[req]' 'distinguished_name = dn' 'x509_extensions = ext' 'prompt = no' \
+            '[dn]' "CN = $HOST_NAME" '[ext]' 'basicConstraints = critical,CA:FALSE' \
+            "subjectAltName = DNS:$HOST_NAME,DNS:localhost,IP:127.0.0.1" \
+            'keyUsage = critical,digitalSignature,keyEncipherment' 'extendedKeyUsage = serverAuth' >"$conf"
+        (umask 077 && openssl req -x509 -newkey rsa:3072 -nodes -days 3650 -sha256 -config "$conf" \
+            -keyout "$key" -out "$cert" >/dev/null 2>&1) \
+            || { rm -f "$conf"; die "openssl could not make a certificate in $NATS_ETC"; }
+        rm -f "$conf"
+    fi
+    own "$ROOT_OWNER_USER:$NATS_GROUP" "$key" "$cert"
+    chmod 0640 "$key"
+    chmod 0644 "$cert"
+}
+
+# nats_user NAME PUBLISH: one entry of the conf's users, its password from NATS_ETC/passwords.
+nats_user() {
+    printf '    {\n      user: %s\n      password: "%s"\n      permissions: {\n' \
+        "$1" "$(head -n1 "$NATS_ETC/passwords/$1")"
+    printf '        publish: [%s]\n        subscribe: ["_INBOX.>"]\n      }\n    }\n' "$2"
+}
+
+# deployment/nats-server.conf with this install's paths and one user per pool host (its own
+# subject only), plus `ingest`, which this host's pool and ingest use.
+render_nats_conf() {
+    local i
+    sed -e "s#/var/lib/nats#$(sed_text "$NATS_STATE")#g" \
+        -e "s#/etc/nats-server#$(sed_text "$NATS_ETC")#g" \
+        -e '/^authorization {/,$d' "$REPO/deployment/nats-server.conf"
+    printf '# Written by install.sh central: the users of RXPOOL_POOL_HOSTS, their passwords in\n'
+    printf '# %s/passwords/.\nauthorization {\n  users = [\n' "$NATS_ETC"
+    for i in "${!POOL_HOST_NAMES[@]}"; do
+        nats_user "${POOL_HOST_NAMES[$i]}" "\"rxpool.shares.${POOL_HOST_IDS[$i]}\", \"\$JS.API.STREAM.INFO.RXPOOL_FEED\", \"\$JS.API.STREAM.CREATE.RXPOOL_FEED\""
+    done
+    nats_user ingest '"rxpool.shares.1", "rxpool.dead.>", "$JS.API.>", "$JS.ACK.RXPOOL_FEED.>"'
+    printf '  ]\n}\n'
+}
+
+# nats-server for `central`: the package, its user and directories, a password per user
+# (0600, kept on re-runs), the certificate, and the conf, checked with `nats-server -t`.
+setup_nats() {
+    local name file conf="$NATS_ETC/rxpool.conf" tmp out
+    [ -x "$NATS_SERVER_BIN" ] || apt_install nats-server
+    [ -x "$NATS_SERVER_BIN" ] || die "NATS_SERVER_BIN=$NATS_SERVER_BIN is not an executable file"
+    ensure_user "$NATS_USER" "$NATS_STATE"
+    NATS_GROUP=$(id -gn "$NATS_USER")
+    make_dir 0750 "$ROOT_OWNER_USER:$NATS_GROUP" "$NATS_ETC"
+    make_dir 0700 "$ROOT_OWNER" "$NATS_ETC/passwords"
+    make_dir 0750 "$NATS_USER:$NATS_GROUP" "$NATS_STATE"
+    for name in ingest "${POOL_HOST_NAMES[@]}"; do
+        file="$NATS_ETC/passwords/$name"
+        if [ ! -s "$file" ]; then
+            (umask 077 && random_secret >"$file")
+            log "NATS password of '$name' in $file"
+        fi
+        chmod 0600 "$file"
+        own "$ROOT_OWNER" "$file"
+    done
+    make_nats_cert
+    tmp=$(mktemp)
+    render_nats_conf >"$tmp"
+    put_file "$tmp" "$conf" 0640 "$ROOT_OWNER_USER:$NATS_GROUP"
+    rm -f "$tmp"
+    out=$("$NATS_SERVER_BIN" -c "$conf" -t 2>&1) || die "nats-server -c $conf -t refused it: $out"
+    # The pool and the ingest verify nats-server's certificate with this copy (NATS_ETC is
+    # not theirs to read).
+    put_file "$NATS_ETC/server.pem" "$ETC/nats-ca.pem" 0644 "$ROOT_OWNER"
+    CONFIG_FEED=$(feed_section "tls://127.0.0.1:4222" ingest "$(head -n1 "$NATS_ETC/passwords/ingest")" "$ETC/nats-ca.pem")
+}
+
+# The central host's steps: nats-server, MariaDB for the pool hosts, then each pool host.
+steps_central() {
+    local i name rx="$PREFIX/bin/rxpool --config $ETC/config.toml"
+    if [ "$SYSTEMD" = 1 ]; then
+        step "Start nats-server with $NATS_ETC/rxpool.conf (JetStream in $NATS_STATE; the ingest" \
+            "starts with the pool). Restart it: Debian's package started it with its own conf:" \
+            "systemctl restart nats-server      (log: journalctl -u nats-server)"
+    else
+        step "Start nats-server (JetStream in $NATS_STATE; \`rxpool all\` below runs the ingest too," \
+            "or run it as its own role: $rx ingest):" \
+            "nohup $(as_prefix "$NATS_USER")$NATS_SERVER_BIN -c $NATS_ETC/rxpool.conf >>$NATS_STATE/nats.log 2>&1 &"
+    fi
+    step "Let the pool hosts reach MariaDB (settings, ports, bans and heartbeats stay shared): set" \
+        "bind-address to this host's private address in MariaDB's server config, restart it, and" \
+        "for each pool host ADDRESS: CREATE USER '$DB_USER'@'ADDRESS' IDENTIFIED BY 'PASSWORD';" \
+        "GRANT ALL PRIVILEGES ON \`$DB_NAME\`.* TO '$DB_USER'@'ADDRESS';  (PASSWORD: $ETC/mysql-password)." \
+        "Open port $DB_PORT and 4222 (NATS, TLS) in the firewall to the pool hosts only."
+    for i in "${!POOL_HOST_NAMES[@]}"; do
+        name=${POOL_HOST_NAMES[$i]}
+        step "Pool host '$name' (pool_id ${POOL_HOST_IDS[$i]}): copy $NATS_ETC/passwords/$name and" \
+            "$ETC/nats-ca.pem to it (e.g. into /root/), then run there, from a copy of this repository:" \
+            "RXPOOL_POOL_ID=${POOL_HOST_IDS[$i]} RXPOOL_NATS_URL=tls://$HOST_NAME:4222 RXPOOL_NATS_USER=$name \\" \
+            "  RXPOOL_NATS_PASSWORD_FILE=/root/$name RXPOOL_NATS_CA=/root/nats-ca.pem \\" \
+            "  RXPOOL_MYSQL_URL=mysql://$DB_USER:PASSWORD@$HOST_NAME:$DB_PORT/$DB_NAME ./install.sh pool-host"
+    done
+}
+
+# What every install mode does first, once its settings are checked: packages, the rxpool
+# binary, the monero binaries, and the users of rxpool and monerod.
+install_common() {
     check_privileges
     ROOT_OWNER_USER=$(is_root && echo root || echo "$ME")
     ROOT_OWNER="$ROOT_OWNER_USER:$(id -gn "$ROOT_OWNER_USER")"
@@ -799,9 +1036,63 @@ install_pool() {
 
     ensure_user "$POOL_USER" "$STATE"
     ensure_user "$MONERO_USER" "$MONERO_STATE"
-    ensure_user "$WALLET_USER" "$WALLET_STATE"
     POOL_GROUP=$(id -gn "$POOL_USER")
     MONERO_GROUP=$(id -gn "$MONERO_USER")
+}
+
+# `./install.sh pool-host`: stratum only; shares go to the central host through NATS.
+install_pool_host() {
+    validate_settings
+    validate_pool_host
+    install_common
+    # No wallet here; the units only name its group.
+    WALLET_GROUP=$(id -gn "$WALLET_USER" 2>/dev/null || echo "$WALLET_USER")
+    make_dir 0750 "$ROOT_OWNER_USER:$POOL_GROUP" "$ETC"
+    make_dir 0750 "$POOL_USER:$POOL_GROUP" "$STATE" "$STATE/spool"
+    make_dir 0750 "$MONERO_USER:$MONERO_GROUP" "$MONERO_STATE"
+
+    local ca=""
+    if [ -n "$NATS_CA" ]; then
+        ca="$ETC/nats-ca.pem"
+        put_file "$NATS_CA" "$ca" 0644 "$ROOT_OWNER"
+    fi
+    MYSQL_URL=$RXPOOL_MYSQL_URL
+    CONFIG_POOL_ID=$RXPOOL_POOL_ID
+    CONFIG_FEED=$(feed_section "$RXPOOL_NATS_URL" "$RXPOOL_NATS_USER" "$NATS_PASSWORD" "$ca")
+    write_config
+    make_tls_cert
+    install_docs
+    install_units "$REPO/deployment/rxpool-pool.service" "$REPO/deployment/monerod.service"
+    print_pool_host_steps
+}
+
+print_pool_host_steps() {
+    local rx="$PREFIX/bin/rxpool --config $ETC/config.toml"
+    printf '\nrxpool is installed as a pool host: %s, %s, units in %s.\n' \
+        "$PREFIX/bin/rxpool" "$ETC/config.toml" "$SYSTEMD_DIR"
+    printf 'What is left for you, in this order:\n'
+    steps_monerod
+    step "Check $ETC/config.toml: hostname is \"$HOST_NAME\", pool_id is $RXPOOL_POOL_ID (the central" \
+        "host's nats-server lets this host publish only as that pool_id), public_address. Then:" \
+        "$rx config check      (it reaches the central host's MariaDB)"
+    step "Open the stratum ports in the firewall (the same on every pool host): $rx admin port list"
+    if [ "$SYSTEMD" = 1 ]; then
+        step "Start the pool (it spools shares in $STATE/spool while NATS is unreachable):" \
+            "systemctl start rxpool-pool      (logs: journalctl -u rxpool-pool -f)"
+    else
+        step "Start the pool by hand (no systemd here; it spools shares in $STATE/spool while NATS is" \
+            "unreachable):" \
+            "nohup $(as_prefix "$POOL_USER")env RUST_LOG=info $rx pool >>$STATE/pool.log 2>&1 &" \
+            "Stop with kill -TERM PID."
+    fi
+    printf '\nREADME: %s (section "Several pool hosts").\n' "$DOC_DIR/README.md"
+}
+
+install_pool() {
+    validate_settings
+    [ "$MODE" = central ] && parse_pool_hosts
+    install_common
+    ensure_user "$WALLET_USER" "$WALLET_STATE"
     WALLET_GROUP=$(id -gn "$WALLET_USER")
 
     make_dir 0750 "$ROOT_OWNER_USER:$POOL_GROUP" "$ETC"
@@ -809,7 +1100,11 @@ install_pool() {
     setup_monero_dirs
 
     setup_database
+    [ "$MODE" = central ] && setup_nats
     write_config
+    if [ "$MODE" = central ] && ! grep -q '^\[feed\]' "$ETC/config.toml"; then
+        warn "$ETC/config.toml has no [feed] section: add this host's (README \"Several pool hosts\"; user ingest, password in $NATS_ETC/passwords/ingest)"
+    fi
     make_tls_cert
     install_docs
 
@@ -821,12 +1116,14 @@ install_pool() {
     print_next_steps
 }
 
-case "${1:-install}" in
-    install) install_pool ;;
+MODE=${1:-install}
+case "$MODE" in
+    install | central) install_pool ;;
+    pool-host) install_pool_host ;;
     check-monerod) run_check_monerod ;;
     download-monero) run_download_monero ;;
     test) run_tests ;;
     sandbox) shift; run_sandbox "$@" ;;
-    help | -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' ;;
+    help | -h | --help) sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command '$1' (try: ./install.sh help)" ;;
 esac

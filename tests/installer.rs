@@ -6,6 +6,11 @@
 //! the shared settings and ports are set with `rxpool admin`, and `rxpool all` started from
 //! the installed config serves a stratum login.
 //!
+//! `./install.sh central` (the same plus nats-server with a password per pool host) and
+//! `./install.sh pool-host` fed with what the central install printed, each twice, in their own
+//! throwaway roots: the NATS conf passes `nats-server -t`, the pool host's `[feed]` parses and
+//! its config reaches the central MariaDB. No nats-server or pool is started there.
+//!
 //! Also: `./install.sh check-monerod` against small fake `monerod` scripts that only print a
 //! version, and the opt-in release download against a local signed hashes.txt.
 
@@ -92,10 +97,17 @@ fn install_sh(root: &Root, args: &[&str], extra: &[(&str, String)]) -> Output {
         ("MONERO_STATE", "var/lib/monero"),
         ("MONERO_WALLET_STATE", "var/lib/monero-wallet"),
         ("MONERO_WALLET_ETC", "etc/monero-wallet"),
+        ("NATS_ETC", "etc/nats-server"),
+        ("NATS_STATE", "var/lib/nats"),
     ] {
         command.env(key, root.at(rel));
     }
-    for key in ["RXPOOL_USER", "MONERO_USER", "MONERO_WALLET_USER"] {
+    for key in [
+        "RXPOOL_USER",
+        "MONERO_USER",
+        "MONERO_WALLET_USER",
+        "NATS_USER",
+    ] {
         command.env(key, &user);
     }
     for (key, value) in extra {
@@ -106,22 +118,32 @@ fn install_sh(root: &Root, args: &[&str], extra: &[(&str, String)]) -> Output {
 
 /// Install mode against `maria`, with the built binary; must succeed.
 fn install(root: &Root, maria: &MariaDb) -> Output {
-    let started = Instant::now();
-    let out = install_sh(
-        root,
-        &[],
-        &[
-            ("RXPOOL_BIN", RXPOOL.to_owned()),
-            (
-                "RXPOOL_MYSQL_ADMIN",
-                format!(
-                    "mariadb --no-defaults --socket={} -uroot",
-                    maria.dir().join("mysqld.sock").display()
-                ),
+    install_as(root, maria, &[], &[])
+}
+
+/// `install.sh ARGS` (install or central mode) against `maria` with the built binary and
+/// `extra` variables; must succeed.
+fn install_as(root: &Root, maria: &MariaDb, args: &[&str], extra: &[(&str, String)]) -> Output {
+    let mut vars = vec![
+        ("RXPOOL_BIN", RXPOOL.to_owned()),
+        (
+            "RXPOOL_MYSQL_ADMIN",
+            format!(
+                "mariadb --no-defaults --socket={} -uroot",
+                maria.dir().join("mysqld.sock").display()
             ),
-            ("RXPOOL_DB_PORT", maria.port().to_string()),
-        ],
-    );
+        ),
+        ("RXPOOL_DB_PORT", maria.port().to_string()),
+    ];
+    vars.extend(extra.iter().cloned());
+    let started = Instant::now();
+    let out = succeeded(install_sh(root, args, &vars));
+    eprintln!("install.sh {args:?} took {:?}", started.elapsed());
+    out
+}
+
+/// `out` of a run that must have succeeded.
+fn succeeded(out: Output) -> Output {
     assert!(
         out.status.success(),
         "install.sh failed ({:?}):\n{}\n{}",
@@ -129,7 +151,6 @@ fn install(root: &Root, maria: &MariaDb) -> Output {
         stdout(&out),
         stderr(&out)
     );
-    eprintln!("install.sh took {:?}", started.elapsed());
     out
 }
 
@@ -201,6 +222,23 @@ fn numbered_steps(text: &str) -> Vec<(u32, String)> {
             Some((n.parse().ok()?, rest.to_owned()))
         })
         .collect()
+}
+
+/// The closing list of `text`, numbered 1, 2, ... without a gap, with a step starting with
+/// each of `titles`, in that order.
+fn steps_in_order(text: &str, titles: &[&str]) -> Vec<(u32, String)> {
+    let steps = numbered_steps(text);
+    let numbers: Vec<u32> = steps.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, (1..=numbers.len() as u32).collect::<Vec<_>>());
+    let mut at = 0;
+    for title in titles {
+        let found = steps[at..]
+            .iter()
+            .position(|(_, text)| text.starts_with(title))
+            .unwrap_or_else(|| panic!("no step {title:?} after step {at}: {steps:?}"));
+        at += found + 1;
+    }
+    steps
 }
 
 /// A child process killed if the test ends before it is stopped.
@@ -322,28 +360,20 @@ async fn install_twice_changes_nothing_and_the_installed_pool_serves_a_miner() {
         said.contains(&format!("env RUST_LOG=info {rx} all")),
         "{said}"
     );
-    let steps = numbered_steps(&stdout(&first));
-    let numbers: Vec<u32> = steps.iter().map(|(n, _)| *n).collect();
-    assert_eq!(numbers, (1..=numbers.len() as u32).collect::<Vec<_>>());
-    let order = [
-        "Start monerod",
-        "Create the pool wallet",
-        "Start monero-wallet-rpc",
-        "Choose the fee address",
-        "Set the shared settings",
-        "Check ",
-        "Stratum ports",
-        "Start the pool",
-        "The dashboard",
-    ];
-    let mut at = 0;
-    for title in order {
-        let found = steps[at..]
-            .iter()
-            .position(|(_, text)| text.starts_with(title))
-            .unwrap_or_else(|| panic!("no step {title:?} after step {at}: {steps:?}"));
-        at += found + 1;
-    }
+    let steps = steps_in_order(
+        &stdout(&first),
+        &[
+            "Start monerod",
+            "Create the pool wallet",
+            "Start monero-wallet-rpc",
+            "Choose the fee address",
+            "Set the shared settings",
+            "Check ",
+            "Stratum ports",
+            "Start the pool",
+            "The dashboard",
+        ],
+    );
     for needle in [
         "3333 (difficulty",
         "5555 (5000",
@@ -676,5 +706,343 @@ fn hostile_settings_are_refused_in_one_line_before_anything_is_written() {
         );
         let left: Vec<_> = std::fs::read_dir(&root.path).unwrap().collect();
         assert!(left.is_empty(), "{name}={value:?} wrote {left:?}");
+    }
+}
+
+/// The file at `path` and its permission bits.
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Runs the installer twice with `run`; the second run must change nothing in `root`. Returns
+/// the first run's output.
+fn twice(root: &Root, run: impl Fn() -> Output) -> Output {
+    let first = run();
+    let listed = listing(root);
+    let second = run();
+    assert_eq!(listing(root), listed, "the second run changed the tree");
+    let out = stdout(&second);
+    assert!(
+        !out.contains("installed /"),
+        "second run wrote a file:\n{out}"
+    );
+    first
+}
+
+/// `rxpool config check` of an installed config: it may report problems (nothing runs), but
+/// the config itself must parse.
+fn config_parses(config: &Path) -> rxpool::config::FileConfig {
+    let out = Command::new(RXPOOL)
+        .arg("--config")
+        .arg(config)
+        .args(["config", "check"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let said = stdout(&out);
+    assert!(
+        said.contains("config file      parsed and validated"),
+        "{said}{}",
+        stderr(&out)
+    );
+    rxpool::config::FileConfig::load(config).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn central_and_pool_host_installs_twice_change_nothing_and_fit_together() {
+    let started = Instant::now();
+    let maria = MariaDb::shared().await.unwrap();
+    let central = Root::new();
+    // Its own database and user: the other install test shares this MariaDB and sets the
+    // password of user `rxpool`.
+    let hosts = [
+        ("RXPOOL_POOL_HOSTS", "eu us:7".to_owned()),
+        ("RXPOOL_DB_NAME", "rxpool_central".to_owned()),
+        ("RXPOOL_DB_USER", "rxpool_central".to_owned()),
+    ];
+    let first = twice(&central, || {
+        install_as(&central, &maria, &["central"], &hosts)
+    });
+    let said = format!("{}{}", stdout(&first), stderr(&first));
+
+    // A password per pool host and one for this host's ingest: 0600, distinct, kept, and
+    // printed where they are.
+    let nats = central.at("etc/nats-server");
+    let mut passwords = Vec::new();
+    for name in ["ingest", "eu", "us"] {
+        let file = nats.join("passwords").join(name);
+        assert_eq!(mode_of(&file), 0o600, "{name}");
+        let password = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+        assert_eq!(password.len(), 48, "{password}");
+        assert!(!passwords.contains(&password));
+        passwords.push(password);
+        if name != "ingest" {
+            assert!(said.contains(&file.display().to_string()), "{said}");
+        }
+    }
+    // The conf: JetStream in the root, every user with its password and own subject, checked
+    // by the real nats-server.
+    let conf_path = nats.join("rxpool.conf");
+    assert_eq!(mode_of(&conf_path), 0o640);
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    assert!(!conf.contains("CHANGE-ME"), "{conf}");
+    assert!(
+        conf.contains(&format!(
+            "store_dir: {}",
+            central.at("var/lib/nats").display()
+        )),
+        "{conf}"
+    );
+    for (i, (name, subject)) in [
+        ("ingest", "rxpool.shares.1"),
+        ("eu", "rxpool.shares.2"),
+        ("us", "rxpool.shares.7"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let entry = format!("user: {name}\n      password: \"{}\"", passwords[i]);
+        let at = conf
+            .find(&entry)
+            .unwrap_or_else(|| panic!("{entry}\n{conf}"));
+        let publish = conf[at..].lines().nth(3).unwrap();
+        assert!(publish.contains(&format!("[\"{subject}\"")), "{publish}");
+    }
+    let check = Command::new("/usr/sbin/nats-server")
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-t")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+    assert_eq!(mode_of(&nats.join("server-key.pem")), 0o640);
+    let ca = central.etc().join("nats-ca.pem");
+    assert_eq!(
+        std::fs::read(&ca).unwrap(),
+        std::fs::read(nats.join("server.pem")).unwrap()
+    );
+    // nats-server's unit runs the installed conf; the pool hosts are told what to copy.
+    let unit = central.read("etc/systemd/system/nats-server.service");
+    assert!(
+        unit.contains(&format!("-c {}", conf_path.display())),
+        "{unit}"
+    );
+    steps_in_order(
+        &stdout(&first),
+        &[
+            "Start monerod",
+            "Set the shared settings",
+            "Start nats-server",
+            "Let the pool hosts reach MariaDB",
+            "Pool host 'eu' (pool_id 2)",
+            "Pool host 'us' (pool_id 7)",
+            "Start the pool",
+        ],
+    );
+    assert!(said.contains("RXPOOL_NATS_USER=eu"), "{said}");
+
+    // This host's [feed]: the ingest's user over TLS on loopback.
+    let config = config_parses(&central.config());
+    let feed = config.feed.expect("a [feed] section");
+    assert_eq!(feed.nats_url, "tls://127.0.0.1:4222");
+    assert_eq!(feed.user.as_deref(), Some("ingest"));
+    assert_eq!(feed.password.unwrap().expose(), passwords[0]);
+    assert_eq!(feed.tls_ca.as_deref(), Some(ca.as_path()));
+
+    // Pool host "eu" with the files and values the central host's list names.
+    let pool_host = Root::new();
+    let mysql_password = central.read("etc/rxpool/mysql-password");
+    let mysql_url = format!(
+        "mysql://rxpool_central:{}@127.0.0.1:{}/rxpool_central",
+        mysql_password.trim(),
+        maria.port()
+    );
+    let vars = [
+        ("RXPOOL_BIN", RXPOOL.to_owned()),
+        ("RXPOOL_POOL_ID", "2".to_owned()),
+        ("RXPOOL_MYSQL_URL", mysql_url.clone()),
+        ("RXPOOL_NATS_URL", "tls://127.0.0.1:4222".to_owned()),
+        ("RXPOOL_NATS_USER", "eu".to_owned()),
+        (
+            "RXPOOL_NATS_PASSWORD_FILE",
+            nats.join("passwords/eu").display().to_string(),
+        ),
+        ("RXPOOL_NATS_CA", ca.display().to_string()),
+    ];
+    let first = twice(&pool_host, || {
+        succeeded(install_sh(&pool_host, &["pool-host"], &vars))
+    });
+    let config = config_parses(&pool_host.config());
+    assert_eq!(config.pool.pool_id, 2);
+    assert_eq!(config.mysql.url.expose(), mysql_url);
+    let feed = config.feed.expect("a [feed] section");
+    assert_eq!(feed.user.as_deref(), Some("eu"));
+    assert_eq!(feed.password.unwrap().expose(), passwords[1]);
+    let host_ca = pool_host.etc().join("nats-ca.pem");
+    assert_eq!(feed.tls_ca.as_deref(), Some(host_ca.as_path()));
+    assert_eq!(
+        std::fs::read(&host_ca).unwrap(),
+        std::fs::read(&ca).unwrap()
+    );
+    assert_eq!(feed.spool_dir, pool_host.at("var/lib/rxpool/spool"));
+    // The central MariaDB answers the pool host's config.
+    let check = Command::new(RXPOOL)
+        .arg("--config")
+        .arg(pool_host.config())
+        .args(["config", "check"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(stdout(&check).contains(": reachable"), "{}", stdout(&check));
+    // No MariaDB, no LMDB, no wallet here; only the pool's and monerod's units.
+    for absent in [
+        "etc/rxpool/mysql-password",
+        "var/lib/rxpool/lmdb",
+        "var/lib/monero-wallet",
+        "etc/monero-wallet",
+        "etc/nats-server",
+    ] {
+        assert!(!pool_host.at(absent).exists(), "{absent}");
+    }
+    let mut units: Vec<_> = std::fs::read_dir(pool_host.at("etc/systemd/system"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    units.sort();
+    assert_eq!(units, ["monerod.service", "rxpool-pool.service"]);
+    let said = format!("{}{}", stdout(&first), stderr(&first));
+    let rx = format!(
+        "{} --config {}",
+        pool_host.at("usr/local/bin/rxpool").display(),
+        pool_host.config().display()
+    );
+    steps_in_order(
+        &stdout(&first),
+        &[
+            "Start monerod",
+            "Check ",
+            "Open the stratum ports",
+            "Start the pool",
+        ],
+    );
+    assert!(
+        said.contains(&format!("env RUST_LOG=info {rx} pool >>")),
+        "{said}"
+    );
+    assert!(!said.contains("Create the pool wallet"), "{said}");
+    eprintln!("whole test: {:?}", started.elapsed());
+}
+
+#[test]
+fn hostile_pool_hosts_and_pool_host_settings_are_refused_before_anything_is_written() {
+    let root = Root::new();
+    let outside = tempfile::tempdir().unwrap();
+    let password = outside.path().join("eu");
+    std::fs::write(&password, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let bad_password = outside.path().join("bad");
+    std::fs::write(&bad_password, "pass\"word = 1\n").unwrap();
+    let refused = |args: &[&str], vars: &[(&str, String)], name: &str, reason: &str| {
+        let out = install_sh(&root, args, vars);
+        assert!(!out.status.success(), "{vars:?} was accepted");
+        let said = stderr(&out);
+        let last = said.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&format!("error: {name}=")) && last.contains(reason),
+            "{vars:?}: {said}"
+        );
+        assert!(!said.contains("secret"), "{said}");
+        let left: Vec<_> = std::fs::read_dir(&root.path).unwrap().collect();
+        assert!(left.is_empty(), "{vars:?} wrote {left:?}");
+    };
+    for (hosts, reason) in [
+        ("", "name the pool hosts"),
+        ("  ", "name the pool hosts"),
+        ("eu eu", "'eu' is named twice"),
+        ("eu us:2", "pool_id 2 of 'us' is taken"),
+        ("eu:1", "pool_id 1 of 'eu' is taken (this host is 1)"),
+        ("eu:x", "must be a number"),
+        ("eu:0", "must be a number"),
+        ("ingest", "not a pool host name"),
+        ("eu;rm -rf /", "not a pool host name"),
+        ("'eu'", "not a pool host name"),
+        ("*", "not a pool host name"),
+    ] {
+        refused(
+            &["central"],
+            &[("RXPOOL_POOL_HOSTS", hosts.to_owned())],
+            "RXPOOL_POOL_HOSTS",
+            reason,
+        );
+    }
+    let good = [
+        ("RXPOOL_POOL_ID", "2"),
+        (
+            "RXPOOL_MYSQL_URL",
+            "mysql://rxpool:secret@10.0.0.1:3306/rxpool",
+        ),
+        ("RXPOOL_NATS_URL", "tls://central.example:4222"),
+        ("RXPOOL_NATS_USER", "eu"),
+    ];
+    let password = password.display().to_string();
+    let bad_password = bad_password.display().to_string();
+    let nonexistent = outside.path().join("none").display().to_string();
+    for (name, value, reason) in [
+        ("RXPOOL_POOL_ID", "", "give this host's pool_id"),
+        ("RXPOOL_POOL_ID", "0", "give this host's pool_id"),
+        ("RXPOOL_POOL_ID", "2; x", "give this host's pool_id"),
+        ("RXPOOL_MYSQL_URL", "", "is not mysql://"),
+        (
+            "RXPOOL_MYSQL_URL",
+            "mysql://rxpool:se\"cret@h/rxpool",
+            "is not mysql://",
+        ),
+        (
+            "RXPOOL_MYSQL_URL",
+            "mysql://rxpool:secret@h/rx pool",
+            "is not mysql://",
+        ),
+        (
+            "RXPOOL_MYSQL_URL",
+            "postgres://rxpool:secret@h/rxpool",
+            "is not mysql://",
+        ),
+        ("RXPOOL_NATS_URL", "", "is not tls://HOST:PORT"),
+        (
+            "RXPOOL_NATS_URL",
+            "tls://h:4222\"",
+            "is not tls://HOST:PORT",
+        ),
+        ("RXPOOL_NATS_URL", "http://h:4222", "is not tls://HOST:PORT"),
+        ("RXPOOL_NATS_USER", "", "is not a NATS user"),
+        ("RXPOOL_NATS_USER", "eu\"", "is not a NATS user"),
+        ("RXPOOL_NATS_PASSWORD_FILE", "", "is not a readable file"),
+        (
+            "RXPOOL_NATS_PASSWORD_FILE",
+            &nonexistent,
+            "is not a readable file",
+        ),
+        (
+            "RXPOOL_NATS_PASSWORD_FILE",
+            &bad_password,
+            "is not a password",
+        ),
+        ("RXPOOL_NATS_CA", &password, "is not a PEM certificate"),
+    ] {
+        let mut vars: Vec<(&str, String)> =
+            good.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        vars.push(("RXPOOL_NATS_PASSWORD_FILE", password.clone()));
+        vars.retain(|(k, _)| *k != name);
+        vars.push((name, value.to_owned()));
+        refused(&["pool-host"], &vars, name, reason);
     }
 }
