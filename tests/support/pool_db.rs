@@ -1,11 +1,15 @@
 //! What tests that run the pool role (`pool::run`) need: a fresh migrated database on the
 //! shared devnet MariaDB with `pool.address` set and `port_config` holding exactly one stratum
 //! port on a free loopback port (the seeded 3333/5555/7777 may be taken by other processes on
-//! this host), the role's `config.toml`, its port once open, and a clean stop of the role.
+//! this host), the role's `config.toml`, its port once open, a clean stop of the role, and the
+//! chain's blocks the share store has no record of.
 
 use rxpool::devnet::{MariaDb, free_port};
-use rxpool::domain::PoolType;
+use rxpool::domain::{Hash32, Height, PoolType};
+use rxpool::monero::daemon::{Daemon, DaemonClient};
+use rxpool::store::lmdb::ShareStore;
 use rxpool::store::mysql::{self, PortConfig};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -151,4 +155,33 @@ pub async fn stop(shutdown: CancellationToken, role: tokio::task::JoinHandle<any
         .expect("pool did not stop")
         .unwrap()
         .unwrap();
+}
+
+/// The blocks at heights `start..end` of the chain `daemon_url` serves that `store` holds no
+/// record of (every one the pool found must be recorded).
+pub async fn chain_blocks_not_recorded(
+    daemon_url: &str,
+    store: &ShareStore,
+    start: u64,
+    end: u64,
+) -> Vec<Hash32> {
+    let daemon = DaemonClient::new(&[daemon_url.to_owned()]).unwrap();
+    let mut on_chain = BTreeSet::new();
+    for h in start..end {
+        let header = daemon
+            .block_header_by_height(Height(h), false)
+            .await
+            .unwrap()
+            .unwrap();
+        on_chain.insert(header.hash);
+    }
+    let recorded: BTreeSet<Hash32> = store
+        .read()
+        .unwrap()
+        .blocks_in(Height(start)..=Height(u64::MAX >> 1))
+        .unwrap()
+        .into_iter()
+        .map(|b| b.record.hash)
+        .collect();
+    on_chain.difference(&recorded).copied().collect()
 }
