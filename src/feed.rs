@@ -35,8 +35,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::feed::{FeedConfig, SpoolFull};
-use crate::pool::state::{BoxFuture, ShareSink, SinkError};
 use crate::store::lmdb::{BlockKey, BlockUpdate, FeedItem, FoundBlock, InvalidShare, NewShare};
+use crate::store::sink::{BoxFuture, ShareSink, SinkError};
 use spool::{Spool, Spooled};
 
 /// Messages the sink may queue for the publisher before `append` waits.

@@ -20,8 +20,8 @@ use rxpool::config::feed::FeedConfig;
 use rxpool::devnet::{Nats, free_port};
 use rxpool::domain::{Atomic, Difficulty, Hash32, Height, PoolType, UnixMillis};
 use rxpool::feed::FeedSink;
-use rxpool::pool::state::ShareSink;
 use rxpool::store::lmdb::{BlockStatus, FoundBlock, NewShare, ShareStore, StoreOptions};
+use rxpool::store::sink::ShareSink;
 use tokio_util::sync::CancellationToken;
 
 const MAP_SIZE_MB: usize = 64;

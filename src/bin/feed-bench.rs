@@ -25,8 +25,8 @@ use rxpool::config::FileConfig;
 use rxpool::devnet::Nats;
 use rxpool::domain::{Clock, Height, PoolType, SystemClock};
 use rxpool::feed::FeedSink;
-use rxpool::pool::state::ShareSink;
 use rxpool::store::lmdb::{NewShare, ShareStore};
+use rxpool::store::sink::ShareSink;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> anyhow::Result<()> {

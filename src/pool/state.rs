@@ -1,6 +1,7 @@
 //! What every session of one pool process shares: settings, ban lists, counters, the template
 //! ring and its `watch` channel, job ids, and the seams to the services the share path needs
-//! (PoW hasher, share sink, block submitter).
+//! (PoW hasher, share sink, block submitter; the sink's trait is `store::sink`'s, since the
+//! share feed implements it too).
 //!
 //! The seams are traits so the share path can be driven in unit tests; the role wires the real
 //! services (`monero::pow::Verifier`, `store::lmdb::ShareWriter`,
@@ -14,16 +15,12 @@ use super::settings::PoolSettings;
 use super::templates::{TemplateRing, TemplateSlot};
 use crate::domain::{Clock, Hash32, UnixMillis};
 use crate::monero::blob::Template;
-use crate::store::lmdb::{BlockKey, BlockUpdate, FoundBlock, InvalidShare, NewShare};
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Notify, Semaphore, watch};
 
-/// A boxed, sendable future (the seams' return type).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::store::sink::{BoxFuture, ShareSink, SinkError};
 
 /// Why a share's PoW was not computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,31 +36,6 @@ pub trait ShareHasher: Send + Sync + std::fmt::Debug {
     fn hash(&self, seed: Hash32, blob: Vec<u8>) -> BoxFuture<'_, Result<Hash32, HashFailure>>;
     /// Tells the hasher which seeds the current template uses.
     fn set_seeds(&self, current: Hash32, next: Option<Hash32>);
-}
-
-/// Why the share store refused a write.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("share store: {0}")]
-pub struct SinkError(pub String);
-
-/// Where accepted shares and found blocks go (one group-committing writer per process). The
-/// records are the share store's own types: the pool hands over what LMDB keeps.
-pub trait ShareSink: Send + Sync + std::fmt::Debug {
-    fn append(&self, share: NewShare) -> BoxFuture<'_, Result<(), SinkError>>;
-    /// Returns once the block is durably stored.
-    fn record_block(&self, block: FoundBlock) -> BoxFuture<'_, Result<(), SinkError>>;
-    /// Changes a recorded block's status (the outcome of its submission); returns once
-    /// durable.
-    fn update_block(
-        &self,
-        key: BlockKey,
-        update: BlockUpdate,
-    ) -> BoxFuture<'_, Result<(), SinkError>>;
-    /// Returns once everything appended before is durable.
-    fn flush(&self) -> BoxFuture<'_, Result<(), SinkError>>;
-    /// Counts a refused share without waiting; `false` when it was not queued (queue full
-    /// or store closed). Refused shares never hold the pool back.
-    fn record_invalid(&self, share: InvalidShare) -> bool;
 }
 
 /// What the daemons said to a block.
